@@ -1,0 +1,3 @@
+"""dobby: a governed adaptive-learning engine."""
+
+__version__ = "0.1.0"

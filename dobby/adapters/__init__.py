@@ -1,0 +1,1 @@
+"""Adapters: the outside world behind the engine's ports, and settings."""

@@ -1,0 +1,1 @@
+"""The domain: aggregates, pure rules, ports and the application service. Depends on nothing outward."""

@@ -1,0 +1,61 @@
+"""Audit: a proposal's history with the state before and after each event, as-of views, chain checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from dobby.engine.chain import ChainedEvent, chain_is_valid
+from dobby.engine.clock import rfc3339
+from dobby.engine.proposal import Proposal, ProposalState
+
+
+def proposal_history(
+    proposal_id: str,
+    events: Sequence[ChainedEvent],
+    *,
+    as_of_version: int | None = None,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    """Every event in order with state_before/state_after; with an as-of bound, only events up to it."""
+    rows = []
+    state: ProposalState | None = None
+    as_of_state: ProposalState | None = None
+    for event in events:
+        if as_of_version is not None and event.originator_version > as_of_version:
+            break
+        if as_of is not None and event.timestamp > as_of:
+            break
+        before = state
+        state = Proposal.evolve(before, event)
+        as_of_state = state
+        rows.append(
+            {
+                "version": event.originator_version,
+                "type": event.type_name,
+                "occurred_at": rfc3339(event.timestamp),
+                "actor": event.actor,
+                "payload": event.payload,
+                "state_before": before.state if before else None,
+                "state_after": state.state,
+                "prev_hash": event.prev_hash,
+                "event_hash": event.event_hash,
+            }
+        )
+    answer: dict[str, Any] = {
+        "proposal_id": proposal_id,
+        "events": rows,
+        "chain_valid": chain_is_valid(events),
+    }
+    if as_of_version is not None or as_of is not None:
+        answer["as_of"] = as_of_state.view() if as_of_state else None
+    return answer
+
+
+def fold(events: Sequence[ChainedEvent]) -> ProposalState | None:
+    """The proposal state a stream's events fold to."""
+    state: ProposalState | None = None
+    for event in events:
+        state = Proposal.evolve(state, event)
+    return state

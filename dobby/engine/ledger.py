@@ -1,0 +1,94 @@
+"""Sliding-window ledgers: the replay budget per tenant+target and the promotion velocity breaker per tenant.
+
+Each ledger is its own stream, saved in the same atomic save as the command it limits, so optimistic
+concurrency makes the limit hold under any interleaving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
+from dobby.engine.clock import parse_rfc3339, rfc3339
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What a sliding window allows at one moment."""
+
+    limit: int
+    used: int
+    window_seconds: float
+    resets_at: datetime
+    retry_after: float
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.used >= self.limit
+
+
+def allowance(spends: tuple[datetime, ...], limit: int, window_seconds: float, now: datetime) -> Allowance:
+    """Spends inside (now − window, now] count; resets_at is when the window will hold none of them.
+
+    retry_after is how long until one unit frees up (0 when some remain).
+    """
+    window = timedelta(seconds=window_seconds)
+    live = sorted(at for at in spends if at > now - window)
+    resets_at = live[-1] + window if live else now
+    if len(live) < limit:
+        retry_after = 0.0
+    else:
+        frees_at = live[len(live) - limit] + window
+        retry_after = max((frees_at - now).total_seconds(), 0.0)
+    return Allowance(limit, len(live), window_seconds, resets_at, retry_after)
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    kind: str
+    scope: dict[str, str]
+    spends: tuple[str, ...]
+
+    def spend_times(self) -> tuple[datetime, ...]:
+        return tuple(parse_rfc3339(at) for at in self.spends)
+
+
+class LedgerOpened(ChainedCreated):
+    """A ledger started counting for its scope."""
+
+
+class Spent(ChainedEvent):
+    """One unit of the ledger's limit was used (a replay evaluation, an activation)."""
+
+
+class Ledger(ChainedAggregate[LedgerState]):
+    @staticmethod
+    def evolve(state: LedgerState | None, event: ChainedEvent) -> LedgerState:
+        if isinstance(event, LedgerOpened):
+            return LedgerState(kind=event.payload["kind"], scope=event.payload["scope"], spends=())
+        assert state is not None and isinstance(event, Spent)
+        at = parse_rfc3339(event.payload["at"])
+        horizon = at - timedelta(seconds=event.payload["window_seconds"])
+        kept = tuple(s for s in state.spends if parse_rfc3339(s) > horizon)
+        return replace(state, spends=(*kept, event.payload["at"]))
+
+    @classmethod
+    def open(cls, ledger_id: UUID, kind: str, scope: dict[str, str], *, actor: str, at: datetime) -> Ledger:
+        ledger: Ledger = cls.start(
+            LedgerOpened, id=ledger_id, payload={"kind": kind, "scope": scope}, actor=actor, at=at
+        )
+        return ledger
+
+    def allowance(self, limit: int, window_seconds: float, now: datetime) -> Allowance:
+        return allowance(self.state.spend_times(), limit, window_seconds, now)
+
+    def spend(self, ref: str, window_seconds: float, *, actor: str, at: datetime) -> None:
+        payload: dict[str, Any] = {"at": rfc3339(at), "ref": ref, "window_seconds": window_seconds}
+        self.record(Spent, payload=payload, actor=actor, at=at)

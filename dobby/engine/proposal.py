@@ -1,0 +1,256 @@
+"""The Proposal stream: one candidate change carried through the approval-gated lifecycle (SPEC §1, §4.4–§4.7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from dobby.engine.approval import ApprovalJudgement
+from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
+from dobby.engine.clock import parse_rfc3339, rfc3339
+from dobby.engine.errors import InvalidStateError
+from dobby.engine.lifecycle import APPROVED, OPEN_STATES, next_state
+from dobby.engine.ports import Approval
+
+
+@dataclass(frozen=True)
+class ProposalState:
+    proposal_id: str
+    tenant_id: str
+    target: dict[str, str]
+    risk: str
+    state: str
+    replay_id: str
+    candidate_hash: str
+    provenance_hash: str
+    family_versions: dict[str, str]
+    change: dict[str, Any]
+    baseline: dict[str, Any]
+    rationale: str | None
+    approval_requirement: str
+    approval: dict[str, Any] | None
+    revalidate_required: bool
+    created_at: str
+    updated_at: str
+    expires_at: str
+    activated_at: str | None
+    version: int
+    request_hash: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def is_past_ttl(self, now: datetime) -> bool:
+        return parse_rfc3339(self.expires_at) <= now
+
+    def approval_expired(self, now: datetime) -> bool:
+        return self.approval is None or parse_rfc3339(self.approval["expires_at"]) <= now
+
+    def view(self) -> dict[str, Any]:
+        approval = None
+        if self.approval is not None:
+            approval = {key: self.approval[key] for key in ("id", "approver", "kind", "expires_at")}
+        return {
+            "proposal_id": self.proposal_id,
+            "tenant_id": self.tenant_id,
+            "target": self.target,
+            "risk": self.risk,
+            "state": self.state,
+            "replay_id": self.replay_id,
+            "candidate_hash": self.candidate_hash,
+            "provenance_hash": self.provenance_hash,
+            "family_versions": self.family_versions,
+            "change": self.change,
+            "baseline": self.baseline,
+            "rationale": self.rationale,
+            "approval_requirement": self.approval_requirement,
+            "approval": approval,
+            "revalidate_required": self.revalidate_required,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "expires_at": self.expires_at,
+            "activated_at": self.activated_at,
+            "version": self.version,
+        }
+
+
+class Generated(ChainedCreated):
+    """A passed replay was admitted as a proposal."""
+
+
+class ReplayValidated(ChainedEvent):
+    """approve-check re-verified the replay evidence the proposal is bound to."""
+
+
+class ApprovalChecked(ChainedEvent):
+    """approve-check asked Warp and the answer changed nothing (pending, unavailable, insufficient approver)."""
+
+
+class Approved(ChainedEvent):
+    """Warp approved the proposal's exact binding in time, by a sufficient approver."""
+
+
+class Blocked(ChainedEvent):
+    """The proposal can never go live: its evidence or its approval failed."""
+
+
+class Activated(ChainedEvent):
+    """The proposal became the target's active change."""
+
+
+class RolledBack(ChainedEvent):
+    """The active proposal was withdrawn and the target's baseline restored."""
+
+
+class Expired(ChainedEvent):
+    """An open proposal outlived its TTL or needed revalidation."""
+
+
+class RevalidationRequired(ChainedEvent):
+    """A replay or Fabric drift made the proposal's evidence stale; the proposal is flagged."""
+
+
+def _apply(state: ProposalState, event: ChainedEvent) -> ProposalState:
+    payload = event.payload
+    moved = next_state(state.state, event.type_name)
+    assert moved is not None, f"{event.type_name} from {state.state}"
+    updated = replace(state, state=moved, updated_at=rfc3339(event.timestamp), version=event.originator_version)
+    if isinstance(event, Approved):
+        return replace(updated, approval=payload["approval"])
+    if isinstance(event, Activated):
+        return replace(updated, activated_at=rfc3339(event.timestamp))
+    if isinstance(event, RevalidationRequired):
+        return replace(updated, revalidate_required=True)
+    return updated
+
+
+class Proposal(ChainedAggregate[ProposalState]):
+    @staticmethod
+    def evolve(state: ProposalState | None, event: ChainedEvent) -> ProposalState:
+        if isinstance(event, Generated):
+            at = rfc3339(event.timestamp)
+            return ProposalState(
+                proposal_id=str(event.originator_id),
+                state="generated",
+                approval=None,
+                created_at=at,
+                updated_at=at,
+                activated_at=None,
+                version=event.originator_version,
+                **event.payload,
+            )
+        assert state is not None
+        return _apply(state, event)
+
+    @classmethod
+    def generate(
+        cls,
+        proposal_id: UUID,
+        body: dict[str, Any],
+        *,
+        candidate_hash: str,
+        provenance_hash: str,
+        family_versions: dict[str, str],
+        approval_requirement: str,
+        ttl_seconds: int,
+        revalidate_required: bool,
+        request_hash: str,
+        actor: str,
+        at: datetime,
+    ) -> Proposal:
+        payload = {
+            "tenant_id": body["tenant_id"],
+            "target": body["target"],
+            "risk": body["risk"],
+            "replay_id": body["replay_id"],
+            "candidate_hash": candidate_hash,
+            "provenance_hash": provenance_hash,
+            "family_versions": family_versions,
+            "change": body["change"],
+            "baseline": body["baseline"],
+            "rationale": body.get("rationale"),
+            "approval_requirement": approval_requirement,
+            "revalidate_required": revalidate_required,
+            "expires_at": rfc3339(at + timedelta(seconds=ttl_seconds)),
+            "request_hash": request_hash,
+        }
+        proposal: Proposal = cls.start(Generated, id=proposal_id, payload=payload, actor=actor, at=at)
+        return proposal
+
+    def _move(self, event_class: type[ChainedEvent], payload: dict[str, Any], actor: str, at: datetime) -> None:
+        if next_state(self.state.state, event_class.__name__) is None:
+            raise InvalidStateError(
+                f"proposal {self.id} is {self.state.state}; {event_class.__name__} is not allowed from there"
+            )
+        self.record(event_class, payload=payload, actor=actor, at=at)
+
+    def validate_replay(self, checks: list[str], *, actor: str, at: datetime) -> None:
+        self._move(ReplayValidated, {"checks": checks}, actor, at)
+
+    def block(
+        self, reason: str, reasons: list[str], *, actor: str, at: datetime, approval: Approval | None = None
+    ) -> None:
+        payload = {
+            "reason": reason,
+            "reasons": reasons,
+            "from_state": self.state.state,
+            "approval": _warp(approval),
+        }
+        self._move(Blocked, payload, actor, at)
+
+    def note_approval_check(
+        self, judgement: ApprovalJudgement, approval: Approval | None, *, actor: str, at: datetime
+    ) -> None:
+        payload = {
+            "outcome": judgement.outcome,
+            "reasons": list(judgement.reasons),
+            "approval": _warp(approval),
+        }
+        self._move(ApprovalChecked, payload, actor, at)
+
+    def approve(self, approval: Approval, *, actor: str, at: datetime) -> None:
+        granted = {
+            "id": approval.approval_id,
+            "approver": approval.approver_id,
+            "kind": approval.approver_kind,
+            "decided_at": rfc3339(approval.decided_at),
+            "expires_at": rfc3339(approval.expires_at),
+            "binding": {
+                "candidate_hash": approval.candidate_hash,
+                "provenance_hash": approval.provenance_hash,
+            },
+        }
+        self._move(Approved, {"outcome": "approved", "approval": granted}, actor, at)
+
+    def activate(self, *, actor: str, at: datetime) -> None:
+        assert self.state.state == APPROVED and not self.state.approval_expired(at)
+        self._move(Activated, {"approval_id": self.approval_id}, actor, at)
+
+    def roll_back(self, reason: str, *, actor: str, at: datetime) -> None:
+        self._move(RolledBack, {"reason": reason, "restored_baseline": self.state.baseline}, actor, at)
+
+    def expire(self, reason: str, *, actor: str, at: datetime) -> None:
+        self._move(Expired, {"reason": reason}, actor, at)
+
+    def require_revalidation(self, reason: str, *, actor: str, at: datetime) -> None:
+        self._move(RevalidationRequired, {"reason": reason}, actor, at)
+
+    @property
+    def approval_id(self) -> str | None:
+        return None if self.state.approval is None else str(self.state.approval["id"])
+
+
+def _warp(approval: Approval | None) -> dict[str, Any] | None:
+    if approval is None:
+        return None
+    return {
+        "approval_id": approval.approval_id,
+        "decision": approval.decision,
+        "approver": {"id": approval.approver_id, "kind": approval.approver_kind},
+        "binding": {"candidate_hash": approval.candidate_hash, "provenance_hash": approval.provenance_hash},
+        "decided_at": rfc3339(approval.decided_at),
+        "expires_at": rfc3339(approval.expires_at),
+    }

@@ -1,0 +1,89 @@
+"""The Replay stream: one judged candidate (SPEC §4.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
+from dobby.engine.clock import rfc3339
+from dobby.engine.judgement import Judgement
+
+
+@dataclass(frozen=True)
+class ReplayState:
+    replay_id: str
+    tenant_id: str
+    target: dict[str, str]
+    family_versions: dict[str, str]
+    metrics: dict[str, Any]
+    threshold_contract: dict[str, Any]
+    workload_similar: bool
+    run_ids: list[str]
+    verdict: str
+    reasons: list[str]
+    metric_results: list[dict[str, Any]]
+    candidate_hash: str
+    provenance_hash: str
+    request_hash: str
+    evaluated_at: str
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "replay_id": self.replay_id,
+            "tenant_id": self.tenant_id,
+            "target": self.target,
+            "family_versions": self.family_versions,
+            "verdict": self.verdict,
+            "reasons": self.reasons,
+            "metric_results": self.metric_results,
+            "candidate_hash": self.candidate_hash,
+            "provenance_hash": self.provenance_hash,
+            "run_ids": self.run_ids,
+            "evaluated_at": self.evaluated_at,
+        }
+
+
+class ReplayEvaluated(ChainedCreated):
+    """A candidate was judged against its baseline."""
+
+
+class Replay(ChainedAggregate[ReplayState]):
+    @staticmethod
+    def evolve(state: ReplayState | None, event: ChainedEvent) -> ReplayState:
+        assert isinstance(event, ReplayEvaluated)
+        return ReplayState(replay_id=str(event.originator_id), **event.payload)
+
+    @classmethod
+    def evaluate(
+        cls,
+        replay_id: UUID,
+        body: dict[str, Any],
+        judgement: Judgement,
+        *,
+        candidate_hash: str,
+        provenance_hash: str,
+        request_hash: str,
+        actor: str,
+        at: datetime,
+    ) -> Replay:
+        payload = {
+            "tenant_id": body["tenant_id"],
+            "target": body["target"],
+            "family_versions": body["family_versions"],
+            "metrics": body["metrics"],
+            "threshold_contract": body["threshold_contract"],
+            "workload_similar": body["workload_similar"],
+            "run_ids": sorted(body.get("run_ids", [])),
+            "verdict": judgement.verdict,
+            "reasons": list(judgement.reasons),
+            "metric_results": [result.as_json() for result in judgement.metric_results],
+            "candidate_hash": candidate_hash,
+            "provenance_hash": provenance_hash,
+            "request_hash": request_hash,
+            "evaluated_at": rfc3339(at),
+        }
+        replay: Replay = cls.start(ReplayEvaluated, id=replay_id, payload=payload, actor=actor, at=at)
+        return replay

@@ -1,0 +1,83 @@
+"""The Run stream: one recorded trace (SPEC §4.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
+from dobby.engine.clock import rfc3339
+
+
+@dataclass(frozen=True)
+class RunState:
+    run_id: str
+    body: dict[str, Any]
+    run_hash: str
+    provenance_hash: str
+    sampled: bool
+    learning_signal: bool
+    evidence_digest: str | None
+    recorded_at: str
+
+    @property
+    def tenant_id(self) -> str:
+        return str(self.body["tenant_id"])
+
+    def view(self) -> dict[str, Any]:
+        body = self.body
+        return {
+            "run_id": self.run_id,
+            "tenant_id": body["tenant_id"],
+            "trace_id": body["trace_id"],
+            "correlation_id": body["correlation_id"],
+            "outcome": body["outcome"],
+            "guardrail_decision": body["guardrail_decision"],
+            "family_versions": body["family_versions"],
+            "target_hints": body.get("target_hints", []),
+            "run_hash": self.run_hash,
+            "provenance_hash": self.provenance_hash,
+            "sampled": self.sampled,
+            "learning_signal": self.learning_signal,
+            "evidence_digest": self.evidence_digest,
+            "recorded_at": self.recorded_at,
+        }
+
+
+class RunRecorded(ChainedCreated):
+    """A trace passed intake and was stored."""
+
+
+class Run(ChainedAggregate[RunState]):
+    @staticmethod
+    def evolve(state: RunState | None, event: ChainedEvent) -> RunState:
+        assert isinstance(event, RunRecorded)
+        return RunState(run_id=str(event.originator_id), **event.payload)
+
+    @classmethod
+    def accept(
+        cls,
+        run_id: UUID,
+        body: dict[str, Any],
+        *,
+        run_hash: str,
+        provenance_hash: str,
+        sampled: bool,
+        learning_signal: bool,
+        evidence_digest: str | None,
+        actor: str,
+        at: datetime,
+    ) -> Run:
+        payload = {
+            "body": body,
+            "run_hash": run_hash,
+            "provenance_hash": provenance_hash,
+            "sampled": sampled,
+            "learning_signal": learning_signal,
+            "evidence_digest": evidence_digest,
+            "recorded_at": rfc3339(at),
+        }
+        run: Run = cls.start(RunRecorded, id=run_id, payload=payload, actor=actor, at=at)
+        return run
