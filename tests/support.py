@@ -1,0 +1,167 @@
+"""Builders shared by the test tiers: a settable clock, an engine on any backend, valid request bodies."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from dobby.adapters.fabric import builtin_document
+from dobby.adapters.memory import InMemoryApprovals, StaticGovernanceTruth
+from dobby.adapters.settings import Settings
+from dobby.bootstrap import build_engine, open_event_log, read_manifest
+from dobby.engine.modes import Mode
+from dobby.engine.ports import Approval
+from dobby.engine.service import Engine
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+TARGET = {"type": "prompt_template", "id": "greeting"}
+
+
+@dataclass
+class FakeClock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class World:
+    """An engine with its in-memory upstreams and clock, ready to be driven from a test."""
+
+    engine: Engine
+    clock: FakeClock
+    approvals: InMemoryApprovals
+    governance: StaticGovernanceTruth
+
+    @property
+    def families(self) -> dict[str, str]:
+        return dict(self.engine.manifest.families)
+
+    def approve(
+        self, proposal: dict[str, Any], *, kind: str = "human", hours: float = 24, decision: str = "approved"
+    ) -> None:
+        self.approvals.put(
+            Approval(
+                approval_id=f"appr-{proposal['proposal_id'][:8]}",
+                proposal_id=proposal["proposal_id"],
+                decision=decision,  # type: ignore[arg-type]
+                approver_id="alice" if kind == "human" else "ci-bot",
+                approver_kind=kind,  # type: ignore[arg-type]
+                candidate_hash=proposal["candidate_hash"],
+                provenance_hash=proposal["provenance_hash"],
+                decided_at=self.clock.now,
+                expires_at=self.clock.now + timedelta(hours=hours),
+            )
+        )
+
+
+def postgres_url() -> str:
+    return os.environ.get("DOBBY_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def database_url_for(backend: str, tmp_path: Path, pg_database_url: str | None) -> str:
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / f'dobby-{uuid.uuid4().hex[:8]}.db'}"
+    assert pg_database_url is not None
+    return pg_database_url
+
+
+def reset_postgres(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("DROP TABLE IF EXISTS dobby_events, dobby_snapshots CASCADE")
+
+
+@contextmanager
+def make_world(database_url: str, *, mode: Mode = Mode.promotion_enabled, **limits: Any) -> Iterator[World]:
+    clock = FakeClock()
+    approvals = InMemoryApprovals()
+    governance = StaticGovernanceTruth(builtin_document(read_manifest()))
+    settings = Settings(database_url=database_url, service_mode=mode, **limits)
+    log = open_event_log(settings)
+    engine = build_engine(settings, log=log, governance=governance, approvals=approvals, clock=clock)
+    try:
+        yield World(engine, clock, approvals, governance)
+    finally:
+        log.close()
+
+
+def intake_body(families: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "tenant_id": "acme",
+        "trace_id": "trace-1",
+        "correlation_id": "corr-1",
+        "outcome": "success",
+        "guardrail_decision": "ALLOW",
+        "family_versions": families,
+        "target_hints": [TARGET],
+    }
+    body.update(overrides)
+    return body
+
+
+def replay_body(families: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "tenant_id": "acme",
+        "target": TARGET,
+        "family_versions": families,
+        "metrics": {
+            "baseline": {"accuracy": 0.80, "latency_ms": 120},
+            "candidate": {"accuracy": 0.86, "latency_ms": 100},
+        },
+        "threshold_contract": {
+            "mode": "all",
+            "metrics": {"accuracy": {"direction": "increase"}, "latency_ms": {"direction": "decrease"}},
+            "veto": ["accuracy"],
+        },
+        "workload_similar": True,
+    }
+    body.update(overrides)
+    return body
+
+
+def propose_body(replay_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "tenant_id": "acme",
+        "replay_id": replay_id,
+        "target": TARGET,
+        "risk": "medium",
+        "change": {"template": "Hello, {name}!"},
+        "baseline": {"template": "Hi {name}"},
+    }
+    body.update(overrides)
+    return body
+
+
+def passed_replay(world: World, candidate_accuracy: float = 0.86, **overrides: Any) -> dict[str, Any]:
+    metrics = {
+        "baseline": {"accuracy": 0.80, "latency_ms": 120},
+        "candidate": {"accuracy": candidate_accuracy, "latency_ms": 100},
+    }
+    outcome = world.engine.evaluate_replay(replay_body(world.families, metrics=metrics, **overrides), actor="tester")
+    assert outcome.body["verdict"] == "passed", outcome.body
+    return outcome.body
+
+
+def approved_proposal(
+    world: World, candidate_accuracy: float = 0.86, target: dict[str, str] = TARGET, **overrides: Any
+) -> dict[str, Any]:
+    replay = passed_replay(world, candidate_accuracy, target=target)
+    proposal = world.engine.propose(propose_body(replay["replay_id"], target=target, **overrides), actor="tester").body
+    world.approve(proposal)
+    answer = world.engine.approve_check(proposal["proposal_id"], actor="operator").body
+    assert answer["state"] == "approved", answer
+    return proposal

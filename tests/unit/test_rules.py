@@ -1,0 +1,224 @@
+"""Admission, approval outcomes, activation guards, modes, lifecycle and sliding windows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dobby.engine.admission import check_admission, check_target
+from dobby.engine.approval import approval_requirement, judge_approval
+from dobby.engine.guards import activation_guards
+from dobby.engine.ledger import allowance
+from dobby.engine.lifecycle import OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, next_state
+from dobby.engine.modes import Manifest, Mode, align, effective_mode
+from dobby.engine.ports import Approval, GovernanceDocument
+from dobby.engine.proposal import ProposalState
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+FABRIC = GovernanceDocument(
+    "adaptive_learning", {"f": "1", "g": "2"}, ("prompt_template",), ("prompt_template:secret*",), "green"
+)
+MANIFEST = Manifest("adaptive_learning", {"f": "1"}, {"g": "2"})
+
+
+def approval(**overrides: object) -> Approval:
+    base = Approval("a1", "p1", "approved", "alice", "human", "sha256:c", "sha256:p", NOW, NOW + timedelta(hours=1))
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def judge(found: Approval | None, requirement: str = "human") -> str:
+    return judge_approval(
+        found, proposal_id="p1", candidate_hash="sha256:c", provenance_hash="sha256:p", requirement=requirement, now=NOW
+    ).outcome
+
+
+class TestAdmission:
+    def test_weight_training_is_forbidden_whatever_fabric_says(self) -> None:
+        fabric = replace(FABRIC, target_types=("weight_training_candidate",))
+        assert [v.code for v in check_target({"type": "weight_training_candidate", "id": "x"}, fabric)] == [
+            "weight_training_forbidden"
+        ]
+
+    def test_unpermitted_type(self) -> None:
+        assert [v.code for v in check_target({"type": "router", "id": "x"}, FABRIC)] == ["target_not_permitted"]
+
+    def test_no_learn_zone_matches_type_colon_id(self) -> None:
+        assert [v.code for v in check_admission({"type": "prompt_template", "id": "secret-1"}, FABRIC)] == [
+            "no_learn_zone"
+        ]
+        assert check_admission({"type": "prompt_template", "id": "public"}, FABRIC) == []
+
+    def test_target_id_pattern(self) -> None:
+        codes = [v.code for v in check_admission({"type": "prompt_template", "id": "has space"}, FABRIC)]
+        assert codes == ["invalid_target_id"]
+
+
+class TestApprovalOutcomes:
+    def test_valid_human_approval(self) -> None:
+        assert judge(approval()) == "approved"
+
+    def test_missing_or_pending_is_pending(self) -> None:
+        assert judge(None) == "pending"
+        assert judge(approval(decision="pending")) == "pending"
+
+    def test_rejected(self) -> None:
+        assert judge(approval(decision="rejected")) == "rejected"
+
+    @pytest.mark.parametrize("field", ["candidate_hash", "provenance_hash", "proposal_id"])
+    def test_binding_mismatch(self, field: str) -> None:
+        assert judge(approval(**{field: "other"})) == "mismatched"
+
+    def test_expired(self) -> None:
+        assert judge(approval(expires_at=NOW)) == "expired"
+
+    def test_service_approver_is_insufficient_when_a_human_is_required(self) -> None:
+        assert judge(approval(approver_kind="service")) == "insufficient_approver"
+        assert judge(approval(approver_kind="service"), requirement="any") == "approved"
+
+    def test_requirement_follows_risk(self) -> None:
+        assert approval_requirement("low") == "any"
+        assert {approval_requirement(r) for r in ("medium", "high", "critical")} == {"human"}
+
+
+def proposal_state(**overrides: object) -> ProposalState:
+    base = ProposalState(
+        proposal_id="p1",
+        tenant_id="t",
+        target={"type": "prompt_template", "id": "x"},
+        risk="low",
+        state="approved",
+        replay_id="r",
+        candidate_hash="c",
+        provenance_hash="p",
+        family_versions={},
+        change={},
+        baseline={},
+        rationale=None,
+        approval_requirement="any",
+        approval={"id": "a", "approver": "alice", "kind": "human", "expires_at": "2026-01-01T01:00:00.000000Z"},
+        revalidate_required=False,
+        created_at="",
+        updated_at="",
+        expires_at="2026-02-01T00:00:00.000000Z",
+        activated_at=None,
+        version=3,
+        request_hash="h",
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+class TestActivationGuards:
+    def test_all_pass(self) -> None:
+        guards = activation_guards(
+            proposal_state(),
+            mode=Mode.promotion_enabled,
+            other_active_id=None,
+            velocity=allowance((), 5, 3600, NOW),
+            now=NOW,
+        )
+        assert all(g.passed for g in guards)
+        assert [g.name for g in guards] == [
+            "mode",
+            "state",
+            "approval_fresh",
+            "not_revalidate_required",
+            "target_free",
+            "velocity",
+        ]
+
+    def test_every_failure_is_reported_in_spec_order(self) -> None:
+        spends = tuple(NOW - timedelta(minutes=m) for m in range(5))
+        guards = activation_guards(
+            proposal_state(state="replay_validated", approval=None, revalidate_required=True),
+            mode=Mode.proposal_only,
+            other_active_id="p9",
+            velocity=allowance(spends, 5, 3600, NOW),
+            now=NOW,
+        )
+        assert [g.code for g in guards if not g.passed] == [
+            "mode_forbids",
+            "invalid_state",
+            "approval_stale",
+            "revalidate_required",
+            "conflict",
+            "velocity_breaker_open",
+        ]
+
+    def test_expired_approval_fails_freshness(self) -> None:
+        later = NOW + timedelta(hours=2)
+        guards = activation_guards(
+            proposal_state(),
+            mode=Mode.promotion_enabled,
+            other_active_id=None,
+            velocity=allowance((), 5, 3600, later),
+            now=later,
+        )
+        assert [g.name for g in guards if not g.passed] == ["approval_fresh"]
+
+
+class TestModes:
+    def test_aligned_fabric_allows_promotion(self) -> None:
+        alignment = align(MANIFEST, FABRIC)
+        assert alignment.aligned and alignment.cap == Mode.promotion_enabled
+        assert effective_mode(Mode.promotion_enabled, True, alignment) == Mode.promotion_enabled
+
+    def test_requested_mode_caps_effective(self) -> None:
+        assert effective_mode(Mode.observe_only, True, align(MANIFEST, FABRIC)) == Mode.observe_only
+
+    def test_version_drift_caps_at_proposal_only(self) -> None:
+        alignment = align(MANIFEST, replace(FABRIC, families={"f": "1", "g": "3"}))
+        assert alignment.cap == Mode.proposal_only and alignment.drift == ("family g: manifest 2, fabric 3",)
+
+    @pytest.mark.parametrize(
+        "fabric",
+        [
+            None,
+            replace(FABRIC, readiness="amber"),
+            replace(FABRIC, capability_class="other"),
+            replace(FABRIC, families={"f": "1"}),
+        ],
+    )
+    def test_structural_problems_cap_at_observe_only(self, fabric: GovernanceDocument | None) -> None:
+        assert align(MANIFEST, fabric).cap == Mode.observe_only
+
+    def test_unreachable_persistence_means_warmup(self) -> None:
+        assert effective_mode(Mode.promotion_enabled, False, align(MANIFEST, FABRIC)) == Mode.warmup
+
+    def test_ladder_order(self) -> None:
+        assert Mode.warmup < Mode.observe_only < Mode.proposal_only < Mode.promotion_enabled
+
+
+class TestLifecycle:
+    def test_terminal_states_have_no_way_out(self) -> None:
+        for (source, _event), _target in TRANSITIONS.items():
+            assert source not in TERMINAL_STATES
+
+    def test_every_state_is_reachable(self) -> None:
+        assert set(TRANSITIONS.values()) == set(STATES)
+
+    def test_expiry_only_from_open_states(self) -> None:
+        assert {s for s in STATES if next_state(s, "Expired")} == OPEN_STATES
+
+    def test_unknown_moves_are_refused(self) -> None:
+        assert next_state("active", "Approved") is None
+        assert next_state("blocked", "RevalidationRequired") is None
+        assert next_state("active", "RevalidationRequired") == "active"
+
+
+class TestSlidingWindow:
+    def test_counts_only_spends_inside_the_window(self) -> None:
+        spends = (NOW - timedelta(seconds=3600), NOW - timedelta(seconds=10))
+        assert allowance(spends, 2, 3600, NOW).used == 1
+
+    def test_exhausted_reports_when_one_unit_frees_up(self) -> None:
+        spends = (NOW - timedelta(seconds=100), NOW - timedelta(seconds=50))
+        window = allowance(spends, 2, 3600, NOW)
+        assert window.exhausted and window.remaining == 0
+        assert window.retry_after == 3500
+        assert window.resets_at == NOW + timedelta(seconds=3550)
+
+    def test_empty_window_resets_now(self) -> None:
+        window = allowance((), 3, 60, NOW)
+        assert (window.remaining, window.retry_after, window.resets_at) == (3, 0.0, NOW)
