@@ -1,0 +1,307 @@
+"""A Hypothesis state machine over the engine: random commands, Warp and Fabric answers and clock moves.
+
+After every step it checks the invariants of SPEC §1–§4 against what is stored, not against a model:
+lifecycle, one active proposal per target, governed activation, budgets, re-folding and hash chains.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import defaultdict
+from contextlib import ExitStack
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from dobby.engine.audit import fold
+from dobby.engine.canonical import replay_budget_id_for, target_id_for, velocity_ledger_id_for
+from dobby.engine.clock import parse_rfc3339
+from dobby.engine.errors import DobbyError
+from dobby.engine.lifecycle import ACTIVE, TERMINAL_STATES, next_state
+from dobby.engine.proposal import Proposal
+from tests.support import World, make_world, propose_body, replay_body, reset_postgres
+
+TENANTS = ("acme", "beta")
+TARGET_IDS = ("greeting", "router")
+WINDOW = 600
+LIMITS: dict[str, Any] = {
+    "replay_budget": 3,
+    "replay_budget_window_seconds": WINDOW,
+    "promotion_velocity_max": 2,
+    "promotion_velocity_window_seconds": WINDOW,
+}
+EXAMPLES = {"memory": int(os.environ.get("DOBBY_MACHINE_EXAMPLES", "150")), "sqlite": 10, "postgres": 10}
+
+
+class EngineMachine(RuleBasedStateMachine):
+    database_url: str = "memory://"
+
+    def __init__(self) -> None:
+        super().__init__()
+        fresh_storage(self.database_url)
+        self._stack = ExitStack()
+        self.world: World = self._stack.enter_context(make_world(self.database_url, **LIMITS))
+        self.replays: list[dict[str, Any]] = []
+        self.proposals: list[str] = []
+        self.counter = 0
+
+    def teardown(self) -> None:
+        self._stack.close()
+
+    # ----- commands ----------------------------------------------------------------------------------
+
+    def attempt(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DobbyError:
+            return None
+
+    @rule(
+        tenant=st.sampled_from(TENANTS),
+        target_id=st.sampled_from(TARGET_IDS),
+        accuracy=st.sampled_from([0.70, 0.85, 0.90, 0.95]),
+        similar=st.sampled_from([True, True, True, False]),
+        drifted=st.sampled_from([False, False, False, True]),
+    )
+    def evaluate_replay(self, tenant: str, target_id: str, accuracy: float, similar: bool, drifted: bool) -> None:
+        self.counter += 1
+        families = dict(self.world.families)
+        if drifted:
+            families["runtime.traces"] = "0.9"
+        body = replay_body(
+            families, tenant_id=tenant, target={"type": "prompt_template", "id": target_id}, workload_similar=similar
+        )
+        body["metrics"]["candidate"]["accuracy"] = accuracy
+        body["metrics"]["baseline"]["latency_ms"] = 100 + self.counter
+        body["metrics"]["candidate"]["latency_ms"] = 100 + self.counter
+        outcome = self.attempt(self.world.engine.evaluate_replay, body, actor="submitter")
+        if outcome is not None and outcome.body["verdict"] == "passed":
+            self.replays.append({**outcome.body, "tenant_id": tenant, "target": body["target"]})
+
+    @rule(
+        tenant=st.sampled_from(TENANTS),
+        target_id=st.sampled_from(TARGET_IDS),
+        risk=st.sampled_from(["low", "medium", "high"]),
+        kind=st.sampled_from(["human", "service"]),
+        ttl=st.sampled_from([300, 3600]),
+        activate=st.booleans(),
+    )
+    def carry_a_fresh_candidate_to_approval(  # noqa: PLR0917
+        self, tenant: str, target_id: str, risk: str, kind: str, ttl: int, activate: bool
+    ) -> None:
+        """The happy path in one step, so that deep states (approved, active) are reached often."""
+        before = len(self.replays)
+        self.evaluate_replay(tenant, target_id, 0.95, similar=True, drifted=False)
+        if len(self.replays) == before:
+            return
+        replay = self.replays[-1]
+        body = propose_body(replay["replay_id"], tenant_id=tenant, target=replay["target"], risk=risk, ttl_seconds=ttl)
+        outcome = self.attempt(self.world.engine.propose, body, actor="proposer")
+        if outcome is None or not outcome.created:
+            return
+        proposal_id = outcome.body["proposal_id"]
+        self.proposals.append(proposal_id)
+        self.world.approve(outcome.body, kind=kind)
+        self.attempt(self.world.engine.approve_check, proposal_id, actor="operator")
+        if activate:
+            self.attempt(self.world.engine.activate, proposal_id, actor="operator")
+
+    @rule(data=st.data(), risk=st.sampled_from(["low", "medium", "high"]), ttl=st.sampled_from([300, 3600]))
+    def propose(self, data: st.DataObject, risk: str, ttl: int) -> None:
+        if not self.replays:
+            return
+        replay = data.draw(st.sampled_from(self.replays))
+        body = propose_body(
+            replay["replay_id"], tenant_id=replay["tenant_id"], target=replay["target"], risk=risk, ttl_seconds=ttl
+        )
+        outcome = self.attempt(self.world.engine.propose, body, actor="proposer")
+        if outcome is not None and outcome.created:
+            self.proposals.append(outcome.body["proposal_id"])
+
+    @rule(
+        data=st.data(),
+        decision=st.sampled_from(["approved", "approved", "rejected", "pending"]),
+        kind=st.sampled_from(["human", "service"]),
+        hours=st.sampled_from([-1, 0.1, 24]),
+        forged=st.booleans(),
+    )
+    def warp_decides(self, data: st.DataObject, decision: str, kind: str, hours: float, forged: bool) -> None:
+        if not self.proposals:
+            return
+        proposal = self.world.engine.get_proposal(data.draw(st.sampled_from(self.proposals)))
+        if forged:
+            proposal = {**proposal, "provenance_hash": "sha256:forged"}
+        self.world.approve(proposal, kind=kind, hours=hours, decision=decision)
+
+    @rule(available=st.sampled_from([True, True, False]))
+    def warp_availability(self, available: bool) -> None:
+        self.world.approvals.available = available
+
+    @rule(version=st.sampled_from(["1.0", "1.0", "1.0", "2.0", None]))
+    def fabric_changes(self, version: str | None) -> None:
+        self.world.governance.set_family("runtime.traces", version)
+
+    @rule(seconds=st.sampled_from([1, 60, 400, 700, 4000]))
+    def time_passes(self, seconds: int) -> None:
+        self.world.clock.advance(seconds)
+
+    @rule(data=st.data(), command=st.sampled_from(["approve_check", "activate", "activate", "expire"]))
+    def proposal_command(self, data: st.DataObject, command: str) -> None:
+        if self.proposals:
+            self.attempt(
+                getattr(self.world.engine, command), data.draw(st.sampled_from(self.proposals)), actor="operator"
+            )
+
+    @rule(data=st.data())
+    def rollback(self, data: st.DataObject) -> None:
+        if self.proposals:
+            body = {"proposal_id": data.draw(st.sampled_from(self.proposals)), "reason": "worse in production"}
+            self.attempt(self.world.engine.rollback, body, actor="operator")
+
+    @rule(data=st.data())
+    def fabric_drift_marks(self, data: st.DataObject) -> None:
+        if self.proposals:
+            self.attempt(
+                self.world.engine.mark_revalidation_required, data.draw(st.sampled_from(self.proposals)), "fabric drift"
+            )
+
+    # ----- invariants --------------------------------------------------------------------------------
+
+    def proposal_streams(self) -> dict[str, list[Any]]:
+        return {pid: self.world.engine.stream(uuid.UUID(pid)) for pid in self.proposals}
+
+    @invariant()
+    def every_stream_follows_the_transition_table(self) -> None:
+        for pid, events in self.proposal_streams().items():
+            state: str | None = None
+            for event in events:
+                moved = next_state(state, event.type_name)
+                assert moved is not None, f"{pid}: {event.type_name} from {state}"
+                state = moved
+
+    @invariant()
+    def at_most_one_active_proposal_per_target(self) -> None:
+        active: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for pid in self.proposals:
+            view = self.world.engine.get_proposal(pid)
+            if view["state"] == ACTIVE:
+                active[(view["tenant_id"], view["target"]["id"])].append(pid)
+        for (tenant, target_id), pids in active.items():
+            assert len(pids) == 1, pids
+            target = self.world.engine.get_target(tenant, "prompt_template", target_id)
+            assert target is not None and target["active_proposal_id"] == pids[0]
+
+    @invariant()
+    def no_activation_without_a_matching_unexpired_approval(self) -> None:
+        for events in self.proposal_streams().values():
+            approval = None
+            generated = events[0].payload if events else {}
+            for event in events:
+                if event.type_name == "Approved":
+                    approval = event.payload["approval"]
+                if event.type_name == "Activated":
+                    assert approval is not None
+                    assert approval["binding"] == {
+                        "candidate_hash": generated["candidate_hash"],
+                        "provenance_hash": generated["provenance_hash"],
+                    }
+                    assert parse_rfc3339(approval["expires_at"]) > event.timestamp
+                    if generated["approval_requirement"] == "human":
+                        assert approval["kind"] == "human"
+
+    @invariant()
+    def velocity_breaker_and_replay_budget_are_never_overrun(self) -> None:
+        activations: dict[str, list[datetime]] = defaultdict(list)
+        for events in self.proposal_streams().values():
+            tenant = events[0].payload["tenant_id"]
+            activations[tenant] += [e.timestamp for e in events if e.type_name == "Activated"]
+        for times in activations.values():
+            assert_window(times, LIMITS["promotion_velocity_max"])
+        for tenant in TENANTS:
+            for target_id in TARGET_IDS:
+                ledger = self.world.engine.stream(replay_budget_id_for(tenant, "prompt_template", target_id))
+                assert_window([e.timestamp for e in ledger if e.type_name == "Spent"], LIMITS["replay_budget"])
+
+    @invariant()
+    def refolding_any_stream_gives_the_same_state(self) -> None:
+        for pid, events in self.proposal_streams().items():
+            stored: Any = self.world.engine.log.repository.get(uuid.UUID(pid))
+            assert isinstance(stored, Proposal)
+            assert fold(events) == stored.state
+            assert stored.state.version == len(events)
+
+    @invariant()
+    def every_hash_chain_verifies(self) -> None:
+        streams = [uuid.UUID(pid) for pid in self.proposals]
+        streams += [uuid.UUID(replay["replay_id"]) for replay in self.replays]
+        for tenant in TENANTS:
+            streams.append(velocity_ledger_id_for(tenant))
+            for target_id in TARGET_IDS:
+                streams.append(target_id_for(tenant, "prompt_template", target_id))
+                streams.append(replay_budget_id_for(tenant, "prompt_template", target_id))
+        for stream_id in streams:
+            events = self.world.engine.stream(stream_id)
+            assert not events or self.world.engine.verify_stream(stream_id)
+
+    @invariant()
+    def targets_hold_exactly_the_proposals_in_play(self) -> None:
+        in_play: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for pid in self.proposals:
+            view = self.world.engine.get_proposal(pid)
+            if view["state"] not in TERMINAL_STATES:
+                in_play[(view["tenant_id"], view["target"]["id"])].add(pid)
+        for tenant in TENANTS:
+            for target_id in TARGET_IDS:
+                target = self.world.engine.get_target(tenant, "prompt_template", target_id)
+                held = target["in_play"] if target else []
+                assert len(held) == len(set(held)) and set(held) == in_play[(tenant, target_id)]
+
+
+def fresh_storage(database_url: str) -> None:
+    """Each example starts on empty storage."""
+    if database_url.startswith("sqlite:///"):
+        path = database_url.removeprefix("sqlite:///")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    elif database_url.startswith("postgresql://"):
+        reset_postgres(database_url)
+
+
+def assert_window(times: list[datetime], limit: int) -> None:
+    ordered = sorted(times)
+    for index, moment in enumerate(ordered):
+        inside = [t for t in ordered[: index + 1] if t > moment - timedelta(seconds=WINDOW)]
+        assert len(inside) <= limit, (moment, inside)
+
+
+def run_machine(database_url: str, examples: int) -> None:
+    class Machine(EngineMachine):
+        pass
+
+    Machine.database_url = database_url
+    run_state_machine_as_test(
+        Machine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=40,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
+
+
+def test_engine_state_machine_in_memory() -> None:
+    run_machine("memory://", EXAMPLES["memory"])
+
+
+def test_engine_state_machine_on_sqlite(tmp_path: Path) -> None:
+    run_machine(f"sqlite:///{tmp_path / 'machine.db'}", EXAMPLES["sqlite"])
+
+
+def test_engine_state_machine_on_postgres(postgres_database: str) -> None:
+    run_machine(postgres_database, EXAMPLES["postgres"])
