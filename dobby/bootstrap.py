@@ -5,16 +5,24 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from dobby.adapters.bobbin import BobbinProvenanceSink
 from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document, file_fetcher
 from dobby.adapters.memory import StaticGovernanceTruth
 from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
 from dobby.adapters.warp import FileApprovals
 from dobby.engine.clock import Clock, system_clock
 from dobby.engine.modes import Manifest
-from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth
+from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, ProvenanceSink
 from dobby.engine.service import Engine, EventLog, Limits
+from dobby.projections.database import connect
+from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
+from dobby.projections.queries import Queries
+from dobby.projections.runner import Follower, Periodic
+from dobby.projections.store import ProjectionStore
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = REPOSITORY_ROOT / "fabric-manifest.json"
@@ -74,3 +82,55 @@ def build_engine(
 
 def bootstrap(environ: Mapping[str, str] | None = None) -> Engine:
     return build_engine(load_settings(os.environ if environ is None else environ))
+
+
+@dataclass
+class System:
+    """Everything a dobby process runs: the engine, the projections and the processors around them."""
+
+    settings: Settings
+    engine: Engine
+    store: ProjectionStore
+    queries: Queries
+    follower: Follower
+    expiry: ExpiryProcessor
+    publisher: ProvenancePublisher | None
+    background: list[Periodic] = field(default_factory=list)
+
+    def init_storage(self) -> None:
+        self.engine.position()
+        self.store.create(extra_tracking=[BOBBIN] if self.publisher else [])
+
+    def start_background(self) -> None:
+        self.follower.start()
+        expiry = Periodic(self.expiry.tick, self.settings.processor_interval_seconds, "dobby-expiry")
+        expiry.start()
+        self.background = [expiry]
+
+    def close(self) -> None:
+        for periodic in self.background:
+            periodic.stop()
+        self.follower.stop()
+        self.store.engine.dispose()
+        self.engine.log.close()
+
+
+def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **engine_parts: Any) -> System:
+    engine = build_engine(settings, **engine_parts)
+    store = ProjectionStore(connect(settings.database_url, settings.db_timeout_seconds))
+    queries = Queries(store)
+    if sink is None and settings.bobbin_path is not None:
+        sink = BobbinProvenanceSink(settings.bobbin_path)
+    publisher = ProvenancePublisher(store, engine, sink) if sink is not None else None
+    follower = Follower(
+        store,
+        engine.log,
+        listen_url=settings.database_url if settings.backend == "postgres" else None,
+        extra_steps=[publisher.step] if publisher else [],
+    )
+    expiry = ExpiryProcessor(engine, queries, clock=engine.clock)
+    return System(settings, engine, store, queries, follower, expiry, publisher)
+
+
+def system_from_environment(environ: Mapping[str, str] | None = None) -> System:
+    return build_system(load_settings(os.environ if environ is None else environ))

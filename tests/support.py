@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 
 from dobby.adapters.fabric import builtin_document
-from dobby.adapters.memory import InMemoryApprovals, StaticGovernanceTruth
+from dobby.adapters.memory import InMemoryApprovals, InMemoryProvenanceSink, StaticGovernanceTruth
 from dobby.adapters.settings import Settings
-from dobby.bootstrap import build_engine, open_event_log, read_manifest
+from dobby.bootstrap import System, build_engine, build_system, open_event_log, read_manifest
 from dobby.engine.modes import Mode
 from dobby.engine.ports import Approval
 from dobby.engine.service import Engine
@@ -81,8 +81,13 @@ def database_url_for(backend: str, tmp_path: Path, pg_database_url: str | None) 
 
 
 def reset_postgres(url: str) -> None:
+    """Drop every dobby table: the event store and the projections."""
     with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("DROP TABLE IF EXISTS dobby_events, dobby_snapshots CASCADE")
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'dobby%'"
+        ).fetchall()
+        for (name,) in rows:
+            connection.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
 
 
 @contextmanager
@@ -97,6 +102,35 @@ def make_world(database_url: str, *, mode: Mode = Mode.promotion_enabled, **limi
         yield World(engine, clock, approvals, governance)
     finally:
         log.close()
+
+
+@dataclass
+class SystemWorld(World):
+    """A World with the read side: projections, processors and an in-memory Bobbin sink."""
+
+    system: System = field(default=None)  # type: ignore[assignment]
+    sink: InMemoryProvenanceSink = field(default_factory=InMemoryProvenanceSink)
+
+    def catch_up(self) -> None:
+        while self.system.follower.step():
+            pass
+
+
+@contextmanager
+def make_system(
+    database_url: str, *, mode: Mode = Mode.promotion_enabled, sink: Any = None, **limits: Any
+) -> Iterator[SystemWorld]:
+    clock = FakeClock()
+    approvals = InMemoryApprovals()
+    governance = StaticGovernanceTruth(builtin_document(read_manifest()))
+    settings = Settings(database_url=database_url, service_mode=mode, bobbin_path=None, **limits)
+    memory_sink = sink or InMemoryProvenanceSink()
+    system = build_system(settings, sink=memory_sink, governance=governance, approvals=approvals, clock=clock)
+    system.init_storage()
+    try:
+        yield SystemWorld(system.engine, clock, approvals, governance, system=system, sink=memory_sink)
+    finally:
+        system.close()
 
 
 def intake_body(families: dict[str, str], **overrides: Any) -> dict[str, Any]:

@@ -113,6 +113,19 @@ class RevalidationRequired(ChainedEvent):
     """A replay or Fabric drift made the proposal's evidence stale; the proposal is flagged."""
 
 
+PROPOSAL_EVENTS: tuple[type[ChainedEvent], ...] = (
+    Generated,
+    ReplayValidated,
+    ApprovalChecked,
+    Approved,
+    Blocked,
+    Activated,
+    RolledBack,
+    Expired,
+    RevalidationRequired,
+)
+
+
 def _apply(state: ProposalState, event: ChainedEvent) -> ProposalState:
     payload = event.payload
     moved = next_state(state.state, event.type_name)

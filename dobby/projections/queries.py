@@ -1,0 +1,140 @@
+"""Queries for the HTTP layer: get and list (filters, keyset pagination, newest first) over projected tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, Table, and_, func, select
+
+from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
+from dobby.engine.lifecycle import OPEN_STATES
+from dobby.projections.store import ProjectionStore
+
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"items": self.items, "next_cursor": self.next_cursor}
+
+
+class Queries:
+    def __init__(self, store: ProjectionStore) -> None:
+        self.store = store
+        self.runs = store.table("runs", "runs")
+        self.replays = store.table("replays", "replays")
+        self.proposals = store.table("proposals", "proposals")
+        self.counters = store.table("counters", "counters")
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return self._get(self.runs, self.runs.c.run_id, run_id, "run")
+
+    def get_replay(self, replay_id: str) -> dict[str, Any]:
+        return self._get(self.replays, self.replays.c.replay_id, replay_id, "replay")
+
+    def get_proposal(self, proposal_id: str) -> dict[str, Any]:
+        return self._get(self.proposals, self.proposals.c.proposal_id, proposal_id, "proposal")
+
+    def _get(self, table: Table, key: Any, value: str, kind: str) -> dict[str, Any]:
+        with self.store.engine.connect() as connection:
+            view = connection.execute(select(table.c.view).where(key == value)).scalar_one_or_none()
+        if view is None:
+            raise NotFoundError(f"no {kind} {value!r}")
+        return dict(view)
+
+    def list_runs(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
+        return self._list(self.runs, filters, {"tenant_id", "outcome", "trace_id"}, tenants)
+
+    def list_replays(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
+        return self._list(self.replays, filters, {"tenant_id", "verdict", "target_type", "target_id"}, tenants)
+
+    def list_proposals(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
+        allowed = {"tenant_id", "state", "target_type", "target_id", "revalidate_required"}
+        return self._list(self.proposals, filters, allowed, tenants)
+
+    def _list(self, table: Table, filters: dict[str, str], allowed: set[str], tenants: set[str] | None) -> Page:
+        limit, cursor, conditions = _parse(table, filters, allowed)
+        if tenants is not None:
+            conditions.append(table.c.tenant_id.in_(sorted(tenants)))
+        statement: Select[Any] = select(table.c.seq, table.c.view)
+        if cursor is not None:
+            conditions.append(table.c.seq < cursor)
+        statement = statement.where(and_(True, *conditions)).order_by(table.c.seq.desc()).limit(limit + 1)
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        items = [dict(view) for _, view in rows[:limit]]
+        next_cursor = str(rows[limit - 1][0]) if len(rows) > limit else None
+        return Page(items, next_cursor)
+
+    def counters_by_metric(self) -> list[tuple[str, str, int]]:
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(select(self.counters.c.metric, self.counters.c.labels, self.counters.c.value))
+            return [(metric, labels, int(value)) for metric, labels, value in rows]
+
+    def due_for_expiry(self, now_text: str, limit: int = 200) -> list[str]:
+        """Open proposals that are revalidate_required or past their TTL, oldest deadline first."""
+        table = self.proposals
+        statement = (
+            select(table.c.proposal_id)
+            .where(
+                table.c.state.in_(sorted(OPEN_STATES)), (table.c.revalidate_required) | (table.c.expires_at <= now_text)
+            )
+            .order_by(table.c.expires_at)
+            .limit(limit)
+        )
+        with self.store.engine.connect() as connection:
+            return [row[0] for row in connection.execute(statement)]
+
+    def in_play(self) -> list[dict[str, Any]]:
+        """Open and active proposals not yet flagged for revalidation, with their bound family versions."""
+        table = self.proposals
+        statement = select(table.c.view).where(
+            table.c.state.in_([*sorted(OPEN_STATES), "active"]), table.c.revalidate_required.is_(False)
+        )
+        with self.store.engine.connect() as connection:
+            return [dict(row[0]) for row in connection.execute(statement)]
+
+    def open_count(self) -> int:
+        table = self.proposals
+        with self.store.engine.connect() as connection:
+            return int(
+                connection.execute(select(func.count()).where(table.c.state.in_(sorted(OPEN_STATES)))).scalar_one()
+            )
+
+
+def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[int, int | None, list[Any]]:
+    violations = []
+    conditions: list[Any] = []
+    limit = DEFAULT_LIMIT
+    cursor = None
+    for key, value in filters.items():
+        if key == "limit":
+            if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+                violations.append(Violation("out_of_range", f"limit must be an integer in 1..{MAX_LIMIT}", "limit"))
+            else:
+                limit = int(value)
+        elif key == "cursor":
+            if not value.isdigit():
+                violations.append(Violation("invalid_format", "cursor is not one this service issued", "cursor"))
+            else:
+                cursor = int(value)
+        elif key == "min_position":
+            continue
+        elif key not in allowed:
+            violations.append(Violation("unknown_field", f"{key} is not a filter here", key))
+        elif key == "revalidate_required":
+            if value not in ("true", "false"):
+                violations.append(Violation("invalid_value", "revalidate_required must be true or false", key))
+            else:
+                conditions.append(table.c.revalidate_required.is_(value == "true"))
+        else:
+            conditions.append(table.c[key] == value)
+    if violations:
+        raise InvalidInputError("; ".join(v.message for v in violations), violations)
+    return limit, cursor, conditions

@@ -1,0 +1,88 @@
+"""The projection tables and their tracking positions, in one SQLAlchemy engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, update
+
+from dobby.projections.tables import tracking_table
+from dobby.projections.views import PROJECTIONS, Projection
+
+
+class ProjectionStore:
+    def __init__(self, engine: Engine, projections: Iterable[Projection] = PROJECTIONS) -> None:
+        self.engine = engine
+        self.metadata = MetaData()
+        self.tracking = tracking_table(self.metadata)
+        self.projections = {projection.name: projection for projection in projections}
+        self.live: dict[str, dict[str, Table]] = {
+            name: projection.tables(self.metadata) for name, projection in self.projections.items()
+        }
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def table(self, projection: str, table: str) -> Table:
+        return self.live[projection][table]
+
+    def create(self, extra_tracking: Iterable[str] = ()) -> None:
+        """Create every table that is missing and a tracking row for every projection (idempotent)."""
+        self.metadata.create_all(self.engine, checkfirst=True)
+        with self.engine.begin() as connection:
+            for name in (*self.projections, *extra_tracking):
+                ensure_tracking(connection, self.tracking, name)
+
+    def positions(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(self.tracking.c.name, self.tracking.c.position)).all()
+        return {name: position for name, position in rows if name in self.projections}
+
+    def errors(self) -> dict[str, str | None]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(self.tracking.c.name, self.tracking.c.last_error)).all()
+        return {name: error for name, error in rows}
+
+    def wait_for(self, position: int, timeout: float, names: Iterable[str] | None = None) -> bool:
+        """Whether the named projections (all by default) reached `position` within `timeout` seconds."""
+        wanted = set(names or self.projections)
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            positions = self.positions()
+            if all(positions.get(name, 0) >= position for name in wanted):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 2, 0.05)
+
+
+def ensure_tracking(connection: Connection, tracking: Table, name: str) -> None:
+    found = connection.execute(select(tracking.c.name).where(tracking.c.name == name)).first()
+    if found is None:
+        connection.execute(insert(tracking).values(name=name, position=0))
+
+
+def lock_position(connection: Connection, tracking: Table, name: str) -> int:
+    """The tracking position, locked until the transaction ends (a row lock on PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already holds the database's write lock)."""
+    statement = select(tracking.c.position).where(tracking.c.name == name)
+    if connection.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    position = connection.execute(statement).scalar_one_or_none()
+    if position is None:
+        ensure_tracking(connection, tracking, name)
+        return 0
+    return int(position)
+
+
+def set_position(connection: Connection, tracking: Table, name: str, position: int) -> None:
+    connection.execute(update(tracking).where(tracking.c.name == name).values(position=position, last_error=None))
+
+
+def record_error(engine: Engine, tracking: Table, name: str, error: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(tracking).where(tracking.c.name == name).values(last_error=error[:2000]))

@@ -1,0 +1,92 @@
+"""Table definitions of every projection. Tables are built per physical name so rebuilds can fill shadows."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+
+TRACKING = "dobby_projection_tracking"
+SHADOW_SUFFIX = "__shadow"
+
+
+def tracking_table(metadata: MetaData) -> Table:
+    return Table(
+        TRACKING,
+        metadata,
+        Column("name", String(100), primary_key=True),
+        Column("position", BigInteger, nullable=False),
+        Column("last_error", Text, nullable=True),
+    )
+
+
+def _token() -> str:
+    return secrets.token_hex(3)
+
+
+def runs_table(metadata: MetaData, name: str = "dobby_runs") -> Table:
+    token = _token()
+    return Table(
+        name,
+        metadata,
+        Column("run_id", String(36), primary_key=True),
+        Column("seq", BigInteger, nullable=False, unique=True),
+        Column("tenant_id", String(200), nullable=False),
+        Column("trace_id", String(200), nullable=False),
+        Column("outcome", String(32), nullable=False),
+        Column("learning_signal", Boolean, nullable=False),
+        Column("recorded_at", String(40), nullable=False),
+        Column("view", JSON, nullable=False),
+        Index(f"ix_{name}_tenant_seq_{token}", "tenant_id", "seq"),
+    )
+
+
+def replays_table(metadata: MetaData, name: str = "dobby_replays") -> Table:
+    token = _token()
+    return Table(
+        name,
+        metadata,
+        Column("replay_id", String(36), primary_key=True),
+        Column("seq", BigInteger, nullable=False, unique=True),
+        Column("tenant_id", String(200), nullable=False),
+        Column("target_type", String(200), nullable=False),
+        Column("target_id", String(200), nullable=False),
+        Column("verdict", String(32), nullable=False),
+        Column("evaluated_at", String(40), nullable=False),
+        Column("view", JSON, nullable=False),
+        Index(f"ix_{name}_tenant_seq_{token}", "tenant_id", "seq"),
+        Index(f"ix_{name}_target_{token}", "tenant_id", "target_type", "target_id", "seq"),
+    )
+
+
+def proposals_table(metadata: MetaData, name: str = "dobby_proposals") -> Table:
+    token = _token()
+    return Table(
+        name,
+        metadata,
+        Column("proposal_id", String(36), primary_key=True),
+        Column("seq", BigInteger, nullable=False, unique=True),
+        Column("tenant_id", String(200), nullable=False),
+        Column("target_type", String(200), nullable=False),
+        Column("target_id", String(200), nullable=False),
+        Column("state", String(32), nullable=False),
+        Column("revalidate_required", Boolean, nullable=False),
+        Column("expires_at", String(40), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("view", JSON, nullable=False),
+        Column("fold", JSON, nullable=False),
+        Index(f"ix_{name}_tenant_seq_{token}", "tenant_id", "seq"),
+        Index(f"ix_{name}_state_seq_{token}", "state", "seq"),
+        Index(f"ix_{name}_target_{token}", "tenant_id", "target_type", "target_id", "seq"),
+        Index(f"ix_{name}_due_{token}", "state", "expires_at"),
+    )
+
+
+def counters_table(metadata: MetaData, name: str = "dobby_counters") -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("metric", String(100), primary_key=True),
+        Column("labels", String(400), primary_key=True),
+        Column("value", BigInteger, nullable=False),
+    )

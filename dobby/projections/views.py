@@ -1,0 +1,213 @@
+"""One projection per table: each folds batches of recorded events into its rows. Dispatch is on event type only."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, MetaData, Table, bindparam, insert, select, update
+
+from dobby.engine.chain import ChainedEvent
+from dobby.engine.lifecycle import TRANSITIONS
+from dobby.engine.proposal import PROPOSAL_EVENTS, Blocked, Proposal, ProposalState
+from dobby.engine.replay import Replay, ReplayEvaluated
+from dobby.engine.run import Run, RunRecorded
+from dobby.projections.tables import counters_table, proposals_table, replays_table, runs_table
+
+TRANSITION_TARGETS = {event_type: state for (_, event_type), state in TRANSITIONS.items()}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event with its global position in the notification log."""
+
+    position: int
+    event: ChainedEvent
+
+
+class Projection(ABC):
+    name: str
+    table_names: tuple[str, ...]
+
+    @abstractmethod
+    def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
+        """This projection's tables under physical names `<live name><suffix>`."""
+
+    @abstractmethod
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        """Fold one batch into the tables, inside the caller's transaction."""
+
+
+class RunsProjection(Projection):
+    name = "runs"
+    table_names = ("dobby_runs",)
+
+    def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
+        return {"runs": runs_table(metadata, "dobby_runs" + suffix)}
+
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        rows = []
+        for recorded in batch:
+            if isinstance(recorded.event, RunRecorded):
+                view = Run.evolve(None, recorded.event).view()
+                rows.append(
+                    {
+                        "run_id": view["run_id"],
+                        "seq": recorded.position,
+                        "tenant_id": view["tenant_id"],
+                        "trace_id": view["trace_id"],
+                        "outcome": view["outcome"],
+                        "learning_signal": view["learning_signal"],
+                        "recorded_at": view["recorded_at"],
+                        "view": view,
+                    }
+                )
+        if rows:
+            connection.execute(insert(tables["runs"]), rows)
+
+
+class ReplaysProjection(Projection):
+    name = "replays"
+    table_names = ("dobby_replays",)
+
+    def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
+        return {"replays": replays_table(metadata, "dobby_replays" + suffix)}
+
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        rows = []
+        for recorded in batch:
+            if isinstance(recorded.event, ReplayEvaluated):
+                view = Replay.evolve(None, recorded.event).view()
+                rows.append(
+                    {
+                        "replay_id": view["replay_id"],
+                        "seq": recorded.position,
+                        "tenant_id": view["tenant_id"],
+                        "target_type": view["target"]["type"],
+                        "target_id": view["target"]["id"],
+                        "verdict": view["verdict"],
+                        "evaluated_at": view["evaluated_at"],
+                        "view": view,
+                    }
+                )
+        if rows:
+            connection.execute(insert(tables["replays"]), rows)
+
+
+class ProposalsProjection(Projection):
+    """Proposal rows carry the engine's fold, so each event is applied with Proposal.evolve."""
+
+    name = "proposals"
+    table_names = ("dobby_proposals",)
+
+    def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
+        return {"proposals": proposals_table(metadata, "dobby_proposals" + suffix)}
+
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        table = tables["proposals"]
+        events = [r for r in batch if isinstance(r.event, PROPOSAL_EVENTS)]
+        if not events:
+            return
+        wanted = {str(r.event.originator_id) for r in events if not isinstance(r.event, PROPOSAL_EVENTS[0])}
+        states: dict[str, ProposalState] = {}
+        seqs: dict[str, int] = {}
+        if wanted:
+            stored = connection.execute(
+                select(table.c.proposal_id, table.c.fold).where(table.c.proposal_id.in_(wanted))
+            )
+            states = {pid: ProposalState(**_loads(fold)) for pid, fold in stored}
+        existing = set(states)
+        for recorded in events:
+            pid = str(recorded.event.originator_id)
+            if pid not in states:
+                seqs[pid] = recorded.position
+            states[pid] = Proposal.evolve(states.get(pid), recorded.event)
+        new_rows = [_proposal_row(state, seqs[pid]) for pid, state in states.items() if pid not in existing]
+        changed = [_proposal_row(state, 0) | {"pid": pid} for pid, state in states.items() if pid in existing]
+        if new_rows:
+            connection.execute(insert(table), new_rows)
+        if changed:
+            columns = ("state", "revalidate_required", "expires_at", "version", "view", "fold")
+            statement = (
+                update(table)
+                .where(table.c.proposal_id == bindparam("pid"))
+                .values({name: bindparam(name) for name in columns})
+            )
+            connection.execute(statement, [{k: row[k] for k in (*columns, "pid")} for row in changed])
+
+
+def _loads(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+def _proposal_row(state: ProposalState, seq: int) -> dict[str, Any]:
+    return {
+        "proposal_id": state.proposal_id,
+        "seq": seq,
+        "tenant_id": state.tenant_id,
+        "target_type": state.target["type"],
+        "target_id": state.target["id"],
+        "state": state.state,
+        "revalidate_required": state.revalidate_required,
+        "expires_at": state.expires_at,
+        "version": state.version,
+        "view": state.view(),
+        "fold": dataclasses.asdict(state),
+    }
+
+
+def counter_deltas(batch: Sequence[Recorded]) -> Counter[tuple[str, str]]:
+    """The durable counters of SPEC §6 that follow from a batch: (metric, canonical labels) → increment."""
+    deltas: Counter[tuple[str, str]] = Counter()
+    for recorded in batch:
+        event, name = recorded.event, type(recorded.event).__name__
+        if isinstance(event, RunRecorded):
+            deltas[("dobby_intake_total", _labels(result="accepted"))] += 1
+            if event.payload["learning_signal"]:
+                deltas[("dobby_learning_signals_total", _labels())] += 1
+        elif isinstance(event, ReplayEvaluated):
+            verdict = event.payload["verdict"]
+            deltas[("dobby_replay_evaluations_total", _labels(verdict=verdict))] += 1
+            if verdict == "revalidate_required":
+                deltas[("dobby_revalidate_required_total", _labels())] += 1
+        elif isinstance(event, PROPOSAL_EVENTS) and name in TRANSITION_TARGETS:
+            deltas[("dobby_proposal_transitions_total", _labels(to=TRANSITION_TARGETS[name]))] += 1
+            if isinstance(event, Blocked) and event.payload["reason"] == "approval_stale":
+                deltas[("dobby_activation_denials_total", _labels(reason="approval_stale"))] += 1
+    return deltas
+
+
+def _labels(**labels: str) -> str:
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+
+
+class CountersProjection(Projection):
+    name = "counters"
+    table_names = ("dobby_counters",)
+
+    def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
+        return {"counters": counters_table(metadata, "dobby_counters" + suffix)}
+
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        table = tables["counters"]
+        for (metric, labels), amount in counter_deltas(batch).items():
+            bumped = connection.execute(
+                update(table)
+                .where(table.c.metric == metric, table.c.labels == labels)
+                .values(value=table.c.value + amount)
+            )
+            if bumped.rowcount == 0:
+                connection.execute(insert(table).values(metric=metric, labels=labels, value=amount))
+
+
+PROJECTIONS: tuple[Projection, ...] = (
+    RunsProjection(),
+    ReplaysProjection(),
+    ProposalsProjection(),
+    CountersProjection(),
+)
