@@ -19,7 +19,7 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/dobby demo
+	$(BIN)/dobby serve
 
 check: $(DEV_STAMP)
 	$(BIN)/ruff check dobby tests bench

@@ -6,15 +6,18 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
 from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document, file_fetcher
 from dobby.adapters.memory import StaticGovernanceTruth
 from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
 from dobby.adapters.warp import FileApprovals
-from dobby.engine.clock import Clock, system_clock
+from dobby.engine.clock import Clock, rfc3339, system_clock
 from dobby.engine.modes import Manifest
 from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, ProvenanceSink
 from dobby.engine.service import Engine, EventLog, Limits
@@ -106,6 +109,38 @@ class System:
         expiry = Periodic(self.expiry.tick, self.settings.processor_interval_seconds, "dobby-expiry")
         expiry.start()
         self.background = [expiry]
+
+    def probe_persistence(self) -> None:
+        """Touch the event store and the projection tables; raises when either cannot answer."""
+        self.engine.position()
+        with self.store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def gauges(self) -> dict[str, Any]:
+        """The gauge values of SPEC §6, read from the projections at scrape time."""
+        now = self.engine.clock()
+        limits = self.engine.limits
+        values: dict[str, Any] = {"effective_mode": self.engine.mode()}
+        try:
+            head = self.engine.position()
+            positions = self.store.positions()
+            values["projections"] = {name: (at, max(head - at, 0)) for name, at in positions.items()}
+            values["queue_depth"] = self.queries.open_count()
+            budget_since = rfc3339(now - timedelta(seconds=limits.replay_budget_window_seconds))
+            remaining: dict[str, int] = {}
+            for tenant, spent in self.queries.replay_spends_since(budget_since):
+                remaining[tenant] = min(
+                    remaining.get(tenant, limits.replay_budget), max(limits.replay_budget - spent, 0)
+                )
+            values["budget_remaining"] = remaining
+            velocity_since = rfc3339(now - timedelta(seconds=limits.velocity_window_seconds))
+            values["breaker_open"] = {
+                tenant: count >= limits.velocity_max
+                for tenant, count in self.queries.activations_since(velocity_since).items()
+            }
+        except Exception:  # the database is down: the gauges that need it are left out
+            pass
+        return values
 
     def close(self) -> None:
         for periodic in self.background:

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from dobby.adapters.settings import SettingsError
-from dobby.bootstrap import REPOSITORY_ROOT, bootstrap
+from dobby.bootstrap import REPOSITORY_ROOT, bootstrap, system_from_environment
 from dobby.demo import run_demo
 from dobby.engine.errors import DobbyError
 from dobby.engine.schemas import COMMAND_SCHEMAS, document
+from dobby.http.app import create_app
+from dobby.projections.rebuild import rebuild, verify
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,12 +41,32 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dobby", description="A governed adaptive-learning engine.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
+    serve = commands.add_parser("serve", help="serve the API (with projections and the expiry processor)")
+    serve.add_argument("--no-background", action="store_true", help="serve the API only")
+    serve.set_defaults(handler=_serve)
+
     demo = commands.add_parser("demo", help="run one whole proposal lifecycle against the configured database")
     demo.set_defaults(handler=_demo)
 
     db = commands.add_parser("db", help="database administration")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
-    db_commands.add_parser("init", help="create the event store tables").set_defaults(handler=_db_init)
+    db_commands.add_parser("init", help="create the event store and projection tables").set_defaults(handler=_db_init)
+
+    process = commands.add_parser("process", help="run the projections and the expiry processor (no API)")
+    process.add_argument("--seconds", type=float, default=None, help="stop after this long (default: run until killed)")
+    process.set_defaults(handler=_process)
+
+    projections = commands.add_parser("projections", help="status, rebuild and verify of the query tables")
+    projection_commands = projections.add_subparsers(required=True, metavar="ACTION")
+    projection_commands.add_parser("status", help="position, lag and last error per projection").set_defaults(
+        handler=_projections_status
+    )
+    rebuild_command = projection_commands.add_parser("rebuild", help="rebuild from position 0 and swap in")
+    rebuild_command.add_argument("name", nargs="?", default=None)
+    rebuild_command.set_defaults(handler=_projections_rebuild)
+    projection_commands.add_parser("verify", help="compare live tables with a fresh fold").set_defaults(
+        handler=_projections_verify
+    )
 
     audit = commands.add_parser("audit", help="replay a proposal's full history from the event store")
     audit.add_argument("proposal_id")
@@ -56,11 +83,121 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _db_init(_: argparse.Namespace) -> int:
-    engine = bootstrap()
-    print(f"event store ready at position {engine.position()}")
-    engine.log.close()
+def _serve(args: argparse.Namespace) -> int:
+    system = system_from_environment()
+    settings = system.settings
+    if settings.api_tokens_file is None:
+        if not _is_loopback(settings.host):
+            print(f"dobby: refusing to serve on {settings.host} without DOBBY_API_TOKENS_FILE", file=sys.stderr)
+            return 2
+        print(
+            "dobby: WARNING: no DOBBY_API_TOKENS_FILE — every /api/v1 route is open; serving on loopback only",
+            file=sys.stderr,
+        )
+    app = create_app(system, background=not args.no_background)
+    uvicorn.run(app, host=settings.host, port=settings.port, http="httptools", log_level="warning", access_log=False)
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _db_init(_: argparse.Namespace) -> int:
+    system = system_from_environment()
+    try:
+        system.init_storage()
+        print(f"event store and projection tables ready; log at position {system.engine.position()}")
+    finally:
+        system.close()
+    return 0
+
+
+def _process(args: argparse.Namespace) -> int:
+    system = system_from_environment()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        system.init_storage()
+        system.start_background()
+        print(f"dobby process: projections and expiry processor running on {system.settings.backend}", flush=True)
+        stop.wait(args.seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        system.close()
+    return 0
+
+
+def _projections_status(_: argparse.Namespace) -> int:
+    system = system_from_environment()
+    try:
+        system.init_storage()
+        head = system.engine.position()
+        errors = system.store.errors()
+        print(f"{'projection':<12} {'position':>10} {'lag':>8}  last error")
+        for name, position in sorted(system.store.positions().items()):
+            print(f"{name:<12} {position:>10} {head - position:>8}  {errors.get(name) or '-'}")
+    finally:
+        system.close()
+    return 0
+
+
+def _projections_rebuild(args: argparse.Namespace) -> int:
+    system = system_from_environment()
+    try:
+        system.init_storage()
+        names = [args.name] if args.name else sorted(system.store.projections)
+        unknown = [name for name in names if name not in system.store.projections]
+        if unknown:
+            print(
+                f"dobby: no projection {unknown[0]!r}; one of {', '.join(sorted(system.store.projections))}",
+                file=sys.stderr,
+            )
+            return 2
+        head = system.engine.position()
+        for name in names:
+            bar = ProgressBar(name, head)
+            report = rebuild(system.store, system.engine.log, name, progress=bar.advance)
+            bar.finish(f"{report.events} events in {report.seconds:.2f} s, {report.rate:,.0f} events/s")
+    finally:
+        system.close()
+    return 0
+
+
+def _projections_verify(_: argparse.Namespace) -> int:
+    system = system_from_environment()
+    failed = False
+    try:
+        system.init_storage()
+        for name in sorted(system.store.projections):
+            differences = verify(system.store, system.engine.log, name)
+            print(f"{name}: {'ok' if not differences else f'{len(differences)} difference(s)'}")
+            for line in differences[:50]:
+                print(f"  {line}")
+            failed = failed or bool(differences)
+    finally:
+        system.close()
+    return 1 if failed else 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr with an events/s figure."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self.name, self.total, self.done = name, max(total, 1), 0
+        self.started = time.perf_counter()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        share = min(self.done / self.total, 1.0)
+        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+        bar = "#" * int(share * 30)
+        print(f"\r{self.name:<10} [{bar:<30}] {self.done}/{self.total} {rate:,.0f} ev/s", end="", file=sys.stderr)
+
+    def finish(self, summary: str) -> None:
+        print(file=sys.stderr)
+        print(f"{self.name}: rebuilt, {summary}")
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ class RefreshingGovernanceTruth:
         self._document: GovernanceDocument | None = None
         self._reachable = False
         self._checked_at: float | None = None
+        self.checked_at: datetime | None = None
         self.last_error: str | None = None
 
     def refresh(self) -> None:
@@ -79,6 +81,7 @@ class RefreshingGovernanceTruth:
             with self._lock:
                 self._document, self._reachable, self.last_error = document, True, None
         self._checked_at = self._clock()
+        self.checked_at = datetime.now(UTC)
 
     def _refresh_if_due(self) -> None:
         checked = self._checked_at

@@ -10,7 +10,6 @@ from typing import Any
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ID_PATTERN = "^[A-Za-z0-9._:/-]{1,200}$"
 MAX_CHANGE_BYTES = 64 * 1024
-MAX_JSON_DEPTH = 32
 
 
 def _string(max_length: int = 200, min_length: int = 1) -> dict[str, Any]:

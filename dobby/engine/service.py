@@ -55,9 +55,9 @@ from dobby.engine.ports import (
 from dobby.engine.proposal import Proposal
 from dobby.engine.replay import Replay
 from dobby.engine.run import Run
-from dobby.engine.schemas import INTAKE, MAX_CHANGE_BYTES, MAX_JSON_DEPTH, PROPOSE, REPLAY, ROLLBACK
+from dobby.engine.schemas import INTAKE, MAX_CHANGE_BYTES, PROPOSE, REPLAY, ROLLBACK
 from dobby.engine.target import Target
-from dobby.engine.validation import depth, validate
+from dobby.engine.validation import check_shape
 
 A = TypeVar("A", bound=ChainedAggregate[Any])
 T = TypeVar("T")
@@ -180,7 +180,7 @@ class Engine:
 
     def intake_signal(self, body: dict[str, Any], *, header_tenant: str | None = None, actor: str) -> Outcome:
         self._require_mode("intake_signal")
-        _check_shape(INTAKE, body)
+        check_shape(INTAKE, body)
         violations = check_intake(body, header_tenant)
         if violations:
             raise RuleViolationError(violations)
@@ -241,7 +241,7 @@ class Engine:
 
     def evaluate_replay(self, body: dict[str, Any], *, actor: str) -> Outcome:
         self._require_mode("evaluate_replay")
-        _check_shape(REPLAY, body)
+        check_shape(REPLAY, body)
         fabric = self._fabric()
         tenant, target = body["tenant_id"], body["target"]
         violations = check_target(target, fabric)
@@ -367,7 +367,7 @@ class Engine:
 
     def propose(self, body: dict[str, Any], *, actor: str) -> Outcome:
         self._require_mode("propose")
-        _check_shape(PROPOSE, body)
+        check_shape(PROPOSE, body)
         for name in ("change", "baseline"):
             if len(canonical_json(body[name])) > MAX_CHANGE_BYTES:
                 raise InvalidInputError(
@@ -552,7 +552,7 @@ class Engine:
 
     def rollback(self, body: dict[str, Any], *, actor: str) -> Outcome:
         self._require_mode("rollback")
-        _check_shape(ROLLBACK, body)
+        check_shape(ROLLBACK, body)
         pid = self._proposal_uuid(body["proposal_id"])
 
         def attempt() -> Outcome:
@@ -689,17 +689,6 @@ class Engine:
 
     def verify_stream(self, stream_id: UUID) -> bool:
         return chain_is_valid(self.stream(stream_id))
-
-
-def _check_shape(schema: dict[str, Any], body: Any) -> None:
-    if depth(body) > MAX_JSON_DEPTH:
-        raise InvalidInputError(
-            "the body is nested too deeply",
-            [Violation("too_deep", f"nesting deeper than {MAX_JSON_DEPTH} levels", None)],
-        )
-    violations = validate(schema, body)
-    if violations:
-        raise InvalidInputError("; ".join(v.message for v in violations), violations)
 
 
 def _budget_json(budget: Allowance) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from functools import lru_cache
 from typing import Any
 
 from dobby.engine.clock import parse_rfc3339
-from dobby.engine.errors import Violation
+from dobby.engine.errors import InvalidInputError, Violation
+
+MAX_JSON_DEPTH = 32
 
 JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
@@ -150,3 +152,15 @@ def depth(value: Any) -> int:
     if isinstance(value, list):
         return 1 + max((depth(item) for item in value), default=0)
     return 0
+
+
+def check_shape(schema: dict[str, Any], body: Any) -> None:
+    """Raise InvalidInputError naming every way `body` fails `schema`."""
+    if depth(body) > MAX_JSON_DEPTH:
+        raise InvalidInputError(
+            "the body is nested too deeply",
+            [Violation("too_deep", f"nesting deeper than {MAX_JSON_DEPTH} levels", None)],
+        )
+    violations = validate(schema, body)
+    if violations:
+        raise InvalidInputError("; ".join(v.message for v in violations), violations)

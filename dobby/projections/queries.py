@@ -100,6 +100,25 @@ class Queries:
         with self.store.engine.connect() as connection:
             return [dict(row[0]) for row in connection.execute(statement)]
 
+    def replay_spends_since(self, since_text: str) -> list[tuple[str, int]]:
+        """(tenant, evaluations) per tenant+target evaluated after `since_text`: every stored replay spent budget."""
+        table = self.replays
+        statement = (
+            select(table.c.tenant_id, func.count())
+            .where(table.c.evaluated_at > since_text)
+            .group_by(table.c.tenant_id, table.c.target_type, table.c.target_id)
+        )
+        with self.store.engine.connect() as connection:
+            return [(tenant, int(count)) for tenant, count in connection.execute(statement)]
+
+    def activations_since(self, since_text: str) -> dict[str, int]:
+        table = self.proposals
+        statement = (
+            select(table.c.tenant_id, func.count()).where(table.c.activated_at > since_text).group_by(table.c.tenant_id)
+        )
+        with self.store.engine.connect() as connection:
+            return {tenant: int(count) for tenant, count in connection.execute(statement)}
+
     def open_count(self) -> int:
         table = self.proposals
         with self.store.engine.connect() as connection:

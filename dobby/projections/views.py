@@ -132,7 +132,7 @@ class ProposalsProjection(Projection):
         if new_rows:
             connection.execute(insert(table), new_rows)
         if changed:
-            columns = ("state", "revalidate_required", "expires_at", "version", "view", "fold")
+            columns = ("state", "revalidate_required", "expires_at", "activated_at", "version", "view", "fold")
             statement = (
                 update(table)
                 .where(table.c.proposal_id == bindparam("pid"))
@@ -155,6 +155,7 @@ def _proposal_row(state: ProposalState, seq: int) -> dict[str, Any]:
         "state": state.state,
         "revalidate_required": state.revalidate_required,
         "expires_at": state.expires_at,
+        "activated_at": state.activated_at,
         "version": state.version,
         "view": state.view(),
         "fold": dataclasses.asdict(state),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,3 +242,44 @@ def test_bobbin_file_sink_dedupes_and_repairs_a_torn_line(tmp_path: Path) -> Non
     lines = path.read_text().splitlines()
     assert [json.loads(line)["proposal_id"] for line in lines] == ["p1", "p2"]
     assert json.loads(lines[0])["marker"] == "bobbin" and json.loads(lines[0])["schema"] == "dobby.provenance/v1"
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+def test_a_started_follower_tails_live_writes(world: SystemWorld) -> None:
+    world.system.follower.start()
+    try:
+        for index in range(3):
+            position = world.engine.intake_signal(intake_body(world.families, trace_id=f"live{index}"),
+                                                  actor="s").body["position"]
+            assert world.system.store.wait_for(position, timeout=5.0)
+        assert world.system.queries.get_run(
+            world.engine.intake_signal(intake_body(world.families, trace_id="live0"), actor="s").body["run_id"]
+        )["trace_id"] == "live0"
+    finally:
+        world.system.follower.stop()
+
+
+@pytest.mark.backends(["postgres"])
+def test_only_one_follower_leads_each_projection(database_url: str) -> None:
+    with make_system(database_url) as first, make_system(database_url) as second:
+        first.system.follower.start()
+        try:
+            assert first.system.store.wait_for(0, 1.0)
+            deadline_hit = not _wait(lambda: all(s.leader for s in first.system.follower.status.values()), 10)
+            assert not deadline_hit
+            second.system.follower.start()
+            position = second.engine.intake_signal(intake_body(second.families), actor="s").body["position"]
+            assert second.system.store.wait_for(position, timeout=5.0)
+            assert not any(s.leader for s in second.system.follower.status.values())
+        finally:
+            second.system.follower.stop()
+            first.system.follower.stop()
+
+
+def _wait(condition: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False

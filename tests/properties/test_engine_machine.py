@@ -45,10 +45,13 @@ class EngineMachine(RuleBasedStateMachine):
         super().__init__()
         fresh_storage(self.database_url)
         self._stack = ExitStack()
-        self.world: World = self._stack.enter_context(make_world(self.database_url, **LIMITS))
+        self.world: World = self._stack.enter_context(self.build_world())
         self.replays: list[dict[str, Any]] = []
         self.proposals: list[str] = []
         self.counter = 0
+
+    def build_world(self) -> Any:
+        return make_world(self.database_url, **LIMITS)
 
     def teardown(self) -> None:
         self._stack.close()
@@ -279,8 +282,8 @@ def assert_window(times: list[datetime], limit: int) -> None:
         assert len(inside) <= limit, (moment, inside)
 
 
-def run_machine(database_url: str, examples: int) -> None:
-    class Machine(EngineMachine):
+def run_machine(database_url: str, examples: int, base: type[EngineMachine] = EngineMachine) -> None:
+    class Machine(base):  # type: ignore[valid-type,misc]
         pass
 
     Machine.database_url = database_url

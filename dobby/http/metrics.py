@@ -1,0 +1,115 @@
+"""Prometheus metrics of SPEC §6: durable counters from the counters projection, process counters for refusals
+(which store nothing, so the log cannot count them), gauges read at scrape time, and the request histogram."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from dobby.engine.modes import Mode
+
+COUNTERS = {
+    "dobby_intake_total": ("Signals submitted to intake, by result", ["result"]),
+    "dobby_learning_signals_total": ("Accepted runs that carry target hints", []),
+    "dobby_replay_evaluations_total": ("Replay evaluations, by verdict", ["verdict"]),
+    "dobby_revalidate_required_total": ("Replays judged revalidate_required", []),
+    "dobby_proposal_transitions_total": ("Proposal lifecycle transitions, by target state", ["to"]),
+    "dobby_activation_denials_total": ("Refused activations, by reason", ["reason"]),
+}
+
+
+@dataclass
+class ProcessCounters:
+    """Counts of refusals in this process (intake rejected/duplicate/sampled_out, activation denials)."""
+
+    values: Counter[tuple[str, str]] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, metric: str, **labels: str) -> None:
+        key = (metric, json.dumps(labels, sort_keys=True, separators=(",", ":")))
+        with self.lock:
+            self.values[key] += 1
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        with self.lock:
+            return dict(self.values)
+
+
+class DobbyCollector(Collector):
+    def __init__(
+        self,
+        durable: Callable[[], list[tuple[str, str, int]]],
+        process: ProcessCounters,
+        gauges: Callable[[], dict[str, Any]],
+    ) -> None:
+        self._durable = durable
+        self._process = process
+        self._gauges = gauges
+
+    def collect(self) -> Iterator[Metric]:
+        totals: Counter[tuple[str, str]] = Counter(self._process.snapshot())
+        try:
+            for metric, labels, value in self._durable():
+                totals[(metric, labels)] += value
+        except Exception:  # the database is down: process counters still render
+            pass
+        for name, (documentation, label_names) in COUNTERS.items():
+            family = CounterMetricFamily(name.removesuffix("_total"), documentation, labels=label_names)
+            for (metric, labels), value in sorted(totals.items()):
+                if metric == name:
+                    decoded = json.loads(labels)
+                    family.add_metric([decoded.get(label, "") for label in label_names], value)
+            yield family
+        yield from self._gauge_families()
+
+    def _gauge_families(self) -> Iterator[Metric]:
+        values = self._gauges()
+        mode = GaugeMetricFamily("dobby_effective_mode", "1 for the current effective mode", labels=["mode"])
+        for candidate in Mode:
+            mode.add_metric([candidate.name], 1.0 if candidate == values["effective_mode"] else 0.0)
+        yield mode
+        budget = GaugeMetricFamily(
+            "dobby_replay_budget_remaining",
+            "Lowest remaining replay budget over the tenant's targets",
+            labels=["tenant_id"],
+        )
+        for tenant, remaining in sorted(values.get("budget_remaining", {}).items()):
+            budget.add_metric([tenant], remaining)
+        yield budget
+        breaker = GaugeMetricFamily(
+            "dobby_velocity_breaker_open", "1 when the tenant's activations are exhausted", labels=["tenant_id"]
+        )
+        for tenant, is_open in sorted(values.get("breaker_open", {}).items()):
+            breaker.add_metric([tenant], 1.0 if is_open else 0.0)
+        yield breaker
+        yield GaugeMetricFamily(
+            "dobby_replay_queue_depth", "Open proposals awaiting expiry", value=values.get("queue_depth", 0)
+        )
+        position = GaugeMetricFamily("dobby_projection_position", "Last log position folded", labels=["projection"])
+        lag = GaugeMetricFamily("dobby_projection_lag_events", "Events not yet folded", labels=["projection"])
+        for name, (at, behind) in sorted(values.get("projections", {}).items()):
+            position.add_metric([name], at)
+            lag.add_metric([name], behind)
+        yield position
+        yield lag
+
+
+def build_registry(collector: Collector) -> tuple[CollectorRegistry, Histogram]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    histogram = Histogram(
+        "dobby_http_request_duration_seconds",
+        "HTTP request duration",
+        ["route", "method", "status"],
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    )
+    return registry, histogram
