@@ -1,6 +1,6 @@
 """Projection rebuild speed on PostgreSQL and SQLite, next to the rate of merely reading the same log.
 
-    .venv/bin/python bench/rebuild.py [--events 100000]
+.venv/bin/python bench/rebuild.py [--events 100000]
 """
 
 from __future__ import annotations
@@ -33,13 +33,29 @@ def fill(system: object, events: int) -> None:
     for start in range(0, events, SAVE_CHUNK):
         runs = []
         for index in range(start, min(start + SAVE_CHUNK, events)):
-            body = {"tenant_id": f"t{index % 7}", "trace_id": f"trace-{index}", "correlation_id": "bench",
-                    "outcome": "success", "guardrail_decision": "ALLOW", "family_versions": families,
-                    "target_hints": [{"type": "prompt_template", "id": f"p{index % 13}"}]}
+            body = {
+                "tenant_id": f"t{index % 7}",
+                "trace_id": f"trace-{index}",
+                "correlation_id": "bench",
+                "outcome": "success",
+                "guardrail_decision": "ALLOW",
+                "family_versions": families,
+                "target_hints": [{"type": "prompt_template", "id": f"p{index % 13}"}],
+            }
             run_hash = run_hash_of(body)
-            runs.append(Run.accept(run_id_for(run_hash), body, run_hash=run_hash,
-                                   provenance_hash=run_provenance_hash_of(body), sampled=False, learning_signal=True,
-                                   evidence_digest=None, actor="bench", at=now))
+            runs.append(
+                Run.accept(
+                    run_id_for(run_hash),
+                    body,
+                    run_hash=run_hash,
+                    provenance_hash=run_provenance_hash_of(body),
+                    sampled=False,
+                    learning_signal=True,
+                    evidence_digest=None,
+                    actor="bench",
+                    at=now,
+                )
+            )
         engine.log.save(*runs)
 
 

@@ -21,10 +21,19 @@ KILLS = 3
 
 
 def start_processor(database_url: str, bobbin: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DOBBY_DATABASE_URL": database_url, "DOBBY_BOBBIN_PATH": str(bobbin),
-           "DOBBY_SERVICE_MODE": "promotion_enabled"}
-    return subprocess.Popen([sys.executable, "-m", "dobby.cli", "process"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DOBBY_DATABASE_URL": database_url,
+        "DOBBY_BOBBIN_PATH": str(bobbin),
+        "DOBBY_SERVICE_MODE": "promotion_enabled",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "dobby.cli", "process"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_until(condition: object, timeout: float) -> bool:

@@ -249,12 +249,16 @@ def test_a_started_follower_tails_live_writes(world: SystemWorld) -> None:
     world.system.follower.start()
     try:
         for index in range(3):
-            position = world.engine.intake_signal(intake_body(world.families, trace_id=f"live{index}"),
-                                                  actor="s").body["position"]
+            position = world.engine.intake_signal(intake_body(world.families, trace_id=f"live{index}"), actor="s").body[
+                "position"
+            ]
             assert world.system.store.wait_for(position, timeout=5.0)
-        assert world.system.queries.get_run(
-            world.engine.intake_signal(intake_body(world.families, trace_id="live0"), actor="s").body["run_id"]
-        )["trace_id"] == "live0"
+        assert (
+            world.system.queries.get_run(
+                world.engine.intake_signal(intake_body(world.families, trace_id="live0"), actor="s").body["run_id"]
+            )["trace_id"]
+            == "live0"
+        )
     finally:
         world.system.follower.stop()
 

@@ -55,8 +55,11 @@ class ProjectedMachine(EngineMachine):
             for event in world.engine.stream(uuid.UUID(pid)):
                 if event.type_name in TO_STATE:
                     transitions[TO_STATE[event.type_name]] += 1
-        counted = {labels: value for metric, labels, value in queries.counters_by_metric()
-                   if metric == "dobby_proposal_transitions_total"}
+        counted = {
+            labels: value
+            for metric, labels, value in queries.counters_by_metric()
+            if metric == "dobby_proposal_transitions_total"
+        }
         assert {key: counted.get(f'{{"to":"{key}"}}', 0) for key in transitions} == dict(transitions)
         for name in world.system.store.projections:
             assert verify(world.system.store, world.engine.log, name) == []

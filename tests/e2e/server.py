@@ -1,0 +1,82 @@
+"""A real `dobby serve` (uvicorn with httptools) on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    approvals: Path
+    bobbin: Path
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10.0)
+
+
+@contextmanager
+def serve(database_url: str, workdir: Path, **settings: str) -> Iterator[Server]:
+    port = free_port()
+    approvals = workdir / "approvals"
+    bobbin = workdir / "bobbin.jsonl"
+    log = workdir / f"server-{port}.log"
+    env = {
+        **os.environ,
+        "DOBBY_DATABASE_URL": database_url,
+        "DOBBY_PORT": str(port),
+        "DOBBY_WARP_APPROVALS_DIR": str(approvals),
+        "DOBBY_BOBBIN_PATH": str(bobbin),
+        "DOBBY_SERVICE_MODE": "promotion_enabled",
+        "DOBBY_PROCESSOR_INTERVAL_SECONDS": "0.2",
+        **settings,
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dobby.cli", "serve"], env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, approvals, bobbin, log)
+    try:
+        wait_until_healthy(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def wait_until_healthy(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"dobby serve exited: {server.log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/ready", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"dobby serve did not become healthy: {server.log.read_text()}")
