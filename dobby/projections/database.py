@@ -42,7 +42,8 @@ def connect(database_url: str, timeout_seconds: float, pool_size: int = 5) -> En
 
 
 def _sqlite_transactions(engine: Engine) -> None:
-    """WAL, and BEGIN IMMEDIATE so that a writer takes the lock up front instead of failing on upgrade."""
+    """WAL and real transactions (pysqlite would not BEGIN before reads): deferred for readers, and
+    BEGIN IMMEDIATE for writers (`writer(engine)`), which take the write lock before they read anything."""
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _: Any) -> None:
@@ -54,4 +55,10 @@ def _sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = connection.get_execution_options().get("immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine to write through: on SQLite its transactions begin IMMEDIATE; elsewhere it is `engine`."""
+    return engine.execution_options(immediate=True)

@@ -82,12 +82,12 @@ class ProvenancePublisher:
     batch_size: int = 500
 
     def setup(self) -> None:
-        with self.store.engine.begin() as connection:
+        with self.store.writer.begin() as connection:
             ensure_tracking(connection, self.store.tracking, BOBBIN)
 
     def step(self) -> int:
         log = self.engine.log
-        with self.store.engine.begin() as connection:
+        with self.store.writer.begin() as connection:
             position = lock_position(connection, self.store.tracking, BOBBIN)
             batch = read_batch(log, position, self.batch_size)
             if not batch:

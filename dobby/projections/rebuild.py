@@ -48,14 +48,14 @@ def rebuild(
     metadata = MetaData()
     shadow = projection.tables(metadata, SHADOW_SUFFIX)
     started = now()
-    with store.engine.begin() as connection:
+    with store.writer.begin() as connection:
         for table in shadow.values():
             table.drop(connection, checkfirst=True)
         metadata.create_all(connection)
         ensure_tracking(connection, store.tracking, shadow_name)
         set_position(connection, store.tracking, shadow_name, 0)
     events = catch_up(store, log, projection, tables=shadow, tracking_name=shadow_name, progress=progress)
-    with store.engine.begin() as connection:
+    with store.writer.begin() as connection:
         lock_position(connection, store.tracking, name)
         while count := apply_batch(connection, store, log, projection, tables=shadow, tracking_name=shadow_name):
             events += count

@@ -66,7 +66,7 @@ def catch_up(
     """Fold batches, one transaction each, until the log is exhausted. Returns the number of events read."""
     total = 0
     while True:
-        with store.engine.begin() as connection:
+        with store.writer.begin() as connection:
             count = apply_batch(
                 connection,
                 store,
@@ -156,7 +156,7 @@ class Follower:
             if not status.leader:
                 continue
             try:
-                with self.store.engine.begin() as connection:
+                with self.store.writer.begin() as connection:
                     count = apply_batch(
                         connection, self.store, self.log, projection, tables=self.store.live[name], tracking_name=name
                     )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, update
 
+from dobby.projections.database import writer
 from dobby.projections.tables import tracking_table
 from dobby.projections.views import PROJECTIONS, Projection
 
@@ -14,6 +15,7 @@ from dobby.projections.views import PROJECTIONS, Projection
 class ProjectionStore:
     def __init__(self, engine: Engine, projections: Iterable[Projection] = PROJECTIONS) -> None:
         self.engine = engine
+        self.writer = writer(engine)
         self.metadata = MetaData()
         self.tracking = tracking_table(self.metadata)
         self.projections = {projection.name: projection for projection in projections}
@@ -30,8 +32,8 @@ class ProjectionStore:
 
     def create(self, extra_tracking: Iterable[str] = ()) -> None:
         """Create every table that is missing and a tracking row for every projection (idempotent)."""
-        self.metadata.create_all(self.engine, checkfirst=True)
-        with self.engine.begin() as connection:
+        with self.writer.begin() as connection:
+            self.metadata.create_all(connection, checkfirst=True)
             for name in (*self.projections, *extra_tracking):
                 ensure_tracking(connection, self.tracking, name)
 
@@ -67,8 +69,8 @@ def ensure_tracking(connection: Connection, tracking: Table, name: str) -> None:
 
 
 def lock_position(connection: Connection, tracking: Table, name: str) -> int:
-    """The tracking position, locked until the transaction ends (a row lock on PostgreSQL; SQLite's
-    BEGIN IMMEDIATE already holds the database's write lock)."""
+    """The tracking position, locked until the transaction ends: a row lock on PostgreSQL; on SQLite the
+    writer's BEGIN IMMEDIATE already holds the database's write lock."""
     statement = select(tracking.c.position).where(tracking.c.name == name)
     if connection.dialect.name == "postgresql":
         statement = statement.with_for_update()
@@ -84,5 +86,5 @@ def set_position(connection: Connection, tracking: Table, name: str, position: i
 
 
 def record_error(engine: Engine, tracking: Table, name: str, error: str) -> None:
-    with engine.begin() as connection:
+    with writer(engine).begin() as connection:
         connection.execute(update(tracking).where(tracking.c.name == name).values(last_error=error[:2000]))

@@ -157,7 +157,7 @@ def test_proposal_and_lifecycle_refusals(strict_server: Server) -> None:
         assert int(velocity.headers["retry-after"]) > 3000
         text = client.get("/metrics").text
         assert 'dobby_activation_denials_total{reason="velocity_breaker_open"} 2.0' in text, [
-            l for l in text.splitlines() if "denial" in l
+            line for line in text.splitlines() if "denial" in line
         ]
 
 
