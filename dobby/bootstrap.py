@@ -10,12 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
 from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document, file_fetcher
 from dobby.adapters.memory import StaticGovernanceTruth
 from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
+from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, WarpApprovals
 from dobby.adapters.warp import FileApprovals
 from dobby.engine.clock import Clock, rfc3339, system_clock
 from dobby.engine.modes import Manifest
@@ -50,15 +52,30 @@ def open_event_log(settings: Settings) -> EventLog:
     return EventLog(env=eventsourcing_env(settings))
 
 
+def http_client(timeout_seconds: float) -> httpx.Client:
+    return httpx.Client(timeout=httpx.Timeout(timeout_seconds), follow_redirects=False, trust_env=False)
+
+
 def build_governance(settings: Settings, manifest: Manifest) -> GovernanceTruth:
+    if settings.fabric_url is not None:
+        fabric = FabricHttpGovernance(http_client(2.0), settings.fabric_url)
+        return RefreshingGovernanceTruth(fabric.fetch, settings.fabric_refresh_seconds)
     if settings.fabric_file is not None:
         return RefreshingGovernanceTruth(file_fetcher(settings.fabric_file), settings.fabric_refresh_seconds)
     return StaticGovernanceTruth(builtin_document(manifest))
 
 
 def build_approvals(settings: Settings) -> ApprovalSource:
+    if settings.warp_url is not None and settings.warp_token is not None:
+        return WarpApprovals(http_client(settings.warp_timeout_ms / 1000), settings.warp_url, settings.warp_token)
     settings.warp_approvals_dir.mkdir(parents=True, exist_ok=True)
     return FileApprovals(settings.warp_approvals_dir)
+
+
+def build_evidence(settings: Settings) -> EvidenceSource | None:
+    if settings.shuttle_url is None:
+        return None
+    return ShuttleEvidence(http_client(settings.shuttle_timeout_ms / 1000), settings.shuttle_url)
 
 
 def build_engine(
@@ -75,7 +92,7 @@ def build_engine(
         log=log or open_event_log(settings),
         governance=governance or build_governance(settings, manifest),
         approvals=approvals or build_approvals(settings),
-        evidence=evidence,
+        evidence=evidence if evidence is not None else build_evidence(settings),
         manifest=manifest,
         requested_mode=settings.service_mode,
         limits=limits_from(settings),
@@ -107,8 +124,13 @@ class System:
     def start_background(self) -> None:
         self.follower.start()
         expiry = Periodic(self.expiry.tick, self.settings.processor_interval_seconds, "dobby-expiry")
-        expiry.start()
         self.background = [expiry]
+        governance = self.engine.governance
+        if isinstance(governance, RefreshingGovernanceTruth):
+            governance.refresh_in_background()
+            self.background.append(Periodic(governance.refresh, self.settings.fabric_refresh_seconds, "dobby-fabric"))
+        for periodic in self.background:
+            periodic.start()
 
     def probe_persistence(self) -> None:
         """Touch the event store and the projection tables; raises when either cannot answer."""

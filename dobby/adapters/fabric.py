@@ -70,6 +70,7 @@ class RefreshingGovernanceTruth:
         self._checked_at: float | None = None
         self.checked_at: datetime | None = None
         self.last_error: str | None = None
+        self._background = False
 
     def refresh(self) -> None:
         try:
@@ -83,7 +84,13 @@ class RefreshingGovernanceTruth:
         self._checked_at = self._clock()
         self.checked_at = datetime.now(UTC)
 
+    def refresh_in_background(self) -> None:
+        """From now on a background task calls refresh(); reads only fetch when nothing was ever fetched."""
+        self._background = True
+
     def _refresh_if_due(self) -> None:
+        if self._background and self._checked_at is not None:
+            return
         checked = self._checked_at
         if checked is None or self._clock() - checked >= self._refresh_seconds:
             self.refresh()
