@@ -33,7 +33,7 @@ APPROVAL_JSON = {
     "expires_at": (NOW + timedelta(hours=1)).isoformat(),
 }
 MANIFEST = read_manifest()
-FABRIC_ROUTES = {
+FABRIC_ROUTES: dict[str, Any] = {
     "/api/v1/contracts/matrix": {
         "capability_class": MANIFEST.capability_class,
         "target_types": ["prompt_template"],

@@ -1,0 +1,12 @@
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY pyproject.toml README.md LICENSE fabric-manifest.json ./
+COPY dobby ./dobby
+COPY schemas ./schemas
+RUN pip install --no-cache-dir . && useradd --system --home /app dobby && mkdir -p /app/var && chown dobby /app/var
+USER dobby
+EXPOSE 18096
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:18096/health', timeout=2).status == 200 else 1)"
+CMD ["dobby", "serve", "--no-background"]
