@@ -80,6 +80,8 @@ class Api:
         if not raw.isdigit() or len(raw) > 18:
             raise _invalid("min_position", "min_position must be a non-negative integer")
         wanted = int(raw)
+        if wanted > await run_in_threadpool(self.engine.position):
+            raise _invalid("min_position", "min_position is beyond the last written position of the log")
         deadline = asyncio.get_running_loop().time() + MIN_POSITION_WAIT_SECONDS
         pause = 0.005
         while True:

@@ -21,24 +21,43 @@ INTERVAL = 0.3
 
 def test_ttl_and_revalidation_expiries_happen_once_with_two_processors(database_url: str, tmp_path: Path) -> None:
     fabric = tmp_path / "fabric.json"
-    document = {"capability_class": "adaptive_learning", "families": FAMILIES,
-                "target_types": ["prompt_template"], "no_learn_zones": [], "readiness": {"status": "green"}}
+    document = {
+        "capability_class": "adaptive_learning",
+        "families": FAMILIES,
+        "target_types": ["prompt_template"],
+        "no_learn_zones": [],
+        "readiness": {"status": "green"},
+    }
     fabric.write_text(json.dumps(document))
-    settings = {"DOBBY_PROCESSOR_INTERVAL_SECONDS": str(INTERVAL), "DOBBY_FABRIC_FILE": str(fabric),
-                "DOBBY_FABRIC_REFRESH_SECONDS": "0.2"}
+    settings = {
+        "DOBBY_PROCESSOR_INTERVAL_SECONDS": str(INTERVAL),
+        "DOBBY_FABRIC_FILE": str(fabric),
+        "DOBBY_FABRIC_REFRESH_SECONDS": "0.2",
+    }
     with serve(database_url, tmp_path, **settings) as server, server.client() as client:
-        env = {**os.environ, "DOBBY_DATABASE_URL": database_url, "DOBBY_BOBBIN_PATH": str(server.bobbin),
-               **settings}
-        second = subprocess.Popen([sys.executable, "-m", "dobby.cli", "process"], env=env, cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {**os.environ, "DOBBY_DATABASE_URL": database_url, "DOBBY_BOBBIN_PATH": str(server.bobbin), **settings}
+        second = subprocess.Popen(
+            [sys.executable, "-m", "dobby.cli", "process"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
-            short = post(client, "/promotions/propose",
-                         propose_body(post(client, "/replay/evaluate", replay_body(FAMILIES), 201)["replay_id"],
-                                      ttl_seconds=1), 201)
+            short = post(
+                client,
+                "/promotions/propose",
+                propose_body(post(client, "/replay/evaluate", replay_body(FAMILIES), 201)["replay_id"], ttl_seconds=1),
+                201,
+            )
             body = replay_body(FAMILIES)
             body["metrics"]["candidate"]["accuracy"] = 0.95
-            bound = post(client, "/promotions/propose",
-                         propose_body(post(client, "/replay/evaluate", body, 201)["replay_id"]), 201)
+            bound = post(
+                client,
+                "/promotions/propose",
+                propose_body(post(client, "/replay/evaluate", body, 201)["replay_id"]),
+                201,
+            )
             due = time.monotonic() + 1.0
             expired_at = wait_for_state(client, short["proposal_id"], "expired", 10)
             assert expired_at - due < INTERVAL + 1.0
