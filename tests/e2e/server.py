@@ -36,7 +36,7 @@ class Server:
 
 
 @contextmanager
-def serve(database_url: str, workdir: Path, **settings: str) -> Iterator[Server]:
+def serve(database_url: str, workdir: Path, *args: str, **settings: str) -> Iterator[Server]:
     port = free_port()
     approvals = workdir / "approvals"
     bobbin = workdir / "bobbin.jsonl"
@@ -53,7 +53,11 @@ def serve(database_url: str, workdir: Path, **settings: str) -> Iterator[Server]
     }
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dobby.cli", "serve"], env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "dobby.cli", "serve", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", process, approvals, bobbin, log)
     try:

@@ -179,9 +179,8 @@ def test_read_refusals(strict_server: Server) -> None:
         unknown = client.get(f"{LEARNING}/proposals/00000000-0000-0000-0000-000000000000")
         assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")
         assert client.get(f"{LEARNING}/runs/not-a-run").status_code == 404
-        lagging = client.get(f"{LEARNING}/runs", params={"min_position": 10**9})
-        assert (lagging.status_code, lagging.json()["error"]["code"]) == (503, "projection_lagging")
-        assert lagging.headers["retry-after"] == "1"
+        beyond = client.get(f"{LEARNING}/runs", params={"min_position": 10**9})
+        assert (beyond.status_code, beyond.json()["error"]["details"][0]["field"]) == (422, "min_position")
         bad = client.get(f"{LEARNING}/proposals", params={"limit": 0, "min_position": "x"})
         assert bad.status_code == 422
         bad_list = client.get(f"{LEARNING}/proposals", params={"limit": 9999})
@@ -190,3 +189,12 @@ def test_read_refusals(strict_server: Server) -> None:
             f"{LEARNING}/proposals/00000000-0000-0000-0000-000000000000/history", params={"as_of": "yesterday"}
         )
         assert history.status_code == 422
+
+
+def test_a_read_waits_for_its_position_then_answers_projection_lagging(database_url: str, tmp_path: Path) -> None:
+    with serve(database_url, tmp_path, "--no-background") as frozen, frozen.client() as client:
+        run = post(client, "/signals/intake", intake_body(FAMILIES), 201)
+        lagging = client.get(f"{LEARNING}/runs/{run['run_id']}", params={"min_position": run["position"]})
+        assert (lagging.status_code, lagging.json()["error"]["code"]) == (503, "projection_lagging")
+        assert lagging.headers["retry-after"] == "1"
+        assert client.get(f"{LEARNING}/runs/{run['run_id']}").status_code == 404
