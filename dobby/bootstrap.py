@@ -20,6 +20,7 @@ from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
 from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, WarpApprovals
 from dobby.adapters.warp import FileApprovals
 from dobby.engine.clock import Clock, rfc3339, system_clock
+from dobby.engine.group_commit import GroupCommitter
 from dobby.engine.modes import Manifest
 from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, ProvenanceSink
 from dobby.engine.service import Engine, EventLog, Limits
@@ -88,8 +89,9 @@ def build_engine(
     clock: Clock = system_clock,
 ) -> Engine:
     manifest = read_manifest()
+    log = log or open_event_log(settings)
     return Engine(
-        log=log or open_event_log(settings),
+        log=log,
         governance=governance or build_governance(settings, manifest),
         approvals=approvals or build_approvals(settings),
         evidence=evidence if evidence is not None else build_evidence(settings),
@@ -97,6 +99,7 @@ def build_engine(
         requested_mode=settings.service_mode,
         limits=limits_from(settings),
         clock=clock,
+        committer=GroupCommitter(log) if settings.group_commit else None,
     )
 
 
@@ -169,7 +172,7 @@ class System:
             periodic.stop()
         self.follower.stop()
         self.store.engine.dispose()
-        self.engine.log.close()
+        self.engine.close()
 
 
 def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **engine_parts: Any) -> System:

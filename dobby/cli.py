@@ -21,6 +21,7 @@ from dobby.demo import run_demo
 from dobby.engine.errors import DobbyError
 from dobby.engine.schemas import COMMAND_SCHEMAS, document
 from dobby.http.app import create_app
+from dobby.http.auth import TokensFileError
 from dobby.projections.rebuild import rebuild, verify
 
 
@@ -30,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         result: int = args.handler(args)
-    except SettingsError as error:
+    except (SettingsError, TokensFileError) as error:
         print(f"dobby: bad setting: {error}", file=sys.stderr)
         return 2
     except DobbyError as error:
@@ -207,7 +208,7 @@ def _audit(args: argparse.Namespace) -> int:
     try:
         history = engine.get_history(args.proposal_id, as_of_version=args.as_of_version)
     finally:
-        engine.log.close()
+        engine.close()
     if args.json:
         print(json.dumps(history, indent=2, ensure_ascii=False))
     else:

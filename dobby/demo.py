@@ -83,5 +83,5 @@ def run_demo() -> int:
         for event in history["events"]:
             print(f"  v{event['version']} {event['type']:<16} {event['state_before'] or '—'} → {event['state_after']}")
     finally:
-        engine.log.close()
+        engine.close()
     return 0

@@ -101,7 +101,7 @@ def make_world(database_url: str, *, mode: Mode = Mode.promotion_enabled, **limi
     try:
         yield World(engine, clock, approvals, governance)
     finally:
-        log.close()
+        engine.close()
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from dobby.engine.errors import (
     ServiceUnavailableError,
     Violation,
 )
+from dobby.engine.group_commit import GroupCommitter
 from dobby.engine.guards import activation_guards
 from dobby.engine.intake import check_intake, is_kept, is_learning_signal, run_hash_of, run_provenance_hash_of
 from dobby.engine.judgement import check_contract, family_drift, judge_replay
@@ -90,6 +92,45 @@ class Outcome:
     position: int | None = None
 
 
+@dataclass(frozen=True)
+class PreparedIntake:
+    """A checked, hashed intake body, ready to be recorded as a Run."""
+
+    body: dict[str, Any]
+    run_id: UUID
+    run_hash: str
+    provenance_hash: str
+
+    @property
+    def sampled(self) -> bool:
+        return bool(self.body["outcome"] == "neutral_success")
+
+    def run(self, evidence_digest: str | None, actor: str, at: datetime) -> Run:
+        return Run.accept(
+            self.run_id,
+            self.body,
+            run_hash=self.run_hash,
+            provenance_hash=self.provenance_hash,
+            sampled=self.sampled,
+            learning_signal=is_learning_signal(self.body),
+            evidence_digest=evidence_digest,
+            actor=actor,
+            at=at,
+        )
+
+    def answer(self, duplicate: bool, position: int) -> Outcome:
+        body = {
+            "accepted": True,
+            "run_id": str(self.run_id),
+            "run_hash": self.run_hash,
+            "provenance_hash": self.provenance_hash,
+            "sampled": self.sampled,
+            "duplicate": duplicate,
+            "position": position,
+        }
+        return Outcome(body, created=not duplicate, position=position)
+
+
 @dataclass
 class Engine:
     """Commands load aggregates, check named rules, record events and save every touched stream at once."""
@@ -103,6 +144,7 @@ class Engine:
     limits: Limits = field(default_factory=Limits)
     clock: Clock = system_clock
     persistence_reachable: Callable[[], bool] = lambda: True
+    committer: GroupCommitter | None = None
     max_attempts: int = 30
 
     # ----- modes -------------------------------------------------------------------------------------
@@ -156,8 +198,15 @@ class Engine:
         return aggregate
 
     def _save(self, *aggregates: ChainedAggregate[Any]) -> int:
+        if self.committer is not None:
+            return self.committer.save([event for aggregate in aggregates for event in aggregate.collect_events()])
         recordings = self.log.save(*aggregates)
         return max(recording.notification.id for recording in recordings)
+
+    def close(self) -> None:
+        if self.committer is not None:
+            self.committer.close()
+        self.log.close()
 
     def position(self) -> int:
         return self.log.recorder.max_notification_id() or 0
@@ -178,7 +227,8 @@ class Engine:
 
     # ----- intake ------------------------------------------------------------------------------------
 
-    def intake_signal(self, body: dict[str, Any], *, header_tenant: str | None = None, actor: str) -> Outcome:
+    def prepare_intake(self, body: dict[str, Any], *, header_tenant: str | None = None) -> PreparedIntake | Outcome:
+        """Every check and hash of an intake, without I/O: the prepared run, or the sampled_out answer."""
         self._require_mode("intake_signal")
         check_shape(INTAKE, body)
         violations = check_intake(body, header_tenant)
@@ -187,46 +237,46 @@ class Engine:
         run_hash = run_hash_of(body)
         if not is_kept(body["outcome"], run_hash, self.limits.neutral_sample_rate):
             return Outcome({"accepted": False, "reason": "sampled_out", "run_hash": run_hash}, created=False)
-        run_id = run_id_for(run_hash)
-        provenance_hash = run_provenance_hash_of(body)
-        sampled = body["outcome"] == "neutral_success"
+        return PreparedIntake(body, run_id_for(run_hash), run_hash, run_provenance_hash_of(body))
 
-        def answer(duplicate: bool, position: int) -> Outcome:
-            return Outcome(
-                {
-                    "accepted": True,
-                    "run_id": str(run_id),
-                    "run_hash": run_hash,
-                    "provenance_hash": provenance_hash,
-                    "sampled": sampled,
-                    "duplicate": duplicate,
-                    "position": position,
-                },
-                created=not duplicate,
-                position=position,
-            )
-
-        if self._get(Run, run_id) is not None:
-            return answer(True, self.position())
+    def intake_signal(self, body: dict[str, Any], *, header_tenant: str | None = None, actor: str) -> Outcome:
+        prepared = self.prepare_intake(body, header_tenant=header_tenant)
+        if isinstance(prepared, Outcome):
+            return prepared
         digest = self._evidence_digest(body["trace_id"])
 
         def attempt() -> Outcome:
-            if self._get(Run, run_id) is not None:
-                return answer(True, self.position())
-            run = Run.accept(
-                run_id,
-                body,
-                run_hash=run_hash,
-                provenance_hash=provenance_hash,
-                sampled=sampled,
-                learning_signal=is_learning_signal(body),
-                evidence_digest=digest,
-                actor=actor,
-                at=self._now(),
-            )
-            return answer(False, self._save(run))
+            """Insert first: a run's id is its content, so a version conflict means it is already stored."""
+            try:
+                return prepared.answer(False, self._save(prepared.run(digest, actor, self._now())))
+            except IntegrityError:
+                return self._stored_duplicate(prepared)
 
         return self._transact(attempt)
+
+    async def intake_signal_async(
+        self, body: dict[str, Any], *, header_tenant: str | None = None, actor: str
+    ) -> Outcome:
+        """intake_signal for an event loop: the checks run on the loop and the group commit is awaited, so no
+        thread is held per request. Falls back to a worker thread when Shuttle must be asked first."""
+        if self.committer is None or self.evidence is not None:
+            return await asyncio.to_thread(self.intake_signal, body, header_tenant=header_tenant, actor=actor)
+        prepared = self.prepare_intake(body, header_tenant=header_tenant)
+        if isinstance(prepared, Outcome):
+            return prepared
+        events = list(prepared.run(None, actor, self._now()).collect_events())
+        try:
+            position = await asyncio.wrap_future(self.committer.submit(events))
+        except IntegrityError:
+            return await asyncio.to_thread(self._transact, lambda: self._stored_duplicate(prepared))
+        except PersistenceError as error:
+            raise ServiceUnavailableError(f"persistence unavailable: {error}", "persistence_unavailable") from error
+        return prepared.answer(False, position)
+
+    def _stored_duplicate(self, prepared: PreparedIntake) -> Outcome:
+        if self._get(Run, prepared.run_id) is None:
+            raise IntegrityError(f"run {prepared.run_id} conflicted but is not stored")
+        return prepared.answer(True, self.position())
 
     def _evidence_digest(self, trace_id: str) -> str | None:
         if self.evidence is None:

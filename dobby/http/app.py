@@ -26,8 +26,9 @@ from dobby.engine.clock import parse_rfc3339, rfc3339
 from dobby.engine.errors import DobbyError, InvalidInputError, RuleViolationError, Violation
 from dobby.engine.modes import Mode
 from dobby.engine.ports import UpstreamUnavailableError
-from dobby.engine.schemas import PROPOSAL_REF
+from dobby.engine.schemas import PROPOSAL_REF, ROLLBACK
 from dobby.engine.validation import check_shape
+from dobby.http.auth import Authenticator, Principal, load_tokens
 from dobby.http.errors import HttpError, error_body, error_response, http_error_response
 from dobby.http.metrics import DobbyCollector, ProcessCounters, build_registry
 from dobby.http.middleware import BodyLimitMiddleware, BodyTooLargeError, MetricsMiddleware, RequestIdMiddleware
@@ -46,7 +47,10 @@ def _refuse_constant(name: str) -> Any:
 class Api:
     """The route handlers; each parses, calls one engine command or query in the thread pool, and answers."""
 
-    def __init__(self, system: System, monitor: PersistenceMonitor, counters: ProcessCounters) -> None:
+    def __init__(
+        self, system: System, monitor: PersistenceMonitor, counters: ProcessCounters, auth: Authenticator
+    ) -> None:
+        self.auth = auth
         self.system = system
         self.engine = system.engine
         self.queries = system.queries
@@ -68,10 +72,27 @@ class Api:
         except (ValueError, RecursionError) as error:
             raise HttpError(400, "malformed_json", f"the body is not valid JSON: {error}"[:300]) from None
 
-    @staticmethod
-    def actor(request: Request) -> str:
-        actor = request.headers.get("x-actor", "").strip()
-        return actor if 0 < len(actor) <= 200 and actor.isprintable() else "anonymous"
+    async def body_for(self, request: Request, role: str) -> tuple[Principal, Any]:
+        """Authenticate for `role`, read the body, and hold a body's tenant_id to the token's tenants."""
+        principal = self.auth.principal(request, role)
+        body = await self.body(request)
+        if isinstance(body, dict):
+            principal.require_tenant(body.get("tenant_id"))
+        return principal, body
+
+    async def proposal_command(
+        self, request: Request, schema: dict[str, Any] = PROPOSAL_REF
+    ) -> tuple[Principal, Any, str]:
+        """An operator's command on one proposal: authenticated, shape-checked, and within the token's tenants."""
+        principal, body = await self.body_for(request, "operator")
+        check_shape(schema, body)
+        await self.require_proposal_tenant(principal, body["proposal_id"])
+        return principal, body, body["proposal_id"]
+
+    async def require_proposal_tenant(self, principal: Principal, proposal_id: str) -> None:
+        if principal.tenants is not None:
+            view = await run_in_threadpool(self.engine.get_proposal, proposal_id)
+            principal.require_tenant(view["tenant_id"])
 
     async def wait_for_min_position(self, request: Request) -> None:
         raw = request.query_params.get("min_position")
@@ -167,7 +188,9 @@ class Api:
             "detail": detail,
         }
 
-    async def contract(self, _: Request) -> Response:
+    async def contract(self, request: Request) -> Response:
+        self.auth.principal(request, "any")
+
         def view() -> dict[str, Any]:
             alignment = self.engine.alignment()
             try:
@@ -196,13 +219,10 @@ class Api:
     # ----- writes ------------------------------------------------------------------------------------
 
     async def intake(self, request: Request) -> Response:
-        body = await self.body(request)
+        principal, body = await self.body_for(request, "submitter")
         try:
-            outcome = await run_in_threadpool(
-                self.engine.intake_signal,
-                body,
-                header_tenant=request.headers.get("x-tenant-id"),
-                actor=self.actor(request),
+            outcome = await self.engine.intake_signal_async(
+                body, header_tenant=request.headers.get("x-tenant-id"), actor=principal.name
             )
         except (InvalidInputError, RuleViolationError):
             self.counters.add("dobby_intake_total", result="rejected")
@@ -214,24 +234,22 @@ class Api:
         return self.written(outcome)
 
     async def evaluate_replay(self, request: Request) -> Response:
-        body = await self.body(request)
-        return self.written(await run_in_threadpool(self.engine.evaluate_replay, body, actor=self.actor(request)))
+        principal, body = await self.body_for(request, "submitter")
+        return self.written(await run_in_threadpool(self.engine.evaluate_replay, body, actor=principal.name))
 
     async def propose(self, request: Request) -> Response:
-        body = await self.body(request)
-        return self.written(await run_in_threadpool(self.engine.propose, body, actor=self.actor(request)))
+        principal, body = await self.body_for(request, "proposer")
+        return self.written(await run_in_threadpool(self.engine.propose, body, actor=principal.name))
 
     async def approve_check(self, request: Request) -> Response:
-        body = await self.body(request)
-        check_shape(PROPOSAL_REF, body)
-        outcome = await run_in_threadpool(self.engine.approve_check, body["proposal_id"], actor=self.actor(request))
+        principal, _, proposal_id = await self.proposal_command(request)
+        outcome = await run_in_threadpool(self.engine.approve_check, proposal_id, actor=principal.name)
         return JSONResponse(outcome.body)
 
     async def activate(self, request: Request) -> Response:
-        body = await self.body(request)
-        check_shape(PROPOSAL_REF, body)
+        principal, _, proposal_id = await self.proposal_command(request)
         try:
-            outcome = await run_in_threadpool(self.engine.activate, body["proposal_id"], actor=self.actor(request))
+            outcome = await run_in_threadpool(self.engine.activate, proposal_id, actor=principal.name)
         except RuleViolationError as error:
             for detail in error.details:
                 if detail["code"] != "approval_stale":
@@ -240,29 +258,35 @@ class Api:
         return JSONResponse(outcome.body)
 
     async def rollback(self, request: Request) -> Response:
-        body = await self.body(request)
-        outcome = await run_in_threadpool(self.engine.rollback, body, actor=self.actor(request))
+        principal, body, _ = await self.proposal_command(request, ROLLBACK)
+        outcome = await run_in_threadpool(self.engine.rollback, body, actor=principal.name)
         return JSONResponse(outcome.body)
 
     # ----- reads -------------------------------------------------------------------------------------
 
     def _getter(self, query: Callable[[str], dict[str, Any]], key: str) -> Endpoint:
         async def read(request: Request) -> Response:
+            principal = self.auth.principal(request, "auditor")
             await self.wait_for_min_position(request)
-            return JSONResponse(await run_in_threadpool(query, request.path_params[key]))
+            view = await run_in_threadpool(query, request.path_params[key])
+            principal.require_tenant(view["tenant_id"])
+            return JSONResponse(view)
 
         return read
 
     def _lister(self, query: Callable[..., Any]) -> Endpoint:
         async def read(request: Request) -> Response:
+            principal = self.auth.principal(request, "auditor")
             await self.wait_for_min_position(request)
-            page = await run_in_threadpool(query, dict(request.query_params))
+            page = await run_in_threadpool(query, dict(request.query_params), principal.tenants)
             return JSONResponse(page.as_json())
 
         return read
 
     async def history(self, request: Request) -> Response:
+        principal = self.auth.principal(request, "auditor")
         await self.wait_for_min_position(request)
+        await self.require_proposal_tenant(principal, request.path_params["proposal_id"])
         as_of_version, as_of = _as_of(request)
         history = await run_in_threadpool(
             self.engine.get_history, request.path_params["proposal_id"], as_of_version=as_of_version, as_of=as_of
@@ -270,7 +294,9 @@ class Api:
         return JSONResponse(history)
 
     async def explain(self, request: Request) -> Response:
+        principal = self.auth.principal(request, "auditor")
         await self.wait_for_min_position(request)
+        await self.require_proposal_tenant(principal, request.path_params["proposal_id"])
         return JSONResponse(await run_in_threadpool(self.engine.get_explanation, request.path_params["proposal_id"]))
 
     def routes(self) -> list[Route]:
@@ -330,10 +356,12 @@ def _as_of(request: Request) -> tuple[int | None, datetime | None]:
 
 def create_app(system: System, *, background: bool = True) -> Starlette:
     """The dobby HTTP app over a built System; with `background`, it also runs projections and processors."""
+    tokens_file = system.settings.api_tokens_file
+    auth = Authenticator(load_tokens(tokens_file) if tokens_file is not None else None)
     monitor = PersistenceMonitor(system.probe_persistence, timeout=min(system.settings.db_timeout_seconds, 2.0))
     system.engine.persistence_reachable = monitor.reachable
     counters = ProcessCounters()
-    api = Api(system, monitor, counters)
+    api = Api(system, monitor, counters, auth)
     registry, histogram = build_registry(DobbyCollector(system.queries.counters_by_metric, counters, system.gauges))
 
     @contextlib.asynccontextmanager

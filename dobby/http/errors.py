@@ -37,6 +37,7 @@ class HttpError(Exception):
     def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details or []
+        self.headers: dict[str, str] = {}
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -64,5 +65,5 @@ def error_response(error: DobbyError) -> JSONResponse:
 
 
 def http_error_response(error: HttpError) -> JSONResponse:
-    headers = {"Retry-After": "1"} if error.status == 503 else {}
+    headers = {"Retry-After": "1", **error.headers} if error.status == 503 else dict(error.headers)
     return JSONResponse(error_body(error.code, error.message, error.details), status_code=error.status, headers=headers)

@@ -1,0 +1,113 @@
+"""Group commit: one writer merges the saves of concurrent commands into one transaction.
+
+Each caller hands over the events of one command and waits for its own answer. The writer drains what is
+queued (at most `max_batch` saves, waiting at most `max_wait` seconds for company) and records everything in
+one `save`: one table lock and one fsync for the whole batch, with the log's gap-free ordering untouched.
+When the merged save hits a version conflict, the members are saved again one by one, so only the real loser
+gets the IntegrityError and retries its command.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+
+
+@dataclass
+class _Save:
+    events: list[Any]
+    answer: Future[int] = field(default_factory=Future)
+
+
+class GroupCommitter:
+    def __init__(self, log: Application[Any], max_batch: int = 256, max_wait: float = 0.0, writers: int = 1) -> None:
+        self._log = log
+        self._max_batch = max_batch
+        self._max_wait = max_wait
+        self._queue: queue.SimpleQueue[_Save | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"dobby-group-commit-{number}", daemon=True)
+            for number in range(writers)
+        ]
+        self._closed = False
+        self.batches = 0
+        self.saves = 0
+        for thread in self._threads:
+            thread.start()
+
+    def save(self, events: list[Any]) -> int:
+        """Record `events` atomically (with whatever else is being saved now); the position of the last one."""
+        return self.submit(events).result()
+
+    def submit(self, events: list[Any]) -> Future[int]:
+        """Queue `events` for the next merged save; the future holds the position of the last one."""
+        if self._closed:
+            raise RuntimeError("the group committer is closed")
+        request = _Save(events)
+        self._queue.put(request)
+        return request.answer
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self._max_wait
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    remaining = deadline - time.monotonic()
+                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Save]) -> None:
+        self.batches += 1
+        self.saves += len(batch)
+        if len(batch) == 1:
+            self._commit_one(batch[0])
+            return
+        try:
+            recordings = self._log.save(*(event for request in batch for event in request.events))
+        except IntegrityError:
+            for request in batch:
+                self._commit_one(request)
+            return
+        except BaseException as error:
+            for request in batch:
+                request.answer.set_exception(error)
+            return
+        offset = 0
+        for request in batch:
+            offset += len(request.events)
+            request.answer.set_result(recordings[offset - 1].notification.id)
+
+    def _commit_one(self, request: _Save) -> None:
+        try:
+            recordings = self._log.save(*request.events)
+        except BaseException as error:
+            request.answer.set_exception(error)
+        else:
+            request.answer.set_result(recordings[-1].notification.id)

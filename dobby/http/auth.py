@@ -1,0 +1,106 @@
+"""Bearer tokens of SPEC §8: who may call which route for which tenants, and who the actor of each event is."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+
+from dobby.http.errors import HttpError
+
+ROLES = frozenset({"submitter", "proposer", "operator", "auditor"})
+
+
+class TokensFileError(ValueError):
+    """DOBBY_API_TOKENS_FILE cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    tenants: frozenset[str] | None
+    roles: frozenset[str]
+
+    def may_see(self, tenant: str) -> bool:
+        return self.tenants is None or tenant in self.tenants
+
+    def require_tenant(self, tenant: Any) -> None:
+        if not isinstance(tenant, str) or self.may_see(tenant):
+            return
+        raise HttpError(403, "forbidden", f"token {self.name!r} may not act for tenant {tenant!r}")
+
+
+ANONYMOUS_ROLES = ROLES
+
+
+def load_tokens(path: Path) -> dict[str, Principal]:
+    """Tokens by the hex SHA-256 of the token; the file holds only hashes, never tokens in clear."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise TokensFileError(f"DOBBY_API_TOKENS_FILE {path}: {error}") from error
+    entries = data.get("tokens") if isinstance(data, dict) else data
+    if not isinstance(entries, list) or not entries:
+        raise TokensFileError(f"DOBBY_API_TOKENS_FILE {path}: expected a non-empty list of tokens")
+    tokens: dict[str, Principal] = {}
+    for index, entry in enumerate(entries):
+        tokens.update([_principal(entry, f"DOBBY_API_TOKENS_FILE {path}: token {index}")])
+    return tokens
+
+
+def _principal(entry: Any, where: str) -> tuple[str, Principal]:
+    if not isinstance(entry, dict):
+        raise TokensFileError(f"{where} is not an object")
+    name, digest, tenants, roles = (entry.get(key) for key in ("name", "sha256", "tenants", "roles"))
+    if not isinstance(name, str) or not name or len(name) > 200:
+        raise TokensFileError(f"{where}: name must be a non-empty string")
+    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+        raise TokensFileError(f"{where}: sha256 must be 64 hex characters")
+    if tenants != "*" and not (isinstance(tenants, list) and all(isinstance(t, str) for t in tenants)):
+        raise TokensFileError(f'{where}: tenants must be a list of tenant ids or "*"')
+    if not isinstance(roles, list) or not roles or not set(roles) <= ROLES:
+        raise TokensFileError(f"{where}: roles must be a non-empty subset of {sorted(ROLES)}")
+    scope = None if tenants == "*" or "*" in tenants else frozenset(tenants)
+    return digest.lower(), Principal(name, scope, frozenset(roles))
+
+
+class Authenticator:
+    """Resolves the caller of a request. Without tokens every caller is the X-Actor (or anonymous), unrestricted."""
+
+    def __init__(self, tokens: dict[str, Principal] | None) -> None:
+        self.tokens = tokens
+
+    @property
+    def enabled(self) -> bool:
+        return self.tokens is not None
+
+    def principal(self, request: Request, role: str) -> Principal:
+        if self.tokens is None:
+            return Principal(_header_actor(request), None, ANONYMOUS_ROLES)
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("a bearer token is required")
+        digest = hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
+        principal = next((p for known, p in self.tokens.items() if hmac.compare_digest(known, digest)), None)
+        if principal is None:
+            raise _unauthorized("the bearer token is not valid")
+        if role != "any" and role not in principal.roles:
+            raise HttpError(403, "forbidden", f"token {principal.name!r} lacks the {role} role")
+        return principal
+
+
+def _header_actor(request: Request) -> str:
+    actor = request.headers.get("x-actor", "").strip()
+    return actor if 0 < len(actor) <= 200 and actor.isprintable() else "anonymous"
+
+
+def _unauthorized(message: str) -> HttpError:
+    error = HttpError(401, "unauthorized", message)
+    error.headers["WWW-Authenticate"] = 'Bearer realm="dobby"'
+    return error

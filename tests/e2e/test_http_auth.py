@@ -1,0 +1,156 @@
+"""SPEC §8 over HTTP: every /api/v1 route × role × tenant, with tokens stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.server import ROOT, Server, serve
+from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING
+from tests.support import intake_body, propose_body, replay_body
+
+pytestmark = pytest.mark.backends(["sqlite"])
+ROLES = ["submitter", "proposer", "operator", "auditor"]
+TOKENS: dict[str, dict[str, Any]] = {
+    "root-acme": {"tenants": ["acme"], "roles": ROLES},
+    **{f"{role}-acme": {"tenants": ["acme"], "roles": [role]} for role in ROLES},
+    "auditor-everywhere": {"tenants": "*", "roles": ["auditor"]},
+    "all-roles-other": {"tenants": ["other"], "roles": ROLES},
+}
+
+
+def secret(name: str) -> str:
+    return f"token-of-{name}"
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
+    directory = tmp_path_factory.mktemp("auth")
+    tokens = [
+        {"name": name, "sha256": hashlib.sha256(secret(name).encode()).hexdigest(), **scope}
+        for name, scope in TOKENS.items()
+    ]
+    path = directory / "tokens.json"
+    path.write_text(json.dumps(tokens))
+    assert "token-of" not in path.read_text()
+    with serve(f"sqlite:///{directory / 'auth.db'}", directory, DOBBY_API_TOKENS_FILE=str(path)) as server:
+        ids = seed(server)
+        yield server, ids
+
+
+def as_(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret(name)}"}
+
+
+def seed(server: Server) -> dict[str, str]:
+    with server.client() as client:
+        headers = as_("root-acme")
+        run = client.post(f"{LEARNING}/signals/intake", json=intake_body(FAMILIES), headers=headers).json()
+        replay = client.post(f"{LEARNING}/replay/evaluate", json=replay_body(FAMILIES), headers=headers).json()
+        proposal = client.post(
+            f"{LEARNING}/promotions/propose", json=propose_body(replay["replay_id"]), headers=headers
+        ).json()
+        client.get(f"{LEARNING}/runs", params={"min_position": proposal["position"]}, headers=headers)
+        return {"run": run["run_id"], "replay": replay["replay_id"], "proposal": proposal["proposal_id"]}
+
+
+def routes(ids: dict[str, str]) -> list[tuple[str, str, str, Any]]:
+    """(method, path, role, body) for every /api/v1 route."""
+    pid = ids["proposal"]
+    fresh = replay_body(FAMILIES)
+    fresh["metrics"]["candidate"]["accuracy"] = 0.99
+    return [
+        ("POST", "/signals/intake", "submitter", intake_body(FAMILIES, trace_id="auth-matrix")),
+        ("POST", "/replay/evaluate", "submitter", fresh),
+        ("POST", "/promotions/propose", "proposer", propose_body(ids["replay"])),
+        ("POST", "/promotions/approve-check", "operator", {"proposal_id": pid}),
+        ("POST", "/promotions/activate", "operator", {"proposal_id": pid}),
+        ("POST", "/promotions/rollback", "operator", {"proposal_id": pid, "reason": "r"}),
+        ("GET", "/runs", "auditor", None),
+        ("GET", f"/runs/{ids['run']}", "auditor", None),
+        ("GET", "/replays", "auditor", None),
+        ("GET", f"/replays/{ids['replay']}", "auditor", None),
+        ("GET", "/proposals", "auditor", None),
+        ("GET", f"/proposals/{pid}", "auditor", None),
+        ("GET", f"/proposals/{pid}/history", "auditor", None),
+        ("GET", f"/proposals/{pid}/explain", "auditor", None),
+    ]
+
+
+def call(client: httpx.Client, method: str, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+    if method == "POST":
+        return client.post(f"{LEARNING}{path}", json=body, headers=headers)
+    return client.get(f"{LEARNING}{path}", headers=headers)
+
+
+def test_every_route_needs_a_valid_token(secured: tuple[Server, dict[str, str]]) -> None:
+    server, ids = secured
+    with server.client() as client:
+        for method, path, _, body in routes(ids):
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+                answer = call(client, method, path, body, headers)
+                assert answer.status_code == 401, (method, path, answer.text)
+                assert answer.headers["www-authenticate"].startswith("Bearer")
+        assert client.get("/api/v1/contract").status_code == 401
+        for open_path in ("/health", "/ready", "/version", "/metrics", "/openapi.json"):
+            assert client.get(open_path).status_code == 200
+
+
+def test_each_role_reaches_only_its_routes(secured: tuple[Server, dict[str, str]]) -> None:
+    server, ids = secured
+    with server.client() as client:
+        for method, path, needed, body in routes(ids):
+            for role in ROLES:
+                answer = call(client, method, path, body, as_(f"{role}-acme"))
+                if role == needed:
+                    assert answer.status_code not in (401, 403), (role, method, path, answer.text)
+                else:
+                    assert answer.status_code == 403, (role, method, path, answer.text)
+                    assert answer.json()["error"]["code"] == "forbidden"
+
+
+def test_tenants_outside_the_token_are_forbidden_and_hidden(secured: tuple[Server, dict[str, str]]) -> None:
+    server, ids = secured
+    with server.client() as client:
+        for method, path, _, body in routes(ids):
+            answer = call(client, method, path, body, as_("all-roles-other"))
+            if path in ("/runs", "/replays", "/proposals"):
+                assert answer.status_code == 200 and answer.json()["items"] == [], path
+            else:
+                assert answer.status_code == 403, (method, path, answer.text)
+        everywhere = client.get(f"{LEARNING}/runs", headers=as_("auditor-everywhere")).json()
+        assert {item["tenant_id"] for item in everywhere["items"]} == {"acme"}
+
+
+def test_the_token_name_is_the_actor(secured: tuple[Server, dict[str, str]]) -> None:
+    server, ids = secured
+    with server.client() as client:
+        client.post(
+            f"{LEARNING}/promotions/approve-check",
+            json={"proposal_id": ids["proposal"]},
+            headers={**as_("operator-acme"), "X-Actor": "someone-else"},
+        )
+        history = client.get(f"{LEARNING}/proposals/{ids['proposal']}/history", headers=as_("auditor-acme")).json()
+        assert history["events"][0]["actor"] == "root-acme"
+        assert history["events"][-1]["actor"] == "operator-acme"
+
+
+def test_dobby_refuses_a_public_address_without_tokens(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dobby.cli", "serve"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"DOBBY_HOST": "0.0.0.0", "DOBBY_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "DOBBY_API_TOKENS_FILE" in result.stderr

@@ -1,0 +1,73 @@
+"""Group commit: concurrent saves share transactions, and a conflict fails only its real loser."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from dobby.engine.group_commit import GroupCommitter
+from dobby.engine.ledger import Ledger
+from tests.integration.test_concurrency import race
+from tests.support import intake_body, make_world
+
+
+def opening_events() -> list[Any]:
+    """The first event of a new stream: saving it twice is a version conflict."""
+    ledger = Ledger.open(uuid4(), "test", {}, actor="t", at=datetime.now(UTC))
+    return list(ledger.collect_events())
+
+
+@pytest.mark.backends(["memory", "sqlite", "postgres"])
+def test_concurrent_saves_are_merged_and_each_caller_gets_its_own_position(database_url: str) -> None:
+    with make_world(database_url) as world:
+        committer = world.engine.committer
+        assert committer is not None
+        bodies = [intake_body(world.families, trace_id=f"gc-{index}") for index in range(64)]
+        results = race([partial(world.engine.intake_signal, b, actor="load") for b in bodies])
+        positions = [r.body["position"] for r in results]
+        assert len(set(positions)) == 64
+        assert committer.saves >= 64 and committer.batches < committer.saves
+        stored = world.engine.log.recorder.select_notifications(start=None, limit=1000)
+        assert len(stored) == 64 and {n.id for n in stored} == set(positions)
+
+
+@pytest.mark.backends(["memory", "sqlite", "postgres"])
+def test_a_conflicting_member_fails_alone(database_url: str) -> None:
+    with make_world(database_url) as world:
+        log = world.engine.log
+        committer = GroupCommitter(log, max_wait=0.05)
+        try:
+            first = opening_events()
+            other = opening_events()
+            barrier = threading.Barrier(3)
+
+            def save(events: list[Any]) -> Any:
+                barrier.wait()
+                try:
+                    return committer.save(events)
+                except IntegrityError as error:
+                    return error
+
+            with ThreadPoolExecutor(3) as pool:
+                outcomes = list(pool.map(save, [first, first, other]))
+            errors = [o for o in outcomes if isinstance(o, IntegrityError)]
+            assert len(errors) == 1
+            assert committer.batches >= 1
+            assert len(log.recorder.select_notifications(start=None, limit=10)) == 2
+        finally:
+            committer.close()
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+def test_group_commit_off_still_holds_the_rules(database_url: str) -> None:
+    with make_world(database_url, group_commit=False) as world:
+        assert world.engine.committer is None
+        results = race([partial(world.engine.intake_signal, intake_body(world.families), actor="s")] * 8)
+        assert sum(r.created for r in results) == 1
