@@ -33,6 +33,7 @@ test: check
 	$(BIN)/pytest -q
 
 bench: $(DEV_STAMP)
+	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python bench/run_all.py
 
 clean:

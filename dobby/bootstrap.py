@@ -100,6 +100,7 @@ def build_engine(
         limits=limits_from(settings),
         clock=clock,
         committer=GroupCommitter(log) if settings.group_commit else None,
+        save_timeout=settings.db_timeout_seconds + 0.5,
     )
 
 

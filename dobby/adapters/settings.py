@@ -182,6 +182,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": timeout,
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "15",
+        "APPLICATION_RECORDER_TOPIC": "dobby.adapters.postgres_recorder:BoundedPostgresApplicationRecorder",
     }
 
 

@@ -20,6 +20,14 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
 
+class CommitTimeoutError(TimeoutError):
+    """A save was withdrawn before it was written because the database did not take it in time."""
+
+
+class BackpressureError(RuntimeError):
+    """Too many saves are already waiting; the caller should come back later."""
+
+
 @dataclass
 class _Save:
     events: list[Any]
@@ -27,8 +35,16 @@ class _Save:
 
 
 class GroupCommitter:
-    def __init__(self, log: Application[Any], max_batch: int = 256, max_wait: float = 0.0, writers: int = 1) -> None:
+    def __init__(
+        self,
+        log: Application[Any],
+        max_batch: int = 256,
+        max_wait: float = 0.0,
+        writers: int = 1,
+        max_pending: int = 4096,
+    ) -> None:
         self._log = log
+        self._max_pending = max_pending
         self._max_batch = max_batch
         self._max_wait = max_wait
         self._queue: queue.SimpleQueue[_Save | None] = queue.SimpleQueue()
@@ -42,17 +58,32 @@ class GroupCommitter:
         for thread in self._threads:
             thread.start()
 
-    def save(self, events: list[Any]) -> int:
-        """Record `events` atomically (with whatever else is being saved now); the position of the last one."""
-        return self.submit(events).result()
+    def save(self, events: list[Any], timeout: float | None = None) -> int:
+        """Record `events` atomically (with whatever else is being saved now); the position of the last one.
+
+        After `timeout` a save still waiting in the queue is withdrawn (CommitTimeoutError, nothing written); one
+        already being written is waited for, since the database's own timeouts bound it."""
+        answer = self.submit(events)
+        try:
+            return answer.result(timeout)
+        except TimeoutError:
+            if answer.cancel():
+                raise CommitTimeoutError("the save waited too long for the database and was withdrawn") from None
+            return answer.result()
 
     def submit(self, events: list[Any]) -> Future[int]:
         """Queue `events` for the next merged save; the future holds the position of the last one."""
         if self._closed:
             raise RuntimeError("the group committer is closed")
+        if self._queue.qsize() >= self._max_pending:
+            raise BackpressureError(f"{self._max_pending} saves are already waiting for the database")
         request = _Save(events)
         self._queue.put(request)
         return request.answer
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
 
     def close(self, timeout: float = 5.0) -> None:
         self._closed = True
@@ -83,7 +114,10 @@ class GroupCommitter:
             if stop:
                 return
 
-    def _commit(self, batch: list[_Save]) -> None:
+    def _commit(self, queued: list[_Save]) -> None:
+        batch = [request for request in queued if request.answer.set_running_or_notify_cancel()]
+        if not batch:
+            return
         self.batches += 1
         self.saves += len(batch)
         if len(batch) == 1:

@@ -41,7 +41,7 @@ from dobby.engine.errors import (
     ServiceUnavailableError,
     Violation,
 )
-from dobby.engine.group_commit import GroupCommitter
+from dobby.engine.group_commit import BackpressureError, CommitTimeoutError, GroupCommitter
 from dobby.engine.guards import activation_guards
 from dobby.engine.intake import check_intake, is_kept, is_learning_signal, run_hash_of, run_provenance_hash_of
 from dobby.engine.judgement import check_contract, family_drift, judge_replay
@@ -145,6 +145,7 @@ class Engine:
     clock: Clock = system_clock
     persistence_reachable: Callable[[], bool] = lambda: True
     committer: GroupCommitter | None = None
+    save_timeout: float = 2.5
     max_attempts: int = 30
 
     # ----- modes -------------------------------------------------------------------------------------
@@ -199,7 +200,13 @@ class Engine:
 
     def _save(self, *aggregates: ChainedAggregate[Any]) -> int:
         if self.committer is not None:
-            return self.committer.save([event for aggregate in aggregates for event in aggregate.collect_events()])
+            events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+            try:
+                return self.committer.save(events, timeout=self.save_timeout)
+            except CommitTimeoutError as error:
+                raise ServiceUnavailableError(str(error), "persistence_unavailable") from error
+            except BackpressureError as error:
+                raise ServiceUnavailableError(str(error), "backpressure") from error
         recordings = self.log.save(*aggregates)
         return max(recording.notification.id for recording in recordings)
 
@@ -266,7 +273,14 @@ class Engine:
             return prepared
         events = list(prepared.run(None, actor, self._now()).collect_events())
         try:
-            position = await asyncio.wrap_future(self.committer.submit(events))
+            answer = self.committer.submit(events)
+            position = await asyncio.wait_for(asyncio.wrap_future(answer), self.save_timeout)
+        except BackpressureError as error:
+            raise ServiceUnavailableError(str(error), "backpressure") from error
+        except TimeoutError as error:
+            raise ServiceUnavailableError(
+                "the database did not take the write in time", "persistence_unavailable"
+            ) from error
         except IntegrityError:
             return await asyncio.to_thread(self._transact, lambda: self._stored_duplicate(prepared))
         except PersistenceError as error:

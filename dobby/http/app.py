@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import PersistenceError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,11 +31,20 @@ from dobby.engine.validation import check_shape
 from dobby.http.auth import Authenticator, Principal, load_tokens
 from dobby.http.errors import HttpError, error_body, error_response, http_error_response
 from dobby.http.metrics import DobbyCollector, ProcessCounters, build_registry
-from dobby.http.middleware import BodyLimitMiddleware, BodyTooLargeError, MetricsMiddleware, RequestIdMiddleware
+from dobby.http.middleware import (
+    BackpressureGate,
+    BackpressureState,
+    BodyLimitMiddleware,
+    BodyTooLargeError,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+)
 from dobby.http.openapi import openapi_document
 from dobby.http.readiness import PersistenceMonitor, fabric_section
 
 MIN_POSITION_WAIT_SECONDS = 2.0
+CALL_DEADLINE_SECONDS = 2.8
+T = TypeVar("T")
 READY_DEADLINE_SECONDS = 2.7
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -48,9 +57,15 @@ class Api:
     """The route handlers; each parses, calls one engine command or query in the thread pool, and answers."""
 
     def __init__(
-        self, system: System, monitor: PersistenceMonitor, counters: ProcessCounters, auth: Authenticator
+        self,
+        system: System,
+        monitor: PersistenceMonitor,
+        counters: ProcessCounters,
+        auth: Authenticator,
+        gate: BackpressureState,
     ) -> None:
         self.auth = auth
+        self.gate = gate
         self.system = system
         self.engine = system.engine
         self.queries = system.queries
@@ -59,6 +74,13 @@ class Api:
         self.manifest = json.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
 
     # ----- helpers -----------------------------------------------------------------------------------
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking engine or query call in the thread pool, answering 503 if it outlives the deadline."""
+        try:
+            return await asyncio.wait_for(run_in_threadpool(function, *args, **kwargs), CALL_DEADLINE_SECONDS)
+        except TimeoutError:
+            raise HttpError(503, "persistence_unavailable", "the database did not answer in time") from None
 
     async def body(self, request: Request) -> Any:
         if request.scope.get("state", {}).get("body_too_large"):
@@ -91,7 +113,7 @@ class Api:
 
     async def require_proposal_tenant(self, principal: Principal, proposal_id: str) -> None:
         if principal.tenants is not None:
-            view = await run_in_threadpool(self.engine.get_proposal, proposal_id)
+            view = await self.call(self.engine.get_proposal, proposal_id)
             principal.require_tenant(view["tenant_id"])
 
     async def wait_for_min_position(self, request: Request) -> None:
@@ -101,12 +123,12 @@ class Api:
         if not raw.isdigit() or len(raw) > 18:
             raise _invalid("min_position", "min_position must be a non-negative integer")
         wanted = int(raw)
-        if wanted > await run_in_threadpool(self.engine.position):
+        if wanted > await self.call(self.engine.position):
             raise _invalid("min_position", "min_position is beyond the last written position of the log")
         deadline = asyncio.get_running_loop().time() + MIN_POSITION_WAIT_SECONDS
         pause = 0.005
         while True:
-            positions = await run_in_threadpool(self.system.store.positions)
+            positions = await self.call(self.system.store.positions)
             if positions and min(positions.values()) >= wanted:
                 return
             if asyncio.get_running_loop().time() >= deadline:
@@ -124,7 +146,7 @@ class Api:
         return JSONResponse({"status": "ok", "service": "jhf-dobby"})
 
     async def version(self, _: Request) -> Response:
-        mode = await run_in_threadpool(self.engine.mode)
+        mode = await self.call(self.engine.mode)
         return JSONResponse(
             {"version": __version__, "requested_mode": self.engine.requested_mode.name, "effective_mode": mode.name}
         )
@@ -142,14 +164,14 @@ class Api:
         return JSONResponse(body, status_code=status, headers={"Retry-After": "1"} if status == 503 else None)
 
     async def _readiness(self) -> dict[str, Any]:
-        probe = await run_in_threadpool(self.monitor.check)
-        alignment = await run_in_threadpool(self.engine.alignment)
-        mode = await run_in_threadpool(self.engine.mode)
+        probe = await self.call(self.monitor.check)
+        alignment = await self.call(self.engine.alignment)
+        mode = await self.call(self.engine.mode)
         projections: dict[str, Any] = {}
         queue_depth = None
         problems = []
         if probe.reachable:
-            head, positions, errors, queue_depth = await run_in_threadpool(self._projection_state)
+            head, positions, errors, queue_depth = await self.call(self._projection_state)
             projections = {name: {"position": at, "lag": max(head - at, 0)} for name, at in sorted(positions.items())}
             problems += [f"projection {name}: {error}" for name, error in errors.items() if error]
         else:
@@ -167,9 +189,13 @@ class Api:
             "persistence": {"reachable": probe.reachable, "latency_ms": probe.latency_ms},
             "projections": projections,
             "queue_depth": queue_depth,
-            "backpressure": False,
+            "backpressure": self.gate.saturated or self._committer_saturated(),
             "detail": "; ".join(problems) or "ok",
         }
+
+    def _committer_saturated(self) -> bool:
+        committer = self.engine.committer
+        return committer is not None and committer.pending > 1024
 
     def _projection_state(self) -> tuple[int, dict[str, int], dict[str, str | None], int]:
         errors = {name: status.last_error for name, status in self.system.follower.status.items()}
@@ -207,11 +233,11 @@ class Api:
                 "effective_mode": self.engine.mode().name,
             }
 
-        return JSONResponse(await run_in_threadpool(view))
+        return JSONResponse(await self.call(view))
 
     async def metrics(self, request: Request) -> Response:
         registry = request.app.state.registry
-        return Response(await run_in_threadpool(generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(await self.call(generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(self, _: Request) -> Response:
         return JSONResponse(openapi_document())
@@ -235,21 +261,21 @@ class Api:
 
     async def evaluate_replay(self, request: Request) -> Response:
         principal, body = await self.body_for(request, "submitter")
-        return self.written(await run_in_threadpool(self.engine.evaluate_replay, body, actor=principal.name))
+        return self.written(await self.call(self.engine.evaluate_replay, body, actor=principal.name))
 
     async def propose(self, request: Request) -> Response:
         principal, body = await self.body_for(request, "proposer")
-        return self.written(await run_in_threadpool(self.engine.propose, body, actor=principal.name))
+        return self.written(await self.call(self.engine.propose, body, actor=principal.name))
 
     async def approve_check(self, request: Request) -> Response:
         principal, _, proposal_id = await self.proposal_command(request)
-        outcome = await run_in_threadpool(self.engine.approve_check, proposal_id, actor=principal.name)
+        outcome = await self.call(self.engine.approve_check, proposal_id, actor=principal.name)
         return JSONResponse(outcome.body)
 
     async def activate(self, request: Request) -> Response:
         principal, _, proposal_id = await self.proposal_command(request)
         try:
-            outcome = await run_in_threadpool(self.engine.activate, proposal_id, actor=principal.name)
+            outcome = await self.call(self.engine.activate, proposal_id, actor=principal.name)
         except RuleViolationError as error:
             for detail in error.details:
                 if detail["code"] != "approval_stale":
@@ -259,7 +285,7 @@ class Api:
 
     async def rollback(self, request: Request) -> Response:
         principal, body, _ = await self.proposal_command(request, ROLLBACK)
-        outcome = await run_in_threadpool(self.engine.rollback, body, actor=principal.name)
+        outcome = await self.call(self.engine.rollback, body, actor=principal.name)
         return JSONResponse(outcome.body)
 
     # ----- reads -------------------------------------------------------------------------------------
@@ -268,7 +294,7 @@ class Api:
         async def read(request: Request) -> Response:
             principal = self.auth.principal(request, "auditor")
             await self.wait_for_min_position(request)
-            view = await run_in_threadpool(query, request.path_params[key])
+            view = await self.call(query, request.path_params[key])
             principal.require_tenant(view["tenant_id"])
             return JSONResponse(view)
 
@@ -278,7 +304,7 @@ class Api:
         async def read(request: Request) -> Response:
             principal = self.auth.principal(request, "auditor")
             await self.wait_for_min_position(request)
-            page = await run_in_threadpool(query, dict(request.query_params), principal.tenants)
+            page = await self.call(query, dict(request.query_params), principal.tenants)
             return JSONResponse(page.as_json())
 
         return read
@@ -288,7 +314,7 @@ class Api:
         await self.wait_for_min_position(request)
         await self.require_proposal_tenant(principal, request.path_params["proposal_id"])
         as_of_version, as_of = _as_of(request)
-        history = await run_in_threadpool(
+        history = await self.call(
             self.engine.get_history, request.path_params["proposal_id"], as_of_version=as_of_version, as_of=as_of
         )
         return JSONResponse(history)
@@ -297,7 +323,7 @@ class Api:
         principal = self.auth.principal(request, "auditor")
         await self.wait_for_min_position(request)
         await self.require_proposal_tenant(principal, request.path_params["proposal_id"])
-        return JSONResponse(await run_in_threadpool(self.engine.get_explanation, request.path_params["proposal_id"]))
+        return JSONResponse(await self.call(self.engine.get_explanation, request.path_params["proposal_id"]))
 
     def routes(self) -> list[Route]:
         learning = "/api/v1/learning"
@@ -361,7 +387,8 @@ def create_app(system: System, *, background: bool = True) -> Starlette:
     monitor = PersistenceMonitor(system.probe_persistence, timeout=min(system.settings.db_timeout_seconds, 2.0))
     system.engine.persistence_reachable = monitor.reachable
     counters = ProcessCounters()
-    api = Api(system, monitor, counters, auth)
+    gate = BackpressureState()
+    api = Api(system, monitor, counters, auth, gate)
     registry, histogram = build_registry(DobbyCollector(system.queries.counters_by_metric, counters, system.gauges))
 
     @contextlib.asynccontextmanager
@@ -405,6 +432,7 @@ def create_app(system: System, *, background: bool = True) -> Starlette:
             Middleware(RequestIdMiddleware),
             Middleware(MetricsMiddleware, histogram=histogram),
             Middleware(BodyLimitMiddleware),
+            Middleware(BackpressureGate, gate=gate),
         ],
         exception_handlers={
             DobbyError: domain_error,

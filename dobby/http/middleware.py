@@ -103,3 +103,53 @@ class MetricsMiddleware:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.histogram.labels(template, scope["method"], str(status)).observe(time.perf_counter() - started)
+
+
+class BackpressureState:
+    """How many /api/v1 requests are in flight, and when one was last refused (shown by /ready)."""
+
+    def __init__(self, limit: int = 512) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self.refused_at = -1e9
+
+    @property
+    def saturated(self) -> bool:
+        return self.in_flight >= self.limit or time.monotonic() - self.refused_at < 5.0
+
+
+class BackpressureGate:
+    """At most `limit` /api/v1 requests in flight; beyond that a clear 503 with Retry-After, not an unbounded queue."""
+
+    def __init__(self, app: ASGIApp, gate: BackpressureState) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gate = self.gate
+        if scope["type"] != "http" or not scope["path"].startswith("/api/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if gate.in_flight >= gate.limit:
+            gate.refused_at = time.monotonic()
+            body = (
+                b'{"error":{"code":"backpressure","message":"too many requests in flight; retry shortly","details":[]}}'
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"retry-after", b"1"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        gate.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            gate.in_flight -= 1
