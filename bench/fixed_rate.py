@@ -13,7 +13,7 @@ import time
 from urllib.parse import urlsplit
 
 
-async def run(url: str, rate: float, seconds: float, connections: int, families: str, tag: str) -> dict[str, float]:
+async def run(url: str, rate: float, seconds: float, *, connections: int, families: str, tag: str) -> dict[str, float]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     total = int(rate * seconds)
@@ -75,7 +75,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--families", default='{"runtime.traces":"1.0"}')
     args = parser.parse_args()
-    result = asyncio.run(run(args.url, args.rate, args.seconds, args.connections, args.families, str(time.time_ns())))
+    result = asyncio.run(
+        run(
+            args.url,
+            args.rate,
+            args.seconds,
+            connections=args.connections,
+            families=args.families,
+            tag=str(time.time_ns()),
+        )
+    )
     print(json.dumps(result))
 
 

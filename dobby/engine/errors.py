@@ -92,3 +92,8 @@ class ServiceUnavailableError(DobbyError):
         super().__init__(message)
         self.code = code
         self.retry_after = retry_after
+
+
+class StaleReadError(Exception):
+    """Two aggregates read for one command disagree because a concurrent command moved one of them; the command
+    is retried from fresh reads (like a version conflict)."""

@@ -39,6 +39,7 @@ from dobby.engine.errors import (
     NotFoundError,
     RuleViolationError,
     ServiceUnavailableError,
+    StaleReadError,
     Violation,
 )
 from dobby.engine.group_commit import BackpressureError, CommitTimeoutError, GroupCommitter
@@ -223,7 +224,7 @@ class Engine:
         for number in range(self.max_attempts):
             try:
                 return attempt()
-            except IntegrityError:
+            except (IntegrityError, StaleReadError):
                 time.sleep(random.uniform(0, 0.002 * min(number + 1, 10)))
             except PersistenceError as error:
                 raise ServiceUnavailableError(f"persistence unavailable: {error}", "persistence_unavailable") from error
@@ -624,7 +625,8 @@ class Engine:
             proposal = self._load_proposal(pid)
             proposal.roll_back(body["reason"], actor=actor, at=now)
             holder = self._target_of(proposal)
-            assert holder is not None, "an active proposal always has its target"
+            if holder is None or holder.state.active_proposal_id != str(pid):
+                raise StaleReadError(f"target of {pid} no longer shows it active")
             holder.restore_baseline(str(pid), proposal.state.baseline, actor=actor, at=now)
             position = self._save(proposal, holder)
             view = proposal.state.view()
