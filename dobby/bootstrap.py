@@ -146,7 +146,12 @@ class System:
         """The gauge values of SPEC §6, read from the projections at scrape time."""
         now = self.engine.clock()
         limits = self.engine.limits
-        values: dict[str, Any] = {"effective_mode": self.engine.mode()}
+        values: dict[str, Any] = {
+            "effective_mode": self.engine.mode(),
+            "runners": {
+                name: (status.last_error is not None, status.restarts) for name, status in self.follower.status.items()
+            },
+        }
         try:
             head = self.engine.position()
             positions = self.store.positions()

@@ -100,6 +100,17 @@ class DobbyCollector(Collector):
             lag.add_metric([name], behind)
         yield position
         yield lag
+        failing = GaugeMetricFamily(
+            "dobby_projection_failing", "1 while the projection's last batch failed", labels=["projection"]
+        )
+        restarts = CounterMetricFamily(
+            "dobby_projection_restarts", "Failed batches retried by the supervisor", labels=["projection"]
+        )
+        for name, (is_failing, count) in sorted(values.get("runners", {}).items()):
+            failing.add_metric([name], 1.0 if is_failing else 0.0)
+            restarts.add_metric([name], count)
+        yield failing
+        yield restarts
 
 
 def build_registry(collector: Collector) -> tuple[CollectorRegistry, Histogram]:

@@ -287,3 +287,31 @@ def _wait(condition: object, timeout: float) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_a_failing_batch_is_retried_and_its_error_is_visible(world: SystemWorld) -> None:
+    """The supervisor's contract: a batch that raises leaves the position alone, records the error, and the next
+    step (after the cause is gone) resumes from the same position."""
+    world.engine.intake_signal(intake_body(world.families), actor="s")
+    follower = world.system.follower
+    projection = world.system.store.projections["runs"]
+    original = projection.apply
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    projection.apply = broken  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError):
+            while follower.step():
+                pass
+        assert follower.status["runs"].last_error == "RuntimeError: disk on fire"
+        assert world.system.store.errors()["runs"] == "RuntimeError: disk on fire"
+        assert world.system.store.positions()["runs"] == 0
+        gauges = world.system.gauges()
+        assert gauges["runners"]["runs"] == (True, 1)
+    finally:
+        projection.apply = original  # type: ignore[method-assign]
+    world.catch_up()
+    assert follower.status["runs"].last_error is None
+    assert world.system.store.positions()["runs"] == world.engine.position()
