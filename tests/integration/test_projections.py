@@ -300,7 +300,7 @@ def test_a_failing_batch_is_retried_and_its_error_is_visible(world: SystemWorld)
     def broken(*_: object) -> None:
         raise RuntimeError("disk on fire")
 
-    projection.apply = broken  # type: ignore[method-assign]
+    projection.apply = broken  # type: ignore[method-assign,assignment]
     try:
         with pytest.raises(RuntimeError):
             while follower.step():
