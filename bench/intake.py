@@ -152,6 +152,17 @@ def intake_rows(backend: str, database_url: str, seconds: int, connections: int)
     return lines
 
 
+def two_workers(database_url: str, seconds: int, connections: int) -> str:
+    port = free_port()
+    command = [DOBBY, "serve", "--no-background", "--workers", "2"]
+    with server(command, dobby_env(database_url, port, "on"), port) as url:
+        result = wrk(url, seconds, connections, f"workers-{time.time_ns()}")
+    return (
+        f"| PostgreSQL, group commit on, `--workers 2` | {result['rps']:,.0f} | {result['p50']:.1f} | "
+        f"{result['p99']:.1f} | {result['other']} | |"
+    )
+
+
 def fixed_rate(database_url: str, rate: int, seconds: int) -> str:
     port = free_port()
     with server([DOBBY, "serve", "--no-background"], dobby_env(database_url, port, "on"), port) as url:
@@ -259,6 +270,8 @@ def main() -> int:
         pg = intake_rows("PostgreSQL", url, args.seconds, args.connections)
         lines += pg
         lines.append(fixed_rate(url, 1000, args.seconds))
+        workers = two_workers(url, args.seconds, args.connections)
+        lines.append(workers)
         history = history_latency(url)
     with tempfile.TemporaryDirectory() as directory, fresh_sqlite(Path(directory)) as url:
         lines += intake_rows("SQLite", url, args.seconds, args.connections)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ from dobby.demo import run_demo
 from dobby.engine.errors import DobbyError
 from dobby.engine.schemas import COMMAND_SCHEMAS, document
 from dobby.http.app import create_app
+from dobby.http.asgi import BACKGROUND_VARIABLE
 from dobby.http.auth import TokensFileError
 from dobby.projections.rebuild import rebuild, verify
 
@@ -46,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the API (with projections and the expiry processor)")
     serve.add_argument("--no-background", action="store_true", help="serve the API only")
+    serve.add_argument("--workers", type=int, default=1, help="API worker processes (default 1)")
     serve.set_defaults(handler=_serve)
 
     demo = commands.add_parser("demo", help="run one whole proposal lifecycle against the configured database")
@@ -97,8 +100,23 @@ def _serve(args: argparse.Namespace) -> int:
             "dobby: WARNING: no DOBBY_API_TOKENS_FILE — every /api/v1 route is open; serving on loopback only",
             file=sys.stderr,
         )
-    app = create_app(system, background=not args.no_background)
-    uvicorn.run(app, host=settings.host, port=settings.port, http="httptools", log_level="warning", access_log=False)
+    if args.workers < 1:
+        print("dobby: --workers must be at least 1", file=sys.stderr)
+        return 2
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "http": "httptools",
+        "log_level": "warning",
+        "access_log": False,
+    }
+    if args.workers > 1:
+        system.init_storage()
+        system.close()
+        os.environ[BACKGROUND_VARIABLE] = "0" if args.no_background else "1"
+        uvicorn.run("dobby.http.asgi:app", factory=True, workers=args.workers, **options)
+        return 0
+    uvicorn.run(create_app(system, background=not args.no_background), **options)
     return 0
 
 
