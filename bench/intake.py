@@ -276,9 +276,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory, fresh_sqlite(Path(directory)) as url:
         lines += intake_rows("SQLite", url, args.seconds, args.connections)
     on = float(pg[0].split("|")[2].replace(",", ""))
+    two = float(workers.split("|")[2].replace(",", ""))
     lines += [
         "",
-        f"PostgreSQL with group commit = {on / ceiling['rps'] * 100:.0f}% of the parse-only ceiling.",
+        f"PostgreSQL with group commit = {on / ceiling['rps'] * 100:.0f}% of the parse-only ceiling with one "
+        f"process, {two / ceiling['rps'] * 100:.0f}% with two worker processes.",
         "",
         "| audit | p50 | p99 | baseline |",
         "|---|---:|---:|---|",

@@ -16,6 +16,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._hanging = False
         self.cuts = 0
 
     def start(self) -> None:
@@ -42,8 +43,26 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
+    def hang(self) -> None:
+        """Drop every open connection and let new ones connect but never answer, as a stuck database would."""
+        self.cuts += 1
+        with self._lock:
+            self._hanging = True
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
     def restore(self) -> None:
-        self.start()
+        with self._lock:
+            hanging, self._hanging = self._hanging, False
+            sockets, self._sockets = (self._sockets, set()) if hanging else (set(), self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        if not hanging:
+            self.start()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -51,6 +70,10 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            with self._lock:
+                if self._hanging:
+                    self._sockets.add(client)
+                    continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:

@@ -121,7 +121,8 @@ def ready(server: Server) -> dict[str, object]:
 
 
 @pytest.mark.backends(["postgres"])
-def test_database_outage_degrades_answers_503_and_recovers(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", ["refuse", "hang"])
+def test_database_outage_degrades_answers_503_and_recovers(database_url: str, tmp_path: Path, fault: str) -> None:
     parts = urlsplit(database_url)
     with tcp_proxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
         proxied = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{proxy.port}"))
@@ -130,7 +131,7 @@ def test_database_outage_degrades_answers_503_and_recovers(database_url: str, tm
             load.start()
             assert eventually(lambda: len(load.acknowledged()) > 50, 30)
             cut_at = time.monotonic()
-            proxy.cut()
+            proxy.cut() if fault == "refuse" else proxy.hang()
             assert eventually(lambda: ready(server).get("effective_mode") == "warmup", 10)
             outage = ready(server)
             assert outage["status"] == "degraded" and outage["persistence"] == {"reachable": False, "latency_ms": None}
@@ -148,7 +149,7 @@ def test_database_outage_degrades_answers_503_and_recovers(database_url: str, tm
         stored = stored_runs(database_url)
         differences = verify_all(database_url)
         report(
-            "database outage",
+            f"database outage ({fault})",
             backend="postgres",
             requests=len(load.answers),
             during_outage=len(during),
