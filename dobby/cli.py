@@ -20,6 +20,7 @@ from dobby.adapters.settings import SettingsError
 from dobby.bootstrap import REPOSITORY_ROOT, bootstrap, system_from_environment
 from dobby.demo import run_demo
 from dobby.engine.errors import DobbyError
+from dobby.engine.event_schemas import EVENT_SCHEMAS
 from dobby.engine.schemas import COMMAND_SCHEMAS, document
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
@@ -246,9 +247,12 @@ def _print_history(history: dict[str, Any]) -> None:
 
 def _export_schemas(args: argparse.Namespace) -> int:
     args.directory.mkdir(parents=True, exist_ok=True)
-    for name, schema in COMMAND_SCHEMAS.items():
-        path = args.directory / f"{name}.json"
-        path.write_text(json.dumps(document(name, schema), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (args.directory / "events").mkdir(exist_ok=True)
+    named = [(name, name, schema) for name, schema in COMMAND_SCHEMAS.items()]
+    named += [(f"events/{name}", f"event-{name}", schema) for name, schema in EVENT_SCHEMAS.items()]
+    for filename, identity, schema in named:
+        path = args.directory / f"{filename}.json"
+        path.write_text(json.dumps(document(identity, schema), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path}")
     return 0
 

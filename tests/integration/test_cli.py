@@ -75,3 +75,20 @@ def test_bad_settings_stop_the_start_naming_the_variable(tmp_path: Path, name: s
         check=False,
     )
     assert result.returncode == 2 and name in result.stderr
+
+
+def test_projection_commands_status_rebuild_and_verify(tmp_path: Path) -> None:
+    assert dobby(["db", "init"], tmp_path).returncode == 0
+    assert dobby(["demo"], tmp_path).returncode == 0
+    status = dobby(["projections", "status"], tmp_path)
+    assert status.returncode == 0 and "runs" in status.stdout
+    lags = [int(line.split()[2]) for line in status.stdout.splitlines()[1:]]
+    assert all(lag > 0 for lag in lags)
+    rebuilt = dobby(["projections", "rebuild"], tmp_path)
+    assert rebuilt.returncode == 0 and "events/s" in rebuilt.stdout
+    assert dobby(["projections", "rebuild", "nope"], tmp_path).returncode == 2
+    assert dobby(["projections", "verify"], tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "cli.db") as connection:
+        connection.execute("UPDATE dobby_proposals SET state = 'active'")
+    broken = dobby(["projections", "verify"], tmp_path)
+    assert broken.returncode == 1 and "proposals: 1 difference" in broken.stdout

@@ -20,7 +20,7 @@ from tests.support import intake_body, make_world
 
 def opening_events() -> list[Any]:
     """The first event of a new stream: saving it twice is a version conflict."""
-    ledger = Ledger.open(uuid4(), "test", {}, actor="t", at=datetime.now(UTC))
+    ledger = Ledger.open(uuid4(), "replay_budget", {}, actor="t", at=datetime.now(UTC))
     return list(ledger.collect_events())
 
 

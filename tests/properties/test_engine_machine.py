@@ -22,8 +22,10 @@ from dobby.engine.audit import fold
 from dobby.engine.canonical import replay_budget_id_for, target_id_for, velocity_ledger_id_for
 from dobby.engine.clock import parse_rfc3339
 from dobby.engine.errors import DobbyError
+from dobby.engine.event_schemas import EVENT_SCHEMAS
 from dobby.engine.lifecycle import ACTIVE, TERMINAL_STATES, next_state
 from dobby.engine.proposal import Proposal
+from dobby.engine.validation import validate
 from tests.support import World, make_world, propose_body, replay_body, reset_postgres
 
 TENANTS = ("acme", "beta")
@@ -250,6 +252,8 @@ class EngineMachine(RuleBasedStateMachine):
         for stream_id in streams:
             events = self.world.engine.stream(stream_id)
             assert not events or self.world.engine.verify_stream(stream_id)
+            for event in events:
+                assert validate(EVENT_SCHEMAS[event.type_name], event.payload) == [], event.type_name
 
     @invariant()
     def targets_hold_exactly_the_proposals_in_play(self) -> None:

@@ -11,6 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import dobby.engine.service  # noqa: F401  (imports every event class)
+from dobby.engine.chain import ChainedEvent
+from dobby.engine.event_schemas import EVENT_SCHEMAS
 from dobby.engine.schemas import COMMAND_SCHEMAS, INTAKE, REPLAY, document
 from dobby.engine.validation import validate
 
@@ -59,6 +62,26 @@ def test_exported_files_are_current(name: str) -> None:
     on_disk = json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
     assert on_disk == document(name, COMMAND_SCHEMAS[name]), "run `dobby schemas export`"
     jsonschema.Draft202012Validator.check_schema(on_disk)
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_SCHEMAS))
+def test_exported_event_schemas_are_current(name: str) -> None:
+    on_disk = json.loads((SCHEMA_DIR / "events" / f"{name}.json").read_text(encoding="utf-8"))
+    assert on_disk == document(f"event-{name}", EVENT_SCHEMAS[name]), "run `dobby schemas export`"
+    jsonschema.Draft202012Validator.check_schema(on_disk)
+
+
+def test_every_event_class_has_a_payload_schema() -> None:
+    classes = {cls.__name__ for cls in _subclasses(ChainedEvent)} - {"ChainedCreated"}
+    assert classes == set(EVENT_SCHEMAS)
+
+
+def _subclasses(cls: type) -> set[type]:
+    found: set[type] = set()
+    sub: type
+    for sub in cls.__subclasses__():
+        found |= {sub} | _subclasses(sub)
+    return found
 
 
 @settings(max_examples=300)
