@@ -15,48 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import fresh_postgres, fresh_sqlite, record
 from dobby.adapters.settings import Settings
-from dobby.bootstrap import build_system
-from dobby.engine.canonical import run_id_for
+from dobby.bootstrap import System, build_system
 from dobby.engine.clock import system_clock
-from dobby.engine.intake import run_hash_of, run_provenance_hash_of
-from dobby.engine.run import Run
 from dobby.projections.rebuild import rebuild
 from dobby.projections.runner import catch_up, read_batch
+from tests.support import record_runs
 
 SAVE_CHUNK = 500
 
 
-def fill(system: object, events: int) -> None:
-    engine = system.engine  # type: ignore[attr-defined]
-    families = dict(engine.manifest.families)
-    now = system_clock()
-    for start in range(0, events, SAVE_CHUNK):
-        runs = []
-        for index in range(start, min(start + SAVE_CHUNK, events)):
-            body = {
-                "tenant_id": f"t{index % 7}",
-                "trace_id": f"trace-{index}",
-                "correlation_id": "bench",
-                "outcome": "success",
-                "guardrail_decision": "ALLOW",
-                "family_versions": families,
-                "target_hints": [{"type": "prompt_template", "id": f"p{index % 13}"}],
-            }
-            run_hash = run_hash_of(body)
-            runs.append(
-                Run.accept(
-                    run_id_for(run_hash),
-                    body,
-                    run_hash=run_hash,
-                    provenance_hash=run_provenance_hash_of(body),
-                    sampled=False,
-                    learning_signal=True,
-                    evidence_digest=None,
-                    actor="bench",
-                    at=now,
-                )
-            )
-        engine.log.save(*runs)
+def fill(system: System, events: int) -> None:
+    record_runs(system.engine.log, dict(system.engine.manifest.families), events, system_clock(), tag="bench")
 
 
 def read_rate(system: object) -> float:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,9 +18,12 @@ from dobby.adapters.fabric import builtin_document
 from dobby.adapters.memory import InMemoryApprovals, InMemoryProvenanceSink, StaticGovernanceTruth
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_engine, build_system, open_event_log, read_manifest
+from dobby.engine.canonical import run_id_for
+from dobby.engine.intake import run_hash_of, run_provenance_hash_of
 from dobby.engine.modes import Mode
 from dobby.engine.ports import Approval
-from dobby.engine.service import Engine
+from dobby.engine.run import Run
+from dobby.engine.service import Engine, EventLog
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = {"type": "prompt_template", "id": "greeting"}
@@ -199,3 +203,51 @@ def approved_proposal(
     answer = world.engine.approve_check(proposal["proposal_id"], actor="operator").body
     assert answer["state"] == "approved", answer
     return proposal
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 10.0, pause: float = 0.01) -> bool:
+    """Whether `condition` became true within `timeout` seconds (a wait for a condition, never a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(pause)
+    return False
+
+
+def warp_approval(proposal: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A Warp approval document granting `proposal`'s exact binding for an hour, by a human."""
+    now = datetime.now(UTC)
+    return {
+        "approval_id": f"warp-{proposal['proposal_id'][:8]}",
+        "proposal_id": proposal["proposal_id"],
+        "decision": "approved",
+        "approver": {"id": "alice", "kind": "human"},
+        "binding": {"candidate_hash": proposal["candidate_hash"], "provenance_hash": proposal["provenance_hash"]},
+        "decided_at": now.isoformat(),
+        "expires_at": (now + timedelta(hours=1)).isoformat(),
+        **overrides,
+    }
+
+
+def record_runs(log: EventLog, families: dict[str, str], count: int, at: datetime, tag: str = "bulk") -> None:
+    """Many runs quickly: chunks of 500 Run streams per save, as a busy intake leaves them in the log."""
+    for start in range(0, count, 500):
+        runs = []
+        for index in range(start, min(start + 500, count)):
+            body = intake_body(families, trace_id=f"{tag}-{index}")
+            run_hash = run_hash_of(body)
+            runs.append(
+                Run.accept(
+                    run_id_for(run_hash),
+                    body,
+                    run_hash=run_hash,
+                    provenance_hash=run_provenance_hash_of(body),
+                    sampled=False,
+                    learning_signal=True,
+                    evidence_digest=None,
+                    actor="load",
+                    at=at,
+                )
+            )
+        log.save(*runs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from dobby.bootstrap import read_manifest
 from tests.e2e.server import Server, serve
-from tests.support import TARGET, intake_body, propose_body, replay_body
+from tests.support import TARGET, intake_body, propose_body, replay_body, warp_approval
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
 FAMILIES = dict(read_manifest().families)
@@ -20,17 +19,7 @@ LEARNING = "/api/v1/learning"
 
 
 def write_approval(server: Server, proposal: dict[str, Any], **overrides: Any) -> None:
-    now = datetime.now(UTC)
-    approval = {
-        "approval_id": f"warp-{proposal['proposal_id'][:8]}",
-        "proposal_id": proposal["proposal_id"],
-        "decision": "approved",
-        "approver": {"id": "alice", "kind": "human"},
-        "binding": {"candidate_hash": proposal["candidate_hash"], "provenance_hash": proposal["provenance_hash"]},
-        "decided_at": now.isoformat(),
-        "expires_at": (now + timedelta(hours=1)).isoformat(),
-        **overrides,
-    }
+    approval = warp_approval(proposal, **overrides)
     server.approvals.mkdir(parents=True, exist_ok=True)
     (server.approvals / f"{proposal['proposal_id']}.json").write_text(json.dumps(approval))
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,18 +13,9 @@ from tests.e2e.server import Server, serve
 from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING, post
 from tests.integration.test_upstreams import FABRIC_ROUTES
 from tests.integration.upstream_server import Upstream, upstream_server
-from tests.support import intake_body, propose_body, replay_body
+from tests.support import eventually, intake_body, propose_body, replay_body, warp_approval
 
 pytestmark = pytest.mark.backends(["sqlite"])
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
@@ -47,19 +36,6 @@ def world(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, Upstream,
         }
         with serve(database_url, tmp_path, **settings) as server:
             yield server, fabric, warp, shuttle
-
-
-def warp_approval(proposal: dict[str, Any]) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "approval_id": "w-1",
-        "proposal_id": proposal["proposal_id"],
-        "decision": "approved",
-        "approver": {"id": "alice", "kind": "human"},
-        "binding": {"candidate_hash": proposal["candidate_hash"], "provenance_hash": proposal["provenance_hash"]},
-        "decided_at": now.isoformat(),
-        "expires_at": (now + timedelta(hours=1)).isoformat(),
-    }
 
 
 def test_fabric_drift_lowers_the_mode_and_ready_shows_it(world: tuple[Server, Upstream, Upstream, Upstream]) -> None:

@@ -10,7 +10,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -24,7 +23,7 @@ from dobby.projections.rebuild import verify
 from tests.e2e.server import Server, serve, wait_until_healthy
 from tests.e2e.tcp_proxy import tcp_proxy
 from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING
-from tests.support import intake_body
+from tests.support import eventually, intake_body
 
 MAX_REQUESTS = 20_000
 FIGURES = Path(__file__).resolve().parents[2] / "var" / "reliability-figures.jsonl"
@@ -76,15 +75,6 @@ class Load:
 
     def acknowledged(self) -> set[str]:
         return {run_id for _, _, status, run_id in self.answers if status == 201 and run_id}
-
-
-def eventually(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def stored_runs(database_url: str) -> set[str]:

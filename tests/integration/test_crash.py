@@ -7,19 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import pytest
 
-from dobby.engine.canonical import run_id_for
-from dobby.engine.intake import run_hash_of, run_provenance_hash_of
-from dobby.engine.run import Run
 from dobby.projections.rebuild import verify
 from dobby.projections.store import ProjectionStore
-from tests.support import SystemWorld, approved_proposal, intake_body, make_system
+from tests.support import approved_proposal, eventually, make_system, record_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 20_000
@@ -40,40 +35,8 @@ def start_processor(database_url: str, workdir: Path) -> subprocess.Popen[bytes]
         )
 
 
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return False
-
-
 def moved_from(store: ProjectionStore, before: dict[str, int]) -> bool:
     return store.positions() != before
-
-
-def fill(world: SystemWorld, count: int) -> None:
-    """Many runs quickly: whole chunks of Run streams per save, as a busy intake would leave them."""
-    for start in range(0, count, 500):
-        runs = []
-        for index in range(start, min(start + 500, count)):
-            body = intake_body(world.families, trace_id=f"crash-{index}")
-            run_hash = run_hash_of(body)
-            runs.append(
-                Run.accept(
-                    run_id_for(run_hash),
-                    body,
-                    run_hash=run_hash,
-                    provenance_hash=run_provenance_hash_of(body),
-                    sampled=False,
-                    learning_signal=True,
-                    evidence_digest=None,
-                    actor="load",
-                    at=world.clock.now,
-                )
-            )
-        world.engine.log.save(*runs)
 
 
 @pytest.mark.backends(["sqlite", "postgres"])
@@ -81,22 +44,22 @@ def test_sigkilled_processor_resumes_without_loss_or_duplicates(database_url: st
     bobbin = tmp_path / "bobbin.jsonl"
     with make_system(database_url) as world:
         approvals = [approved_proposal(world, 0.90 + index / 100)["proposal_id"] for index in range(3)]
-        fill(world, RUNS)
+        record_runs(world.engine.log, world.families, RUNS, world.clock.now, tag="crash")
         head = world.engine.position()
         store = world.system.store
         interrupted = 0
         for _ in range(KILLS):
             before = store.positions()
             process = start_processor(database_url, tmp_path)
-            moved = wait_until(partial(moved_from, store, before), 60)
+            moved = eventually(partial(moved_from, store, before), 60)
             process.send_signal(signal.SIGKILL)
             process.wait(10)
             assert moved, (tmp_path / "processor.log").read_text()[-3000:]
             interrupted += min(store.positions().values()) < head
         process = start_processor(database_url, tmp_path)
         try:
-            assert wait_until(lambda: min(store.positions().values()) >= head, 120), store.positions()
-            assert wait_until(lambda: bobbin.exists() and len(bobbin.read_text().splitlines()) >= 3, 30)
+            assert eventually(lambda: min(store.positions().values()) >= head, 120), store.positions()
+            assert eventually(lambda: bobbin.exists() and len(bobbin.read_text().splitlines()) >= 3, 30)
         finally:
             process.terminate()
             process.wait(10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from dobby.projections.rebuild import rebuild, verify
 from tests.support import (
     SystemWorld,
     approved_proposal,
+    eventually,
     intake_body,
     make_system,
     passed_replay,
@@ -269,7 +269,7 @@ def test_only_one_follower_leads_each_projection(database_url: str) -> None:
         first.system.follower.start()
         try:
             assert first.system.store.wait_for(0, 1.0)
-            deadline_hit = not _wait(lambda: all(s.leader for s in first.system.follower.status.values()), 10)
+            deadline_hit = not eventually(lambda: all(s.leader for s in first.system.follower.status.values()), 10)
             assert not deadline_hit
             second.system.follower.start()
             position = second.engine.intake_signal(intake_body(second.families), actor="s").body["position"]
@@ -278,15 +278,6 @@ def test_only_one_follower_leads_each_projection(database_url: str) -> None:
         finally:
             second.system.follower.stop()
             first.system.follower.stop()
-
-
-def _wait(condition: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_failing_batch_is_retried_and_its_error_is_visible(world: SystemWorld) -> None:
