@@ -125,16 +125,25 @@ class System:
         self.engine.position()
         self.store.create(extra_tracking=[BOBBIN] if self.publisher else [])
 
+    def start_fabric_refresh(self) -> None:
+        """Refresh Fabric on a thread of its own, so no request ever waits for it (the API needs this too)."""
+        governance = self.engine.governance
+        if isinstance(governance, RefreshingGovernanceTruth) and not any(
+            p.name == "dobby-fabric" for p in self.background
+        ):
+            governance.refresh()
+            governance.refresh_in_background()
+            refresher = Periodic(governance.refresh, self.settings.fabric_refresh_seconds, "dobby-fabric")
+            refresher.start()
+            self.background.append(refresher)
+
     def start_background(self) -> None:
+        """The read side and the processors: projections, Bobbin publisher, expiry processor."""
+        self.start_fabric_refresh()
         self.follower.start()
         expiry = Periodic(self.expiry.tick, self.settings.processor_interval_seconds, "dobby-expiry")
-        self.background = [expiry]
-        governance = self.engine.governance
-        if isinstance(governance, RefreshingGovernanceTruth):
-            governance.refresh_in_background()
-            self.background.append(Periodic(governance.refresh, self.settings.fabric_refresh_seconds, "dobby-fabric"))
-        for periodic in self.background:
-            periodic.start()
+        expiry.start()
+        self.background.append(expiry)
 
     def probe_persistence(self) -> None:
         """Touch the event store and the projection tables; raises when either cannot answer."""

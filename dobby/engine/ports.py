@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -58,7 +58,6 @@ class ProvenanceRecord:
     approver: dict[str, str]
     approved_at: str
     event_hash: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_line(self) -> dict[str, Any]:
         return {

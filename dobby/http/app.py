@@ -395,6 +395,7 @@ def create_app(system: System, *, background: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(system.init_storage)
         monitor.start()
+        await run_in_threadpool(system.start_fabric_refresh)
         if background:
             system.start_background()
         try:

@@ -75,10 +75,6 @@ class Authenticator:
     def __init__(self, tokens: dict[str, Principal] | None) -> None:
         self.tokens = tokens
 
-    @property
-    def enabled(self) -> bool:
-        return self.tokens is not None
-
     def principal(self, request: Request, role: str) -> Principal:
         if self.tokens is None:
             return Principal(_header_actor(request), None, ANONYMOUS_ROLES)

@@ -137,8 +137,7 @@ class Follower:
                     worked = self.step(held())
                     backoff = 0.1
                 except Exception as error:  # the supervisor: log, record, back off, go on
-                    LOG.exception("projection batch failed")
-                    self._note_failure(error)
+                    LOG.warning("projection batch failed (%s); retrying in %.1f s", error, backoff)
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
                     continue
@@ -172,9 +171,6 @@ class Follower:
         for extra in self.extra_steps:
             worked += extra()
         return worked
-
-    def _note_failure(self, error: Exception) -> None:
-        LOG.warning("projection follower backing off after %s", error)
 
     @contextlib.contextmanager
     def _leadership(self) -> Iterator[Callable[[], set[str] | None]]:

@@ -32,7 +32,6 @@ class Recorded:
 
 class Projection(ABC):
     name: str
-    table_names: tuple[str, ...]
 
     @abstractmethod
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
@@ -45,7 +44,6 @@ class Projection(ABC):
 
 class RunsProjection(Projection):
     name = "runs"
-    table_names = ("dobby_runs",)
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"runs": runs_table(metadata, "dobby_runs" + suffix)}
@@ -73,7 +71,6 @@ class RunsProjection(Projection):
 
 class ReplaysProjection(Projection):
     name = "replays"
-    table_names = ("dobby_replays",)
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"replays": replays_table(metadata, "dobby_replays" + suffix)}
@@ -103,7 +100,6 @@ class ProposalsProjection(Projection):
     """Proposal rows carry the engine's fold, so each event is applied with Proposal.evolve."""
 
     name = "proposals"
-    table_names = ("dobby_proposals",)
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"proposals": proposals_table(metadata, "dobby_proposals" + suffix)}
@@ -189,7 +185,6 @@ def _labels(**labels: str) -> str:
 
 class CountersProjection(Projection):
     name = "counters"
-    table_names = ("dobby_counters",)
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"counters": counters_table(metadata, "dobby_counters" + suffix)}
