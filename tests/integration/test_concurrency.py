@@ -72,3 +72,26 @@ def test_identical_intakes_at_once_store_one_run(database_url: str) -> None:
         assert len({r.body["run_id"] for r in results}) == 1
         stored = world.engine.log.recorder.select_notifications(start=None, limit=100)
         assert len(stored) == 1
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+def test_rollbacks_racing_activations_never_break_the_target(database_url: str) -> None:
+    """A rollback that read its proposal before a concurrent rollback and re-activation must retry, not fail."""
+    with make_world(database_url, promotion_velocity_max=1000, replay_budget=1000) as world:
+        for round_ in range(5):
+            first = approved_proposal(world, 0.90 + round_ / 100)
+            second = approved_proposal(world, 0.905 + round_ / 100)
+            world.engine.activate(first["proposal_id"], actor="op")
+            results = race(
+                [
+                    partial(world.engine.rollback, {"proposal_id": first["proposal_id"], "reason": "race"}, actor="a"),
+                    partial(world.engine.rollback, {"proposal_id": first["proposal_id"], "reason": "race"}, actor="b"),
+                    partial(world.engine.activate, second["proposal_id"], actor="c"),
+                ]
+            )
+            assert all(not isinstance(r, Exception) or isinstance(r, DobbyError) for r in results)
+            target = world.engine.get_target("acme", TARGET["type"], TARGET["id"])
+            active = [p for p in (first, second) if world.engine.get_proposal(p["proposal_id"])["state"] == "active"]
+            assert target is not None and target["active_proposal_id"] == (active[0]["proposal_id"] if active else None)
+            if active:
+                world.engine.rollback({"proposal_id": active[0]["proposal_id"], "reason": "next round"}, actor="op")
