@@ -20,10 +20,11 @@ from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
 from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, WarpApprovals
 from dobby.adapters.warp import FileApprovals
 from dobby.engine.clock import Clock, rfc3339, system_clock
+from dobby.engine.core import EventLog, Limits
 from dobby.engine.group_commit import GroupCommitter
 from dobby.engine.modes import Manifest
 from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, ProvenanceSink
-from dobby.engine.service import Engine, EventLog, Limits
+from dobby.engine.service import Engine
 from dobby.projections.database import connect
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries

@@ -19,11 +19,12 @@ from dobby.adapters.memory import InMemoryApprovals, InMemoryProvenanceSink, Sta
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_engine, build_system, open_event_log, read_manifest
 from dobby.engine.canonical import run_id_for
+from dobby.engine.core import EventLog
 from dobby.engine.intake import run_hash_of, run_provenance_hash_of
 from dobby.engine.modes import Mode
 from dobby.engine.ports import Approval
 from dobby.engine.run import Run
-from dobby.engine.service import Engine, EventLog
+from dobby.engine.service import Engine
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = {"type": "prompt_template", "id": "greeting"}

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import random
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from dobby.engine import lifecycle
@@ -28,31 +24,26 @@ from dobby.engine.canonical import (
     target_id_for,
     velocity_ledger_id_for,
 )
-from dobby.engine.chain import ChainedAggregate, ChainedEvent, chain_is_valid
-from dobby.engine.clock import Clock, parse_rfc3339, rfc3339, system_clock
+from dobby.engine.chain import ChainedAggregate
+from dobby.engine.clock import parse_rfc3339, rfc3339
+from dobby.engine.core import EngineCore, Outcome, parse_uuid
 from dobby.engine.errors import (
-    ConcurrentModificationError,
     ConflictError,
     InvalidInputError,
     InvalidStateError,
-    ModeForbidsError,
     NotFoundError,
     RuleViolationError,
     ServiceUnavailableError,
     StaleReadError,
     Violation,
 )
-from dobby.engine.group_commit import BackpressureError, CommitTimeoutError, GroupCommitter
+from dobby.engine.group_commit import BackpressureError
 from dobby.engine.guards import activation_guards
 from dobby.engine.intake import check_intake, is_kept, is_learning_signal, run_hash_of, run_provenance_hash_of
 from dobby.engine.judgement import check_contract, family_drift, judge_replay
 from dobby.engine.ledger import Allowance, Ledger, allowance
-from dobby.engine.modes import Alignment, Manifest, Mode, align, effective_mode, required_mode
+from dobby.engine.modes import Mode
 from dobby.engine.ports import (
-    ApprovalSource,
-    EvidenceSource,
-    GovernanceDocument,
-    GovernanceTruth,
     UpstreamUnavailableError,
 )
 from dobby.engine.proposal import Proposal
@@ -62,35 +53,7 @@ from dobby.engine.schemas import INTAKE, MAX_CHANGE_BYTES, PROPOSE, REPLAY, ROLL
 from dobby.engine.target import Target
 from dobby.engine.validation import check_shape
 
-A = TypeVar("A", bound=ChainedAggregate[Any])
-T = TypeVar("T")
-
 PROCESSOR_ACTOR = "expiry-processor"
-
-
-class EventLog(Application[UUID]):
-    """dobby's event store: every stream in one application, so one save is atomic across aggregates."""
-
-    name = "dobby"
-
-
-@dataclass(frozen=True)
-class Limits:
-    neutral_sample_rate: float = 0.25
-    replay_budget: int = 20
-    replay_budget_window_seconds: float = 3600
-    velocity_max: int = 5
-    velocity_window_seconds: float = 3600
-    proposal_ttl_seconds: int = 604_800
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A command's answer: the JSON body, and whether it created something (201) or found it (200)."""
-
-    body: dict[str, Any]
-    created: bool = True
-    position: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,105 +96,9 @@ class PreparedIntake:
 
 
 @dataclass
-class Engine:
-    """Commands load aggregates, check named rules, record events and save every touched stream at once."""
-
-    log: EventLog
-    governance: GovernanceTruth
-    approvals: ApprovalSource
-    evidence: EvidenceSource | None
-    manifest: Manifest
-    requested_mode: Mode = Mode.proposal_only
-    limits: Limits = field(default_factory=Limits)
-    clock: Clock = system_clock
-    persistence_reachable: Callable[[], bool] = lambda: True
-    committer: GroupCommitter | None = None
-    save_timeout: float = 2.5
-    max_attempts: int = 30
-
-    # ----- modes -------------------------------------------------------------------------------------
-
-    def alignment(self) -> Alignment:
-        document = None
-        if self.governance.is_reachable():
-            try:
-                document = self.governance.current()
-            except UpstreamUnavailableError:
-                document = None
-        return align(self.manifest, document)
-
-    def mode(self) -> Mode:
-        return effective_mode(self.requested_mode, self.persistence_reachable(), self.alignment())
-
-    def _require_mode(self, command: str) -> Mode:
-        mode = self.mode()
-        needed = required_mode(command)
-        if mode == Mode.warmup:
-            raise ServiceUnavailableError("the service is in warmup: persistence is unreachable", "service_mode")
-        if mode < needed:
-            message = f"effective mode {mode.name} forbids {command}, which needs {needed.name}"
-            raise ModeForbidsError(
-                message,
-                [
-                    Violation(
-                        "mode_forbids",
-                        message,
-                        extra={"effective_mode": mode.name, "required_mode": needed.name},
-                    )
-                ],
-            )
-        return mode
-
-    def _fabric(self) -> GovernanceDocument:
-        try:
-            return self.governance.current()
-        except UpstreamUnavailableError as error:
-            raise ServiceUnavailableError(f"Fabric unavailable: {error}", "fabric_unavailable") from error
-
-    # ----- storage -----------------------------------------------------------------------------------
-
-    def _get(self, kind: type[A], aggregate_id: UUID) -> A | None:
-        try:
-            aggregate: Any = self.log.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        if not isinstance(aggregate, kind):
-            return None
-        return aggregate
-
-    def _save(self, *aggregates: ChainedAggregate[Any]) -> int:
-        if self.committer is not None:
-            events = [event for aggregate in aggregates for event in aggregate.collect_events()]
-            try:
-                return self.committer.save(events, timeout=self.save_timeout)
-            except CommitTimeoutError as error:
-                raise ServiceUnavailableError(str(error), "persistence_unavailable") from error
-            except BackpressureError as error:
-                raise ServiceUnavailableError(str(error), "backpressure") from error
-        recordings = self.log.save(*aggregates)
-        return max(recording.notification.id for recording in recordings)
-
-    def close(self) -> None:
-        if self.committer is not None:
-            self.committer.close()
-        self.log.close()
-
-    def position(self) -> int:
-        return self.log.recorder.max_notification_id() or 0
-
-    def _transact(self, attempt: Callable[[], T]) -> T:
-        """Run `attempt` until it saves without a version conflict; persistence failures become 503s."""
-        for number in range(self.max_attempts):
-            try:
-                return attempt()
-            except (IntegrityError, StaleReadError):
-                time.sleep(random.uniform(0, 0.002 * min(number + 1, 10)))
-            except PersistenceError as error:
-                raise ServiceUnavailableError(f"persistence unavailable: {error}", "persistence_unavailable") from error
-        raise ConcurrentModificationError(f"gave up after {self.max_attempts} conflicting attempts")
-
-    def _now(self) -> datetime:
-        return self.clock()
+class Engine(EngineCore):
+    """The commands of SPEC §4 and the audit queries. Each loads aggregates, checks named rules, records events
+    and saves every stream it touched at once."""
 
     # ----- intake ------------------------------------------------------------------------------------
 
@@ -403,7 +270,7 @@ class Engine:
     def _unknown_runs(self, tenant: str, run_ids: list[str]) -> list[Violation]:
         found = []
         for index, raw in enumerate(run_ids):
-            run_id = _uuid(raw)
+            run_id = parse_uuid(raw)
             run = self._get(Run, run_id) if run_id else None
             if run is None or run.state.tenant_id != tenant:
                 found.append(
@@ -442,7 +309,7 @@ class Engine:
         fabric = self._fabric()
         tenant, target = body["tenant_id"], body["target"]
         violations = check_admission(target, fabric)
-        replay = self._get(Replay, _uuid(body["replay_id"]) or UUID(int=0))
+        replay = self._get(Replay, parse_uuid(body["replay_id"]) or UUID(int=0))
         if replay is None or replay.state.tenant_id != tenant:
             violations.append(
                 Violation("replay_not_passed", f"replay {body['replay_id']} is unknown for {tenant!r}", "replay_id")
@@ -677,35 +544,19 @@ class Engine:
 
         return self._transact(attempt)
 
-    def _proposal_uuid(self, proposal_id: str) -> UUID:
-        pid = _uuid(proposal_id)
-        if pid is None:
-            raise NotFoundError(f"no proposal {proposal_id!r}")
-        return pid
-
-    def _load_proposal(self, pid: UUID) -> Proposal:
-        proposal = self._get(Proposal, pid)
-        if proposal is None:
-            raise NotFoundError(f"no proposal {pid}")
-        return proposal
-
-    def _target_of(self, proposal: Proposal) -> Target | None:
-        state = proposal.state
-        return self._get(Target, target_id_for(state.tenant_id, state.target["type"], state.target["id"]))
-
     # ----- queries -----------------------------------------------------------------------------------
 
     def get_proposal(self, proposal_id: str) -> dict[str, Any]:
         return self._load_proposal(self._proposal_uuid(proposal_id)).state.view()
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        run = self._get(Run, _uuid(run_id) or UUID(int=0))
+        run = self._get(Run, parse_uuid(run_id) or UUID(int=0))
         if run is None:
             raise NotFoundError(f"no run {run_id!r}")
         return run.state.view()
 
     def get_replay(self, replay_id: str) -> dict[str, Any]:
-        replay = self._get(Replay, _uuid(replay_id) or UUID(int=0))
+        replay = self._get(Replay, parse_uuid(replay_id) or UUID(int=0))
         if replay is None:
             raise NotFoundError(f"no replay {replay_id!r}")
         return replay.state.view()
@@ -750,12 +601,6 @@ class Engine:
             "guards": [guard.as_json() for guard in guards],
         }
 
-    def stream(self, stream_id: UUID) -> list[ChainedEvent]:
-        return [event for event in self.log.events.get(stream_id) if isinstance(event, ChainedEvent)]
-
-    def verify_stream(self, stream_id: UUID) -> bool:
-        return chain_is_valid(self.stream(stream_id))
-
 
 def _budget_json(budget: Allowance) -> dict[str, Any]:
     return {
@@ -777,10 +622,3 @@ def _check_answer(proposal: Proposal, outcome: str | None, reasons: list[str], p
         created=False,
         position=position,
     )
-
-
-def _uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text)
-    except ValueError:
-        return None
