@@ -42,58 +42,50 @@ class Projection(ABC):
         """Fold one batch into the tables, inside the caller's transaction."""
 
 
-class RunsProjection(Projection):
+class RecordProjection(Projection):
+    """A table of one-event streams (runs, replays): each creation event becomes one row, never updated."""
+
+    event_type: type[ChainedEvent]
+
+    @abstractmethod
+    def row(self, event: ChainedEvent) -> dict[str, Any]:
+        """The row's columns besides `seq`."""
+
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        rows = [
+            {**self.row(recorded.event), "seq": recorded.position}
+            for recorded in batch
+            if isinstance(recorded.event, self.event_type)
+        ]
+        if rows:
+            connection.execute(insert(tables[self.name]), rows)
+
+
+class RunsProjection(RecordProjection):
     name = "runs"
+    event_type = RunRecorded
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"runs": runs_table(metadata, "dobby_runs" + suffix)}
 
-    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
-        rows = []
-        for recorded in batch:
-            if isinstance(recorded.event, RunRecorded):
-                view = Run.evolve(None, recorded.event).view()
-                rows.append(
-                    {
-                        "run_id": view["run_id"],
-                        "seq": recorded.position,
-                        "tenant_id": view["tenant_id"],
-                        "trace_id": view["trace_id"],
-                        "outcome": view["outcome"],
-                        "learning_signal": view["learning_signal"],
-                        "recorded_at": view["recorded_at"],
-                        "view": view,
-                    }
-                )
-        if rows:
-            connection.execute(insert(tables["runs"]), rows)
+    def row(self, event: ChainedEvent) -> dict[str, Any]:
+        view = Run.evolve(None, event).view()
+        columns = ("run_id", "tenant_id", "trace_id", "outcome", "learning_signal", "recorded_at")
+        return {**{name: view[name] for name in columns}, "view": view}
 
 
-class ReplaysProjection(Projection):
+class ReplaysProjection(RecordProjection):
     name = "replays"
+    event_type = ReplayEvaluated
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"replays": replays_table(metadata, "dobby_replays" + suffix)}
 
-    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
-        rows = []
-        for recorded in batch:
-            if isinstance(recorded.event, ReplayEvaluated):
-                view = Replay.evolve(None, recorded.event).view()
-                rows.append(
-                    {
-                        "replay_id": view["replay_id"],
-                        "seq": recorded.position,
-                        "tenant_id": view["tenant_id"],
-                        "target_type": view["target"]["type"],
-                        "target_id": view["target"]["id"],
-                        "verdict": view["verdict"],
-                        "evaluated_at": view["evaluated_at"],
-                        "view": view,
-                    }
-                )
-        if rows:
-            connection.execute(insert(tables["replays"]), rows)
+    def row(self, event: ChainedEvent) -> dict[str, Any]:
+        view = Replay.evolve(None, event).view()
+        columns = ("replay_id", "tenant_id", "verdict", "evaluated_at")
+        target = {"target_type": view["target"]["type"], "target_id": view["target"]["id"]}
+        return {**{name: view[name] for name in columns}, **target, "view": view}
 
 
 class ProposalsProjection(Projection):
