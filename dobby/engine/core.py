@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError
 
 from dobby.engine.canonical import target_id_for
 from dobby.engine.chain import ChainedAggregate, ChainedEvent, chain_is_valid
@@ -25,6 +26,7 @@ from dobby.engine.errors import (
     Violation,
 )
 from dobby.engine.group_commit import BackpressureError, CommitTimeoutError, GroupCommitter
+from dobby.engine.ledger import Ledger
 from dobby.engine.modes import Alignment, Manifest, Mode, align, effective_mode, required_mode
 from dobby.engine.ports import (
     ApprovalSource,
@@ -34,6 +36,7 @@ from dobby.engine.ports import (
     UpstreamUnavailableError,
 )
 from dobby.engine.proposal import Proposal
+from dobby.engine.snapshots import SNAPSHOT_INTERVAL, crossed_interval, register_state_transcodings
 from dobby.engine.target import Target
 
 A = TypeVar("A", bound=ChainedAggregate[Any])
@@ -44,6 +47,11 @@ class EventLog(Application[UUID]):
     """dobby's event store: every stream in one application, so one save is atomic across aggregates."""
 
     name = "dobby"
+    is_snapshotting_enabled = True
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_state_transcodings(transcoder)
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ class EngineCore:
     committer: GroupCommitter | None = None
     save_timeout: float = 2.5
     max_attempts: int = 30
+    snapshot_interval: int = SNAPSHOT_INTERVAL
 
     def alignment(self) -> Alignment:
         document = None
@@ -129,6 +138,21 @@ class EngineCore:
         return aggregate
 
     def _save(self, *aggregates: ChainedAggregate[Any]) -> int:
+        before = {aggregate.id: aggregate.version - len(aggregate.pending_events) for aggregate in aggregates}
+        position = self._record(*aggregates)
+        for aggregate in aggregates:
+            if isinstance(aggregate, (Ledger, Target)):
+                mark = crossed_interval(before[aggregate.id], aggregate.version, self.snapshot_interval)
+                if mark is not None:
+                    self._snapshot(aggregate.id, mark)
+        return position
+
+    def _snapshot(self, aggregate_id: UUID, version: int) -> None:
+        """A snapshot is an optimisation: failing to take one never fails the command that triggered it."""
+        with contextlib.suppress(PersistenceError):
+            self.log.take_snapshot(aggregate_id, version=version)
+
+    def _record(self, *aggregates: ChainedAggregate[Any]) -> int:
         if self.committer is not None:
             events = [event for aggregate in aggregates for event in aggregate.collect_events()]
             try:

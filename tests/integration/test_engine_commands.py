@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dobby.engine.canonical import replay_budget_id_for
 from dobby.engine.errors import (
     ConflictError,
     DobbyError,
@@ -362,3 +363,20 @@ class TestAudit:
     def test_history_of_unknown_proposal(self, world: World) -> None:
         with pytest.raises(NotFoundError):
             world.engine.get_history("00000000-0000-0000-0000-000000000000")
+
+
+class TestSnapshots:
+    def test_long_streams_load_from_snapshots_equal_to_their_fold(self, database_url: str) -> None:
+        with make_world(database_url, replay_budget=100) as world:
+            world.engine.snapshot_interval = 3
+            for index in range(7):
+                passed_replay(world, 0.81 + index / 100)
+            ledger_id = replay_budget_id_for("acme", TARGET["type"], TARGET["id"])
+            snapshots = list(world.engine.log.snapshots.get(ledger_id)) if world.engine.log.snapshots else []
+            assert [s.originator_version for s in snapshots] == [3, 6]
+            stored: Any = world.engine.log.repository.get(ledger_id)
+            folded = None
+            for event in world.engine.stream(ledger_id):
+                folded = type(stored).evolve(folded, event)
+            assert stored.state == folded and stored.version == 8
+            assert passed_replay(world, 0.95)["budget"]["remaining"] == 100 - 8

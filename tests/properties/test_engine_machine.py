@@ -48,6 +48,7 @@ class EngineMachine(RuleBasedStateMachine):
         fresh_storage(self.database_url)
         self._stack = ExitStack()
         self.world: World = self._stack.enter_context(self.build_world())
+        self.world.engine.snapshot_interval = 3
         self.replays: list[dict[str, Any]] = []
         self.proposals: list[str] = []
         self.counter = 0
@@ -254,6 +255,26 @@ class EngineMachine(RuleBasedStateMachine):
             assert not events or self.world.engine.verify_stream(stream_id)
             for event in events:
                 assert validate(EVENT_SCHEMAS[event.type_name], event.payload) == [], event.type_name
+
+    @invariant()
+    def snapshotted_streams_load_as_their_events_fold(self) -> None:
+        streams = [velocity_ledger_id_for(tenant) for tenant in TENANTS]
+        for tenant in TENANTS:
+            for target_id in TARGET_IDS:
+                streams += [
+                    target_id_for(tenant, "prompt_template", target_id),
+                    replay_budget_id_for(tenant, "prompt_template", target_id),
+                ]
+        for stream_id in streams:
+            events = self.world.engine.stream(stream_id)
+            if not events:
+                continue
+            stored: Any = self.world.engine.log.repository.get(stream_id)
+            folded = None
+            for event in events:
+                folded = type(stored).evolve(folded, event)
+            assert stored.state == folded and stored.version == len(events)
+            assert stored.last_hash == events[-1].event_hash
 
     @invariant()
     def targets_hold_exactly_the_proposals_in_play(self) -> None:
