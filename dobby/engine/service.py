@@ -117,7 +117,7 @@ class Engine(EngineCore):
     def intake_signal(self, body: dict[str, Any], *, header_tenant: str | None = None, actor: str) -> Outcome:
         prepared = self.prepare_intake(body, header_tenant=header_tenant)
         if isinstance(prepared, Outcome):
-            return prepared
+            return _with_position(prepared, self.position())
         digest = self._evidence_digest(body["trace_id"])
 
         def attempt() -> Outcome:
@@ -138,7 +138,7 @@ class Engine(EngineCore):
             return await asyncio.to_thread(self.intake_signal, body, header_tenant=header_tenant, actor=actor)
         prepared = self.prepare_intake(body, header_tenant=header_tenant)
         if isinstance(prepared, Outcome):
-            return prepared
+            return _with_position(prepared, await asyncio.to_thread(self.position))
         events = list(prepared.run(None, actor, self._now()).collect_events())
         try:
             answer = self.committer.submit(events)
@@ -600,6 +600,12 @@ class Engine(EngineCore):
             "can_activate": all(guard.passed for guard in guards),
             "guards": [guard.as_json() for guard in guards],
         }
+
+
+def _with_position(outcome: Outcome, position: int) -> Outcome:
+    """Every write answer carries a position, even one that stored nothing (the log's head: reads with it as
+    `min_position` see everything written before)."""
+    return Outcome({**outcome.body, "position": position}, created=outcome.created, position=position)
 
 
 def _budget_json(budget: Allowance) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class TestIntake:
             else:
                 dropped += 1
                 assert outcome.body["reason"] == "sampled_out"
+                assert outcome.body["position"] == world.engine.position()
         assert kept > 0 and dropped > 0
         assert event_count(world) == kept
 
