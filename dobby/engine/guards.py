@@ -9,7 +9,7 @@ from typing import Any
 from dobby.engine.errors import Violation
 from dobby.engine.ledger import Allowance
 from dobby.engine.lifecycle import APPROVED
-from dobby.engine.modes import Mode
+from dobby.engine.modes import Mode, required_mode
 from dobby.engine.proposal import ProposalState
 
 
@@ -41,8 +41,8 @@ def activation_guards(
     return [
         Guard(
             "mode",
-            mode >= Mode.promotion_enabled,
-            f"effective mode is {mode.name}; activation needs promotion_enabled",
+            mode >= required_mode("activate"),
+            f"effective mode is {mode.name}; activation needs {required_mode('activate').name}",
             "mode_forbids",
         ),
         Guard("state", state_ok, f"state is {proposal.state}; activation needs approved", "invalid_state"),
