@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-ID_PATTERN = "^[A-Za-z0-9._:/-]{1,200}$"
 MAX_CHANGE_BYTES = 64 * 1024
 
 
