@@ -46,7 +46,7 @@ from dobby.engine.modes import Mode
 from dobby.engine.ports import (
     UpstreamUnavailableError,
 )
-from dobby.engine.proposal import Proposal
+from dobby.engine.proposal import Generated, Proposal
 from dobby.engine.replay import Replay
 from dobby.engine.run import Run
 from dobby.engine.schemas import INTAKE, MAX_CHANGE_BYTES, PROPOSE, REPLAY, ROLLBACK
@@ -575,7 +575,7 @@ class Engine(EngineCore):
                 [Violation("out_of_range", "as_of_version must be ≥ 1", "as_of_version")],
             )
         events = self.stream(pid)
-        if not events or not isinstance(self._get(Proposal, pid), Proposal):
+        if not events or not isinstance(events[0], Generated):
             raise NotFoundError(f"no proposal {proposal_id!r}")
         return proposal_history(str(pid), events, as_of_version=as_of_version, as_of=as_of)
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, MetaData, Table, bindparam, insert, select, u
 
 from dobby.engine.chain import ChainedEvent
 from dobby.engine.lifecycle import TRANSITIONS
-from dobby.engine.proposal import PROPOSAL_EVENTS, Blocked, Proposal, ProposalState
+from dobby.engine.proposal import PROPOSAL_EVENTS, Blocked, Generated, Proposal, ProposalState
 from dobby.engine.replay import Replay, ReplayEvaluated
 from dobby.engine.run import Run, RunRecorded
 from dobby.projections.tables import counters_table, proposals_table, replays_table, runs_table
@@ -101,7 +101,7 @@ class ProposalsProjection(Projection):
         events = [r for r in batch if isinstance(r.event, PROPOSAL_EVENTS)]
         if not events:
             return
-        wanted = {str(r.event.originator_id) for r in events if not isinstance(r.event, PROPOSAL_EVENTS[0])}
+        wanted = {str(r.event.originator_id) for r in events if not isinstance(r.event, Generated)}
         states: dict[str, ProposalState] = {}
         seqs: dict[str, int] = {}
         if wanted:
