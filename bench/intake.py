@@ -121,7 +121,7 @@ def check_after(database_url: str, created: int, connections: int) -> str:
 def _accepted(database_url: str) -> int:
     system = build_system(Settings(database_url=database_url, bobbin_path=None))
     try:
-        log = system.engine.log
+        log = system.engine.context.uow.log
         count, after = 0, 0
         while batch := log.recorder.select_notifications(start=after, limit=5000, inclusive_of_start=False):
             count += sum(1 for n in batch if n.topic.endswith(":RunRecorded"))

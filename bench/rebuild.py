@@ -25,11 +25,17 @@ SAVE_CHUNK = 500
 
 
 def fill(system: System, events: int) -> None:
-    record_runs(system.engine.log, dict(system.engine.manifest.families), events, system_clock(), tag="bench")
+    record_runs(
+        system.engine.context.uow.log,
+        dict(system.engine.context.manifest.families),
+        events,
+        system_clock(),
+        tag="bench",
+    )
 
 
 def read_rate(system: object) -> float:
-    log = system.engine.log  # type: ignore[attr-defined]
+    log = system.engine.context.uow.log  # type: ignore[attr-defined]
     started, after, count = time.perf_counter(), 0, 0
     while batch := read_batch(log, after, 500):
         after, count = batch[-1].position, count + len(batch)
@@ -45,13 +51,15 @@ def measure(database_url: str, events: int) -> list[str]:
         reading = read_rate(system)
         lines = [f"| read only (decode, no writes) | {reading:,.0f} | 1.00 |"]
         started = time.perf_counter()
-        caught = sum(catch_up(system.store, system.engine.log, p) for p in system.store.projections.values())
+        caught = sum(
+            catch_up(system.store, system.engine.context.uow.log, p) for p in system.store.projections.values()
+        )
         rate = caught / (time.perf_counter() - started)
         lines.append(
             f"| catch-up from 0, all 4 projections (events × projections) | {rate:,.0f} | {rate / reading:.2f} |"
         )
         for name in ("runs", "counters", "proposals"):
-            report = rebuild(system.store, system.engine.log, name)
+            report = rebuild(system.store, system.engine.context.uow.log, name)
             lines.append(f"| rebuild `{name}` | {report.rate:,.0f} | {report.rate / reading:.2f} |")
         return lines
     finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,23 +22,18 @@ from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
 from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, WarpApprovals
 from dobby.adapters.warp import FileApprovals
 from dobby.engine.clock import Clock, rfc3339, system_clock
-from dobby.engine.core import EventLog, Limits
+from dobby.engine.context import Context, Limits
 from dobby.engine.group_commit import GroupCommitter
 from dobby.engine.modes import Manifest
-from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, ProvenanceSink
+from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, Observer, ProvenanceSink
 from dobby.engine.service import Engine
+from dobby.engine.unit_of_work import EventLog, UnitOfWork
 from dobby.projections.database import connect
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
 from dobby.projections.runner import Follower, Periodic
 from dobby.projections.store import ProjectionStore
-
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-MANIFEST_PATH = REPOSITORY_ROOT / "fabric-manifest.json"
-
-
-def read_manifest(path: Path = MANIFEST_PATH) -> Manifest:
-    return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+from dobby.resources import read_manifest
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -88,24 +85,49 @@ def build_engine(
     approvals: ApprovalSource | None = None,
     evidence: EvidenceSource | None = None,
     clock: Clock = system_clock,
+    observer: Observer | None = None,
 ) -> Engine:
     manifest = read_manifest()
     log = log or open_event_log(settings)
-    return Engine(
-        log=log,
+    uow = UnitOfWork(
+        log,
+        committer=GroupCommitter(log) if settings.group_commit else None,
+        save_timeout=settings.db_timeout_seconds + 0.5,
+    )
+    context = Context(
+        uow=uow,
         governance=governance or build_governance(settings, manifest),
-        approvals=approvals or build_approvals(settings),
-        evidence=evidence if evidence is not None else build_evidence(settings),
         manifest=manifest,
         requested_mode=settings.service_mode,
         limits=limits_from(settings),
         clock=clock,
-        committer=GroupCommitter(log) if settings.group_commit else None,
-        save_timeout=settings.db_timeout_seconds + 0.5,
+        observer=observer or Tallies(),
+    )
+    return Engine.build(
+        context,
+        approvals=approvals or build_approvals(settings),
+        evidence=evidence if evidence is not None else build_evidence(settings),
     )
 
 
-def bootstrap(environ: Mapping[str, str] | None = None) -> Engine:
+class Tallies:
+    """Counts of answers that store nothing, kept in this process."""
+
+    def __init__(self) -> None:
+        self.values: Counter[tuple[str, str]] = Counter()
+        self.lock = threading.Lock()
+
+    def count(self, metric: str, labels: Mapping[str, str]) -> None:
+        key = (metric, json.dumps(dict(labels), sort_keys=True, separators=(",", ":")))
+        with self.lock:
+            self.values[key] += 1
+
+    def totals(self) -> list[tuple[str, str, int]]:
+        with self.lock:
+            return [(metric, labels, value) for (metric, labels), value in self.values.items()]
+
+
+def engine_from_environment(environ: Mapping[str, str] | None = None) -> Engine:
     return build_engine(load_settings(os.environ if environ is None else environ))
 
 
@@ -122,13 +144,48 @@ class System:
     publisher: ProvenancePublisher | None
     background: list[Periodic] = field(default_factory=list)
 
+    @property
+    def tokens_file(self) -> Path | None:
+        return self.settings.api_tokens_file
+
+    @property
+    def db_timeout_seconds(self) -> float:
+        return self.settings.db_timeout_seconds
+
+    def start(self, *, background: bool) -> None:
+        self.init_storage()
+        self.start_fabric_refresh()
+        if background:
+            self.start_background()
+
+    def projection_positions(self) -> dict[str, int]:
+        return self.store.positions()
+
+    def projection_errors(self) -> dict[str, str | None]:
+        return {name: status.last_error for name, status in self.follower.status.items()}
+
+    def queue_depth(self) -> int:
+        return self.queries.open_count()
+
+    def committer_pending(self) -> int:
+        committer = self.engine.context.uow.committer
+        return 0 if committer is None else committer.pending
+
+    def fabric_checked_at(self) -> Any:
+        return getattr(self.engine.context.governance, "checked_at", None)
+
+    def counters(self) -> list[tuple[str, str, int]]:
+        observer = self.engine.context.observer
+        local = observer.totals() if isinstance(observer, Tallies) else []
+        return self.queries.counters_by_metric() + local
+
     def init_storage(self) -> None:
         self.engine.position()
         self.store.create(extra_tracking=[BOBBIN] if self.publisher else [])
 
     def start_fabric_refresh(self) -> None:
         """Refresh Fabric on a thread of its own, so no request ever waits for it (the API needs this too)."""
-        governance = self.engine.governance
+        governance = self.engine.context.governance
         if isinstance(governance, RefreshingGovernanceTruth) and not any(
             p.name == "dobby-fabric" for p in self.background
         ):
@@ -154,10 +211,10 @@ class System:
 
     def gauges(self) -> dict[str, Any]:
         """The gauge values of SPEC §6, read from the projections at scrape time."""
-        now = self.engine.clock()
-        limits = self.engine.limits
+        now = self.engine.context.clock()
+        limits = self.engine.context.limits
         values: dict[str, Any] = {
-            "effective_mode": self.engine.mode(),
+            "effective_mode": self.engine.context.mode(),
             "runners": {
                 name: (status.last_error is not None, status.restarts) for name, status in self.follower.status.items()
             },
@@ -197,14 +254,14 @@ def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **en
     queries = Queries(store)
     if sink is None and settings.bobbin_path is not None:
         sink = BobbinProvenanceSink(settings.bobbin_path)
-    publisher = ProvenancePublisher(store, engine, sink) if sink is not None else None
+    publisher = ProvenancePublisher(store, engine.context.uow.log, sink) if sink is not None else None
     follower = Follower(
         store,
-        engine.log,
+        engine.context.uow.log,
         listen_url=settings.database_url if settings.backend == "postgres" else None,
         extra_steps=[publisher.step] if publisher else [],
     )
-    expiry = ExpiryProcessor(engine, queries, clock=engine.clock)
+    expiry = ExpiryProcessor(engine.context, engine.expiry, queries)
     return System(settings, engine, store, queries, follower, expiry, publisher)
 
 

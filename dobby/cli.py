@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import uvicorn
 
 from dobby.adapters.settings import SettingsError
-from dobby.bootstrap import REPOSITORY_ROOT, bootstrap, system_from_environment
+from dobby.bootstrap import engine_from_environment, system_from_environment
 from dobby.demo import run_demo
 from dobby.engine.errors import DobbyError
-from dobby.engine.event_schemas import EVENT_SCHEMAS
-from dobby.engine.schemas import COMMAND_SCHEMAS, document
+from dobby.engine.schemas import exported
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
 from dobby.http.auth import TokensFileError
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     schemas = commands.add_parser("schemas", help="JSON Schemas of the command bodies")
     schema_commands = schemas.add_subparsers(required=True, metavar="ACTION")
     export = schema_commands.add_parser("export", help="write schemas/*.json from the engine's schemas")
-    export.add_argument("--directory", type=Path, default=REPOSITORY_ROOT / "schemas")
+    export.add_argument("--directory", type=Path, default=Path("schemas"))
     export.set_defaults(handler=_export_schemas)
     return parser
 
@@ -180,7 +180,7 @@ def _projections_rebuild(args: argparse.Namespace) -> int:
         head = system.engine.position()
         for name in names:
             bar = ProgressBar(name, head)
-            report = rebuild(system.store, system.engine.log, name, progress=bar.advance)
+            report = rebuild(system.store, system.engine.context.uow.log, name, progress=bar.advance)
             bar.finish(f"{report.events} events in {report.seconds:.2f} s, {report.rate:,.0f} events/s")
     finally:
         system.close()
@@ -193,7 +193,7 @@ def _projections_verify(_: argparse.Namespace) -> int:
     try:
         system.init_storage()
         for name in sorted(system.store.projections):
-            differences = verify(system.store, system.engine.log, name)
+            differences = verify(system.store, system.engine.context.uow.log, name)
             print(f"{name}: {'ok' if not differences else f'{len(differences)} difference(s)'}")
             for line in differences[:50]:
                 print(f"  {line}")
@@ -223,9 +223,9 @@ class ProgressBar:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    engine = bootstrap()
+    engine = engine_from_environment()
     try:
-        history = engine.get_history(args.proposal_id, as_of_version=args.as_of_version)
+        history = msgspec.to_builtins(engine.audit.get_history(args.proposal_id, as_of_version=args.as_of_version))
     finally:
         engine.close()
     if args.json:
@@ -246,13 +246,10 @@ def _print_history(history: dict[str, Any]) -> None:
 
 
 def _export_schemas(args: argparse.Namespace) -> int:
-    args.directory.mkdir(parents=True, exist_ok=True)
-    (args.directory / "events").mkdir(exist_ok=True)
-    named = [(name, name, schema) for name, schema in COMMAND_SCHEMAS.items()]
-    named += [(f"events/{name}", f"event-{name}", schema) for name, schema in EVENT_SCHEMAS.items()]
-    for filename, identity, schema in named:
+    (args.directory / "events").mkdir(parents=True, exist_ok=True)
+    for filename, schema in exported().items():
         path = args.directory / f"{filename}.json"
-        path.write_text(json.dumps(document(identity, schema), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path}")
     return 0
 

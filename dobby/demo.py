@@ -7,81 +7,96 @@ import os
 import uuid
 from datetime import timedelta
 
+import msgspec
+
 from dobby.adapters.settings import load_settings
-from dobby.bootstrap import bootstrap
+from dobby.bootstrap import engine_from_environment
+from dobby.engine.boundary import convert
 from dobby.engine.clock import rfc3339, system_clock
+from dobby.engine.intake_commands import IntakeAccepted
 from dobby.engine.modes import Mode
+from dobby.engine.promotion_commands import ProposalRef, Propose, Rollback
+from dobby.engine.replay_commands import EvaluateReplay
 
 
 def run_demo() -> int:
     settings = load_settings(os.environ)
-    engine = bootstrap()
-    engine.requested_mode = Mode.promotion_enabled
-    families = dict(engine.manifest.families)
+    engine = engine_from_environment()
+    engine.context.requested_mode = Mode.promotion_enabled
+    families = dict(engine.context.manifest.families)
     target = {"type": "prompt_template", "id": f"demo-{uuid.uuid4().hex[:8]}"}
     try:
-        run = engine.intake_signal(
-            {
-                "tenant_id": "demo",
-                "trace_id": f"trace-{uuid.uuid4()}",
-                "correlation_id": "demo",
-                "outcome": "success",
-                "guardrail_decision": "ALLOW",
-                "family_versions": families,
-                "target_hints": [target],
-            },
+        run = engine.intake.submit(
+            msgspec.json.encode(
+                {
+                    "tenant_id": "demo",
+                    "trace_id": f"trace-{uuid.uuid4()}",
+                    "correlation_id": "demo",
+                    "outcome": "success",
+                    "guardrail_decision": "ALLOW",
+                    "family_versions": families,
+                    "target_hints": [target],
+                }
+            ),
             actor="demo",
-        ).body
-        print(f"intake       run {run['run_id']} ({run['run_hash'][:19]}…)")
-        replay = engine.evaluate_replay(
-            {
-                "tenant_id": "demo",
-                "target": target,
-                "family_versions": families,
-                "metrics": {"baseline": {"accuracy": 0.81}, "candidate": {"accuracy": 0.87}},
-                "threshold_contract": {"mode": "all", "metrics": {"accuracy": {"direction": "increase"}}},
-                "workload_similar": True,
-                "run_ids": [run["run_id"]],
-            },
+        )
+        assert isinstance(run, IntakeAccepted), "a success trace is never sampled out"
+        print(f"intake       run {run.run_id} ({run.run_hash[:19]}…)")
+        replay, _ = engine.replays.evaluate(
+            convert(
+                {
+                    "tenant_id": "demo",
+                    "target": target,
+                    "family_versions": families,
+                    "metrics": {"baseline": {"accuracy": 0.81}, "candidate": {"accuracy": 0.87}},
+                    "threshold_contract": {"mode": "all", "metrics": {"accuracy": {"direction": "increase"}}},
+                    "workload_similar": True,
+                    "run_ids": [run.run_id],
+                },
+                EvaluateReplay,
+            ),
             actor="demo",
-        ).body
-        print(f"replay       {replay['replay_id']} verdict {replay['verdict']}")
-        proposal = engine.propose(
-            {
-                "tenant_id": "demo",
-                "replay_id": replay["replay_id"],
-                "target": target,
-                "risk": "medium",
-                "change": {"template": "Hello, {name}!"},
-                "baseline": {"template": "Hi {name}"},
-            },
+        )
+        print(f"replay       {replay.replay_id} verdict {replay.verdict}")
+        proposal, _ = engine.promotions.propose(
+            convert(
+                {
+                    "tenant_id": "demo",
+                    "replay_id": replay.replay_id,
+                    "target": target,
+                    "risk": "medium",
+                    "change": {"template": "Hello, {name}!"},
+                    "baseline": {"template": "Hi {name}"},
+                },
+                Propose,
+            ),
             actor="demo",
-        ).body
-        proposal_id = proposal["proposal_id"]
-        print(f"propose      {proposal_id} state {proposal['state']}")
+        )
+        proposal_id = proposal.proposal_id
+        print(f"propose      {proposal_id} state {proposal.state}")
         now = system_clock()
         approval = {
             "approval_id": f"demo-{proposal_id[:8]}",
             "proposal_id": proposal_id,
             "decision": "approved",
             "approver": {"id": "demo-human", "kind": "human"},
-            "binding": {"candidate_hash": proposal["candidate_hash"], "provenance_hash": proposal["provenance_hash"]},
+            "binding": {"candidate_hash": proposal.candidate_hash, "provenance_hash": proposal.provenance_hash},
             "decided_at": rfc3339(now),
             "expires_at": rfc3339(now + timedelta(hours=1)),
         }
         approval_path = settings.warp_approvals_dir / f"{proposal_id}.json"
         approval_path.write_text(json.dumps(approval, indent=2), encoding="utf-8")
         print(f"approval     written to {approval_path}")
-        checked = engine.approve_check(proposal_id, actor="demo").body
-        print(f"approve-check outcome {checked['approval_outcome']} state {checked['state']}")
-        active = engine.activate(proposal_id, actor="demo").body
-        print(f"activate     state {active['state']}")
-        rolled = engine.rollback({"proposal_id": proposal_id, "reason": "demo over"}, actor="demo").body
-        print(f"rollback     state {rolled['state']}, restored {rolled['restored_baseline']}")
-        history = engine.get_history(proposal_id)
-        print(f"history      {len(history['events'])} events, chain_valid {history['chain_valid']}")
-        for event in history["events"]:
-            print(f"  v{event['version']} {event['type']:<16} {event['state_before'] or '—'} → {event['state_after']}")
+        checked = engine.promotions.approve_check(ProposalRef(proposal_id), actor="demo")
+        print(f"approve-check outcome {checked.approval_outcome} state {checked.state}")
+        active = engine.promotions.activate(ProposalRef(proposal_id), actor="demo")
+        print(f"activate     state {active.state}")
+        rolled = engine.promotions.rollback(Rollback(proposal_id, "demo over"), actor="demo")
+        print(f"rollback     state {rolled.state}, restored {rolled.restored_baseline}")
+        history = engine.audit.get_history(proposal_id)
+        print(f"history      {len(history.events)} events, chain_valid {history.chain_valid}")
+        for event in history.events:
+            print(f"  v{event.version} {event.type:<16} {event.state_before or '—'} → {event.state_after}")
     finally:
         engine.close()
     return 0

@@ -12,19 +12,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 
 from dobby.adapters.fabric import builtin_document
 from dobby.adapters.memory import InMemoryApprovals, InMemoryProvenanceSink, StaticGovernanceTruth
 from dobby.adapters.settings import Settings
-from dobby.bootstrap import System, build_engine, build_system, open_event_log, read_manifest
+from dobby.bootstrap import System, build_engine, build_system, open_event_log
+from dobby.engine.boundary import convert
 from dobby.engine.canonical import run_id_for
-from dobby.engine.core import EventLog
-from dobby.engine.intake import run_hash_of, run_provenance_hash_of
+from dobby.engine.context import Context
+from dobby.engine.intake import IntakeSignal, run_hash_of, run_provenance_hash_of
 from dobby.engine.modes import Mode
 from dobby.engine.ports import Approval
+from dobby.engine.promotion_commands import ProposalRef, Propose, Rollback
+from dobby.engine.replay_commands import EvaluateReplay
 from dobby.engine.run import Run
 from dobby.engine.service import Engine
+from dobby.engine.unit_of_work import EventLog, UnitOfWork
+from dobby.resources import read_manifest
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = {"type": "prompt_template", "id": "greeting"}
@@ -41,9 +47,22 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """A command's answer as a client reads it: the JSON body, and whether it created something (201)."""
+
+    body: dict[str, Any]
+    created: bool = False
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    plain: dict[str, Any] = msgspec.to_builtins(value)
+    return plain
+
+
 @dataclass
 class World:
-    """An engine with its in-memory upstreams and clock, ready to be driven from a test."""
+    """An engine with its in-memory upstreams and clock, driven from a test with the bodies a client sends."""
 
     engine: Engine
     clock: FakeClock
@@ -52,7 +71,67 @@ class World:
 
     @property
     def families(self) -> dict[str, str]:
-        return dict(self.engine.manifest.families)
+        return dict(self.context.manifest.families)
+
+    @property
+    def context(self) -> Context:
+        return self.engine.context
+
+    @property
+    def uow(self) -> UnitOfWork:
+        return self.engine.context.uow
+
+    @property
+    def log(self) -> EventLog:
+        return self.engine.context.uow.log
+
+    def intake(self, body: dict[str, Any], *, header_tenant: str | None = None, actor: str) -> Outcome:
+        answer = self.engine.intake.submit(msgspec.json.encode(body), header_tenant=header_tenant, actor=actor)
+        return Outcome(_plain(answer), created=answer.accepted and not getattr(answer, "duplicate", True))
+
+    def evaluate_replay(self, body: dict[str, Any], *, actor: str) -> Outcome:
+        answer, created = self.engine.replays.evaluate(convert(body, EvaluateReplay), actor=actor)
+        return Outcome(_plain(answer), created)
+
+    def propose(self, body: dict[str, Any], *, actor: str) -> Outcome:
+        answer, created = self.engine.promotions.propose(convert(body, Propose), actor=actor)
+        return Outcome(_plain(answer), created)
+
+    def approve_check(self, proposal_id: str, *, actor: str) -> Outcome:
+        return Outcome(_plain(self.engine.promotions.approve_check(ProposalRef(proposal_id), actor=actor)))
+
+    def activate(self, proposal_id: str, *, actor: str) -> Outcome:
+        return Outcome(_plain(self.engine.promotions.activate(ProposalRef(proposal_id), actor=actor)))
+
+    def rollback(self, body: dict[str, Any], *, actor: str) -> Outcome:
+        return Outcome(_plain(self.engine.promotions.rollback(convert(body, Rollback), actor=actor)))
+
+    def expire(self, proposal_id: str) -> Outcome | None:
+        answer = self.engine.expiry.expire(proposal_id)
+        return None if answer is None else Outcome(_plain(answer))
+
+    def mark_revalidation_required(self, proposal_id: str, reason: str) -> Outcome | None:
+        answer = self.engine.expiry.mark_revalidation_required(proposal_id, reason)
+        return None if answer is None else Outcome(_plain(answer))
+
+    def get_proposal(self, proposal_id: str) -> dict[str, Any]:
+        return _plain(self.engine.audit.get_proposal(proposal_id))
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return _plain(self.engine.audit.get_run(run_id))
+
+    def get_replay(self, replay_id: str) -> dict[str, Any]:
+        return _plain(self.engine.audit.get_replay(replay_id))
+
+    def get_target(self, tenant_id: str, target_type: str, target_key: str) -> dict[str, Any] | None:
+        view = self.engine.audit.get_target(tenant_id, target_type, target_key)
+        return None if view is None else _plain(view)
+
+    def get_history(self, proposal_id: str, **bounds: Any) -> dict[str, Any]:
+        return _plain(self.engine.audit.get_history(proposal_id, **bounds))
+
+    def get_explanation(self, proposal_id: str) -> dict[str, Any]:
+        return _plain(self.engine.audit.get_explanation(proposal_id))
 
     def approve(
         self, proposal: dict[str, Any], *, kind: str = "human", hours: float = 24, decision: str = "approved"
@@ -190,7 +269,7 @@ def passed_replay(world: World, candidate_accuracy: float = 0.86, **overrides: A
         "baseline": {"accuracy": 0.80, "latency_ms": 120},
         "candidate": {"accuracy": candidate_accuracy, "latency_ms": 100},
     }
-    outcome = world.engine.evaluate_replay(replay_body(world.families, metrics=metrics, **overrides), actor="tester")
+    outcome = world.evaluate_replay(replay_body(world.families, metrics=metrics, **overrides), actor="tester")
     assert outcome.body["verdict"] == "passed", outcome.body
     return outcome.body
 
@@ -199,9 +278,9 @@ def approved_proposal(
     world: World, candidate_accuracy: float = 0.86, target: dict[str, str] = TARGET, **overrides: Any
 ) -> dict[str, Any]:
     replay = passed_replay(world, candidate_accuracy, target=target)
-    proposal = world.engine.propose(propose_body(replay["replay_id"], target=target, **overrides), actor="tester").body
+    proposal = world.propose(propose_body(replay["replay_id"], target=target, **overrides), actor="tester").body
     world.approve(proposal)
-    answer = world.engine.approve_check(proposal["proposal_id"], actor="operator").body
+    answer = world.approve_check(proposal["proposal_id"], actor="operator").body
     assert answer["state"] == "approved", answer
     return proposal
 
@@ -236,12 +315,12 @@ def record_runs(log: EventLog, families: dict[str, str], count: int, at: datetim
     for start in range(0, count, 500):
         runs = []
         for index in range(start, min(start + 500, count)):
-            body = intake_body(families, trace_id=f"{tag}-{index}")
+            body = convert(intake_body(families, trace_id=f"{tag}-{index}"), IntakeSignal)
             run_hash = run_hash_of(body)
             runs.append(
                 Run.accept(
                     run_id_for(run_hash),
-                    body,
+                    msgspec.to_builtins(body),
                     run_hash=run_hash,
                     provenance_hash=run_provenance_hash_of(body),
                     sampled=False,

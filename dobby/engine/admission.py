@@ -8,14 +8,15 @@ from fnmatch import fnmatchcase
 from dobby.engine.errors import Violation
 from dobby.engine.judgement import WEIGHT_TRAINING
 from dobby.engine.ports import GovernanceDocument
+from dobby.engine.shapes import TargetRef
 
 TARGET_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,200}$"
 
 
-def check_target(target: dict[str, str], fabric: GovernanceDocument) -> list[Violation]:
+def check_target(target: TargetRef, fabric: GovernanceDocument) -> list[Violation]:
     """Weight training is never learned; any other type must be one Fabric permits."""
     found = []
-    target_type = target["type"]
+    target_type = target.type
     if target_type == WEIGHT_TRAINING:
         found.append(
             Violation("weight_training_forbidden", "weight training candidates are never learned", "target.type")
@@ -27,13 +28,13 @@ def check_target(target: dict[str, str], fabric: GovernanceDocument) -> list[Vio
     return found
 
 
-def check_admission(target: dict[str, str], fabric: GovernanceDocument) -> list[Violation]:
+def check_admission(target: TargetRef, fabric: GovernanceDocument) -> list[Violation]:
     """What propose refuses beyond the replay's target checks: malformed ids and no-learn zones."""
     found = check_target(target, fabric)
-    target_type = target["type"]
-    if not re.fullmatch(TARGET_ID_PATTERN, target["id"]):
+    target_type = target.type
+    if not re.fullmatch(TARGET_ID_PATTERN, target.id):
         found.append(Violation("invalid_target_id", f"target.id must match {TARGET_ID_PATTERN}", "target.id"))
-    key = f"{target_type}:{target['id']}"
+    key = f"{target_type}:{target.id}"
     for pattern in fabric.no_learn_zones:
         if fnmatchcase(key, pattern):
             found.append(Violation("no_learn_zone", f"{key} is inside the no-learn zone {pattern!r}", "target"))

@@ -8,7 +8,29 @@ from typing import Any
 
 from dobby.engine.chain import ChainedEvent, chain_is_valid
 from dobby.engine.clock import rfc3339
-from dobby.engine.proposal import Proposal, ProposalState
+from dobby.engine.proposal import Proposal, ProposalState, ProposalView
+from dobby.engine.shapes import UNSET, Hash, Timestamp, UnsetType, View
+
+
+class HistoryEvent(View, frozen=True):
+    version: int
+    type: str
+    occurred_at: Timestamp
+    actor: str
+    payload: dict[str, Any]
+    state_before: str | None
+    state_after: str
+    prev_hash: Hash
+    event_hash: Hash
+
+
+class History(View, frozen=True):
+    """A proposal's audit replay (SPEC §4.8); `as_of` only when the history was asked as of a point."""
+
+    proposal_id: str
+    events: list[HistoryEvent]
+    chain_valid: bool
+    as_of: ProposalView | UnsetType | None = UNSET
 
 
 def proposal_history(
@@ -17,7 +39,7 @@ def proposal_history(
     *,
     as_of_version: int | None = None,
     as_of: datetime | None = None,
-) -> dict[str, Any]:
+) -> History:
     """Every event in order with state_before/state_after; with an as-of bound, only events up to it."""
     rows = []
     state: ProposalState | None = None
@@ -31,26 +53,25 @@ def proposal_history(
         state = Proposal.evolve(before, event)
         as_of_state = state
         rows.append(
-            {
-                "version": event.originator_version,
-                "type": event.type_name,
-                "occurred_at": rfc3339(event.timestamp),
-                "actor": event.actor,
-                "payload": event.payload,
-                "state_before": before.state if before else None,
-                "state_after": state.state,
-                "prev_hash": event.prev_hash,
-                "event_hash": event.event_hash,
-            }
+            HistoryEvent(
+                version=event.originator_version,
+                type=event.type_name,
+                occurred_at=rfc3339(event.timestamp),
+                actor=event.actor,
+                payload=event.payload,
+                state_before=before.state if before else None,
+                state_after=state.state,
+                prev_hash=event.prev_hash,
+                event_hash=event.event_hash,
+            )
         )
-    answer: dict[str, Any] = {
-        "proposal_id": proposal_id,
-        "events": rows,
-        "chain_valid": chain_is_valid(events),
-    }
-    if as_of_version is not None or as_of is not None:
-        answer["as_of"] = as_of_state.view() if as_of_state else None
-    return answer
+    bounded = as_of_version is not None or as_of is not None
+    return History(
+        proposal_id=proposal_id,
+        events=rows,
+        chain_valid=chain_is_valid(events),
+        as_of=(as_of_state.view() if as_of_state else None) if bounded else UNSET,
+    )
 
 
 def fold(events: Sequence[ChainedEvent]) -> ProposalState | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 from typing import Any
 from uuid import UUID, uuid5
+
+import msgspec
 
 HASH_PREFIX = "sha256:"
 GENESIS_HASH = "0" * 64
@@ -18,13 +20,31 @@ class NotCanonicalError(ValueError):
     """A value that has no canonical JSON form (NaN, Infinity, non-JSON types)."""
 
 
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
 def canonical_json(value: Any) -> bytes:
-    """UTF-8, sorted keys, `,`/`:` separators, no whitespace; NaN and Infinity refused."""
+    """UTF-8, sorted keys, `,`/`:` separators, no whitespace; NaN and Infinity refused. Structs encode as the
+    objects they are on the wire (unset optional fields left out)."""
     try:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (ValueError, TypeError) as error:
+        encoded = _ENCODER.encode(value)
+    except (TypeError, OverflowError) as error:
         raise NotCanonicalError(str(error)) from error
-    return text.encode("utf-8")
+    if b"null" in encoded and _has_non_finite(value):  # msgspec writes NaN and Infinity as null
+        raise NotCanonicalError("NaN and Infinity have no JSON form")
+    return encoded
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_finite(item) for item in value)
+    if isinstance(value, msgspec.Struct):
+        return _has_non_finite(msgspec.to_builtins(value))
+    return False
 
 
 def content_hash(value: Any) -> str:

@@ -45,6 +45,12 @@ class InvalidInputError(DobbyError):
     code = "invalid_input"
 
 
+class MalformedInputError(DobbyError):
+    """The body is not I-JSON (RFC 7493): not JSON, duplicate member names, lone surrogates, nesting too deep."""
+
+    code = "malformed_json"
+
+
 class RuleViolationError(DobbyError):
     """One or more business rules refused the command; `code` is the first violation's code."""
 
@@ -53,6 +59,12 @@ class RuleViolationError(DobbyError):
         super().__init__("; ".join(v.message for v in violations), violations)
         self.code = violations[0].code
         self.retry_after = retry_after
+
+
+class ForbiddenError(DobbyError):
+    """The caller may not act for this tenant."""
+
+    code = "forbidden"
 
 
 class NotFoundError(DobbyError):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from dobby.engine.errors import Violation
 from dobby.engine.ledger import Allowance
 from dobby.engine.lifecycle import APPROVED
 from dobby.engine.modes import Mode, required_mode
 from dobby.engine.proposal import ProposalState
+from dobby.engine.shapes import View
+
+
+class GuardView(View, frozen=True):
+    name: str
+    passed: bool
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -20,8 +27,8 @@ class Guard:
     reason: str
     code: str
 
-    def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "reason": self.reason}
+    def view(self) -> GuardView:
+        return GuardView(self.name, self.passed, self.reason)
 
     def violation(self) -> Violation:
         return Violation(self.code, self.reason, extra={"guard": self.name})
@@ -33,11 +40,22 @@ def activation_guards(
     mode: Mode,
     other_active_id: str | None,
     velocity: Allowance,
+    drift: Sequence[str],
     now: datetime,
 ) -> list[Guard]:
-    """The six guards of SPEC §4.6, in the spec's order; the first failing one decides the answer's status."""
+    """The six guards of SPEC §4.6, in the spec's order; the first failing one decides the answer's status.
+
+    `drift` is the proposal's bound families against Fabric's document now: a flag set earlier by a processor is
+    not needed for a stale binding to hold activation back."""
     state_ok = proposal.state == APPROVED
     fresh = proposal.approval is not None and not proposal.approval_expired(now)
+    stale = proposal.revalidate_required or bool(drift)
+    if proposal.revalidate_required:
+        stale_reason = "revalidation is required"
+    elif drift:
+        stale_reason = "bound families differ from Fabric now: " + ", ".join(drift)
+    else:
+        stale_reason = "no revalidation required"
     return [
         Guard(
             "mode",
@@ -54,8 +72,8 @@ def activation_guards(
         ),
         Guard(
             "not_revalidate_required",
-            not proposal.revalidate_required,
-            "revalidation is required" if proposal.revalidate_required else "no revalidation required",
+            not stale,
+            stale_reason,
             "revalidate_required",
         ),
         Guard(

@@ -2,34 +2,51 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from dobby.engine.errors import Violation
+from msgspec import UNSET, Meta, UnsetType
+
+from dobby.engine.errors import RuleViolationError, Violation
+from dobby.engine.shapes import Identifier, MetricValues, Shape, View
 
 Verdict = Literal["passed", "rejected", "revalidate_required"]
 WEIGHT_TRAINING = "weight_training_candidate"
+NonNegative = Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0)]
 
 
-@dataclass(frozen=True)
-class MetricRule:
+class MetricRule(Shape, frozen=True):
     direction: Literal["increase", "decrease"]
-    min_improvement: float = 0.0
-    max_regression: float = 0.0
-    relative: bool = False
+    min_improvement: NonNegative | UnsetType = UNSET
+    max_regression: NonNegative | UnsetType = UNSET
+    relative: bool | UnsetType = UNSET
 
-    @classmethod
-    def from_json(cls, rule: dict[str, Any]) -> MetricRule:
-        return cls(
-            direction=rule["direction"],
-            min_improvement=rule.get("min_improvement", 0),
-            max_regression=rule.get("max_regression", 0),
-            relative=rule.get("relative", False),
-        )
+    @property
+    def floor(self) -> float:
+        return 0 if self.min_improvement is UNSET else self.min_improvement
+
+    @property
+    def tolerance(self) -> float:
+        return 0 if self.max_regression is UNSET else self.max_regression
 
 
-@dataclass(frozen=True)
-class MetricResult:
+class Metrics(Shape, frozen=True):
+    baseline: MetricValues
+    candidate: MetricValues
+
+
+class ThresholdContract(Shape, frozen=True):
+    mode: Literal["all", "majority", "non_regression"]
+    metrics: Annotated[dict[Identifier, MetricRule], Meta(min_length=1, max_length=200)]
+    veto: Annotated[list[Identifier], Meta(max_length=200)] | UnsetType = UNSET
+
+    @property
+    def vetoes(self) -> list[str]:
+        return [] if self.veto is UNSET else self.veto
+
+
+class MetricResult(View, frozen=True):
     name: str
     baseline: float
     candidate: float
@@ -38,18 +55,6 @@ class MetricResult:
     regressed: bool
     veto: bool
     margin: float
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "improvement": self.improvement,
-            "passed": self.passed,
-            "regressed": self.regressed,
-            "veto": self.veto,
-            "margin": self.margin,
-        }
 
 
 @dataclass(frozen=True)
@@ -65,31 +70,35 @@ def judge_metric(name: str, rule: MetricRule, baseline: float, candidate: float,
     margin is improvement − min_improvement: ≥ 0 passes, < 0 fails, and its size is the distance to flipping.
     """
     delta = candidate - baseline
-    if rule.relative and baseline != 0:
+    if rule.relative is True and baseline != 0:
         delta = delta / abs(baseline)
     improvement = delta if rule.direction == "increase" else -delta
+    margin = improvement - rule.floor
+    if not (math.isfinite(improvement) and math.isfinite(margin)):
+        message = f"metric {name!r}: baseline {baseline!r} and candidate {candidate!r} leave the double range"
+        raise RuleViolationError([Violation("metric_out_of_range", message, f"metrics.candidate.{name}")])
     return MetricResult(
         name=name,
         baseline=baseline,
         candidate=candidate,
         improvement=improvement,
-        passed=improvement >= rule.min_improvement,
-        regressed=improvement < -rule.max_regression,
+        passed=improvement >= rule.floor,
+        regressed=improvement < -rule.tolerance,
         veto=veto,
-        margin=improvement - rule.min_improvement,
+        margin=margin,
     )
 
 
-def check_contract(contract: dict[str, Any], metrics: dict[str, Any]) -> list[Violation]:
+def check_contract(contract: ThresholdContract, metrics: Metrics) -> list[Violation]:
     """A contract metric missing from baseline or candidate, or a veto naming no contract metric."""
     found: list[Violation] = []
-    for name in contract["metrics"]:
-        for side in ("baseline", "candidate"):
-            if name not in metrics[side]:
+    for name in contract.metrics:
+        for side, values in (("baseline", metrics.baseline), ("candidate", metrics.candidate)):
+            if name not in values:
                 field = f"metrics.{side}.{name}"
                 found.append(Violation("missing_metric", f"contract metric {name!r} is missing from {side}", field))
-    for index, name in enumerate(contract.get("veto", [])):
-        if name not in contract["metrics"]:
+    for index, name in enumerate(contract.vetoes):
+        if name not in contract.metrics:
             field = f"threshold_contract.veto[{index}]"
             found.append(Violation("unknown_veto_metric", f"veto {name!r} is not a contract metric", field))
     return found
@@ -108,23 +117,17 @@ def family_drift(bound: dict[str, str], current: dict[str, str]) -> list[str]:
 
 
 def judge_replay(
-    contract: dict[str, Any],
-    metrics: dict[str, Any],
+    contract: ThresholdContract,
+    metrics: Metrics,
     workload_similar: bool,
     family_versions: dict[str, str],
     fabric_families: dict[str, str],
 ) -> Judgement:
     """The verdict of SPEC §4.3, first match wins: drift, dissimilar workload, veto regression, then the mode."""
-    veto = set(contract.get("veto", []))
+    veto = set(contract.vetoes)
     results = tuple(
-        judge_metric(
-            name,
-            MetricRule.from_json(rule),
-            metrics["baseline"][name],
-            metrics["candidate"][name],
-            name in veto,
-        )
-        for name, rule in sorted(contract["metrics"].items())
+        judge_metric(name, rule, metrics.baseline[name], metrics.candidate[name], name in veto)
+        for name, rule in sorted(contract.metrics.items())
     )
     drift = family_drift(family_versions, fabric_families)
     if drift:
@@ -134,7 +137,7 @@ def judge_replay(
     vetoed = tuple(f"veto:{r.name}" for r in results if r.veto and r.regressed)
     if vetoed:
         return Judgement("rejected", vetoed, results)
-    failing = _mode_failures(contract["mode"], results)
+    failing = _mode_failures(contract.mode, results)
     if failing:
         return Judgement("rejected", failing, results)
     return Judgement("passed", (), results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -108,4 +109,10 @@ class ProvenanceSink(Protocol):
 
     def published_ids(self) -> set[str]:
         """Proposal ids already present in the sink."""
+        ...
+
+
+class Observer(Protocol):
+    def count(self, metric: str, labels: Mapping[str, str]) -> None:
+        """One more of `metric` with `labels`: answers that store nothing (refusals, duplicates) (SPEC §6)."""
         ...

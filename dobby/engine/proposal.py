@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from dobby.engine.approval import ApprovalJudgement
@@ -13,6 +13,42 @@ from dobby.engine.clock import parse_rfc3339, rfc3339
 from dobby.engine.errors import InvalidStateError
 from dobby.engine.lifecycle import APPROVED, OPEN_STATES, next_state
 from dobby.engine.ports import Approval
+from dobby.engine.shapes import UNSET, Hash, Risk, TargetRef, Timestamp, View
+
+if TYPE_CHECKING:
+    from dobby.engine.promotion_commands import Propose
+
+
+class ApprovalView(View, frozen=True):
+    id: str
+    approver: str
+    kind: str
+    expires_at: Timestamp
+
+
+class ProposalView(View, frozen=True):
+    """A proposal as it stands (SPEC §4.8)."""
+
+    proposal_id: str
+    tenant_id: str
+    target: TargetRef
+    risk: Risk
+    state: str
+    replay_id: str
+    candidate_hash: Hash
+    provenance_hash: Hash
+    family_versions: dict[str, str]
+    change: dict[str, Any]
+    baseline: dict[str, Any]
+    rationale: str | None
+    approval_requirement: str
+    approval: ApprovalView | None
+    revalidate_required: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    expires_at: Timestamp
+    activated_at: Timestamp | None
+    version: int
 
 
 @dataclass(frozen=True)
@@ -49,32 +85,32 @@ class ProposalState:
     def approval_expired(self, now: datetime) -> bool:
         return self.approval is None or parse_rfc3339(self.approval["expires_at"]) <= now
 
-    def view(self) -> dict[str, Any]:
-        approval = None
-        if self.approval is not None:
-            approval = {key: self.approval[key] for key in ("id", "approver", "kind", "expires_at")}
-        return {
-            "proposal_id": self.proposal_id,
-            "tenant_id": self.tenant_id,
-            "target": self.target,
-            "risk": self.risk,
-            "state": self.state,
-            "replay_id": self.replay_id,
-            "candidate_hash": self.candidate_hash,
-            "provenance_hash": self.provenance_hash,
-            "family_versions": self.family_versions,
-            "change": self.change,
-            "baseline": self.baseline,
-            "rationale": self.rationale,
-            "approval_requirement": self.approval_requirement,
-            "approval": approval,
-            "revalidate_required": self.revalidate_required,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "expires_at": self.expires_at,
-            "activated_at": self.activated_at,
-            "version": self.version,
-        }
+    def view(self) -> ProposalView:
+        granted = self.approval
+        return ProposalView(
+            proposal_id=self.proposal_id,
+            tenant_id=self.tenant_id,
+            target=TargetRef(self.target["type"], self.target["id"]),
+            risk=self.risk,  # type: ignore[arg-type]
+            state=self.state,
+            replay_id=self.replay_id,
+            candidate_hash=self.candidate_hash,
+            provenance_hash=self.provenance_hash,
+            family_versions=self.family_versions,
+            change=self.change,
+            baseline=self.baseline,
+            rationale=self.rationale,
+            approval_requirement=self.approval_requirement,
+            approval=None
+            if granted is None
+            else ApprovalView(granted["id"], granted["approver"], granted["kind"], granted["expires_at"]),
+            revalidate_required=self.revalidate_required,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            expires_at=self.expires_at,
+            activated_at=self.activated_at,
+            version=self.version,
+        )
 
 
 class Generated(ChainedCreated):
@@ -162,7 +198,7 @@ class Proposal(ChainedAggregate[ProposalState]):
     def generate(
         cls,
         proposal_id: UUID,
-        body: dict[str, Any],
+        body: Propose,
         *,
         candidate_hash: str,
         provenance_hash: str,
@@ -175,16 +211,16 @@ class Proposal(ChainedAggregate[ProposalState]):
         at: datetime,
     ) -> Proposal:
         payload = {
-            "tenant_id": body["tenant_id"],
-            "target": body["target"],
-            "risk": body["risk"],
-            "replay_id": body["replay_id"],
+            "tenant_id": body.tenant_id,
+            "target": {"type": body.target.type, "id": body.target.id},
+            "risk": body.risk,
+            "replay_id": body.replay_id,
             "candidate_hash": candidate_hash,
             "provenance_hash": provenance_hash,
             "family_versions": family_versions,
-            "change": body["change"],
-            "baseline": body["baseline"],
-            "rationale": body.get("rationale"),
+            "change": body.change,
+            "baseline": body.baseline,
+            "rationale": None if body.rationale is UNSET else body.rationale,
             "approval_requirement": approval_requirement,
             "revalidate_required": revalidate_required,
             "expires_at": rfc3339(at + timedelta(seconds=ttl_seconds)),

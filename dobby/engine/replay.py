@@ -4,12 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
+
+from msgspec import to_builtins
 
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
-from dobby.engine.judgement import Judgement
+from dobby.engine.judgement import Judgement, MetricResult, Verdict
+from dobby.engine.shapes import Hash, TargetRef, Timestamp, View
+
+if TYPE_CHECKING:
+    from dobby.engine.replay_commands import EvaluateReplay
+
+
+class ReplayView(View, frozen=True):
+    """A judged replay (SPEC §4.8)."""
+
+    replay_id: str
+    tenant_id: str
+    target: TargetRef
+    family_versions: dict[str, str]
+    verdict: Verdict
+    reasons: list[str]
+    metric_results: list[MetricResult]
+    candidate_hash: Hash
+    provenance_hash: Hash
+    run_ids: list[str]
+    evaluated_at: Timestamp
 
 
 @dataclass(frozen=True)
@@ -30,20 +52,20 @@ class ReplayState:
     request_hash: str
     evaluated_at: str
 
-    def view(self) -> dict[str, Any]:
-        return {
-            "replay_id": self.replay_id,
-            "tenant_id": self.tenant_id,
-            "target": self.target,
-            "family_versions": self.family_versions,
-            "verdict": self.verdict,
-            "reasons": self.reasons,
-            "metric_results": self.metric_results,
-            "candidate_hash": self.candidate_hash,
-            "provenance_hash": self.provenance_hash,
-            "run_ids": self.run_ids,
-            "evaluated_at": self.evaluated_at,
-        }
+    def view(self) -> ReplayView:
+        return ReplayView(
+            replay_id=self.replay_id,
+            tenant_id=self.tenant_id,
+            target=TargetRef(self.target["type"], self.target["id"]),
+            family_versions=self.family_versions,
+            verdict=self.verdict,  # type: ignore[arg-type]
+            reasons=self.reasons,
+            metric_results=[MetricResult(**result) for result in self.metric_results],
+            candidate_hash=self.candidate_hash,
+            provenance_hash=self.provenance_hash,
+            run_ids=self.run_ids,
+            evaluated_at=self.evaluated_at,
+        )
 
 
 class ReplayEvaluated(ChainedCreated):
@@ -60,7 +82,7 @@ class Replay(ChainedAggregate[ReplayState]):
     def evaluate(
         cls,
         replay_id: UUID,
-        body: dict[str, Any],
+        body: EvaluateReplay,
         judgement: Judgement,
         *,
         candidate_hash: str,
@@ -70,16 +92,16 @@ class Replay(ChainedAggregate[ReplayState]):
         at: datetime,
     ) -> Replay:
         payload = {
-            "tenant_id": body["tenant_id"],
-            "target": body["target"],
-            "family_versions": body["family_versions"],
-            "metrics": body["metrics"],
-            "threshold_contract": body["threshold_contract"],
-            "workload_similar": body["workload_similar"],
-            "run_ids": sorted(body.get("run_ids", [])),
+            "tenant_id": body.tenant_id,
+            "target": to_builtins(body.target),
+            "family_versions": body.family_versions,
+            "metrics": to_builtins(body.metrics),
+            "threshold_contract": to_builtins(body.threshold_contract),
+            "workload_similar": body.workload_similar,
+            "run_ids": body.sorted_run_ids,
             "verdict": judgement.verdict,
             "reasons": list(judgement.reasons),
-            "metric_results": [result.as_json() for result in judgement.metric_results],
+            "metric_results": to_builtins(judgement.metric_results),
             "candidate_hash": candidate_hash,
             "provenance_hash": provenance_hash,
             "request_hash": request_hash,

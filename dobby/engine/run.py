@@ -9,6 +9,26 @@ from uuid import UUID
 
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
+from dobby.engine.shapes import GuardrailDecision, Hash, Outcome, TargetRef, Timestamp, View
+
+
+class RunView(View, frozen=True):
+    """A recorded run (SPEC §4.8)."""
+
+    run_id: str
+    tenant_id: str
+    trace_id: str
+    correlation_id: str
+    outcome: Outcome
+    guardrail_decision: GuardrailDecision
+    family_versions: dict[str, str]
+    target_hints: list[TargetRef]
+    run_hash: Hash
+    provenance_hash: Hash
+    sampled: bool
+    learning_signal: bool
+    evidence_digest: str | None
+    recorded_at: Timestamp
 
 
 @dataclass(frozen=True)
@@ -26,24 +46,24 @@ class RunState:
     def tenant_id(self) -> str:
         return str(self.body["tenant_id"])
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> RunView:
         body = self.body
-        return {
-            "run_id": self.run_id,
-            "tenant_id": body["tenant_id"],
-            "trace_id": body["trace_id"],
-            "correlation_id": body["correlation_id"],
-            "outcome": body["outcome"],
-            "guardrail_decision": body["guardrail_decision"],
-            "family_versions": body["family_versions"],
-            "target_hints": body.get("target_hints", []),
-            "run_hash": self.run_hash,
-            "provenance_hash": self.provenance_hash,
-            "sampled": self.sampled,
-            "learning_signal": self.learning_signal,
-            "evidence_digest": self.evidence_digest,
-            "recorded_at": self.recorded_at,
-        }
+        return RunView(
+            run_id=self.run_id,
+            tenant_id=body["tenant_id"],
+            trace_id=body["trace_id"],
+            correlation_id=body["correlation_id"],
+            outcome=body["outcome"],
+            guardrail_decision=body["guardrail_decision"],
+            family_versions=body["family_versions"],
+            target_hints=[TargetRef(hint["type"], hint["id"]) for hint in body.get("target_hints", ())],
+            run_hash=self.run_hash,
+            provenance_hash=self.provenance_hash,
+            sampled=self.sampled,
+            learning_signal=self.learning_signal,
+            evidence_digest=self.evidence_digest,
+            recorded_at=self.recorded_at,
+        )
 
 
 class RunRecorded(ChainedCreated):

@@ -14,6 +14,17 @@ from uuid import UUID
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
 from dobby.engine.errors import ConflictError
+from dobby.engine.shapes import View
+
+
+class TargetView(View, frozen=True):
+    tenant_id: str
+    target: dict[str, str]
+    active_proposal_id: str | None
+    live_config: dict[str, Any] | None
+    restored_baseline: dict[str, Any] | None
+    in_play: list[str]
+    revalidation_demanded_at: str | None
 
 
 @dataclass(frozen=True)
@@ -26,16 +37,16 @@ class TargetState:
     in_play: tuple[str, ...]
     revalidation_demanded_at: str | None
 
-    def view(self) -> dict[str, Any]:
-        return {
-            "tenant_id": self.tenant_id,
-            "target": self.target,
-            "active_proposal_id": self.active_proposal_id,
-            "live_config": self.live_config,
-            "restored_baseline": self.restored_baseline,
-            "in_play": list(self.in_play),
-            "revalidation_demanded_at": self.revalidation_demanded_at,
-        }
+    def view(self) -> TargetView:
+        return TargetView(
+            tenant_id=self.tenant_id,
+            target=self.target,
+            active_proposal_id=self.active_proposal_id,
+            live_config=self.live_config,
+            restored_baseline=self.restored_baseline,
+            in_play=list(self.in_play),
+            revalidation_demanded_at=self.revalidation_demanded_at,
+        )
 
 
 class TargetOpened(ChainedCreated):

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
+from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
+from starlette.requests import HTTPConnection
 
 from dobby.http.errors import HttpError
 
@@ -21,10 +22,18 @@ class TokensFileError(ValueError):
 
 
 @dataclass(frozen=True)
-class Principal:
+class Principal(BaseUser):
     name: str
     tenants: frozenset[str] | None
     roles: frozenset[str]
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.name
 
     def may_see(self, tenant: str) -> bool:
         return self.tenants is None or tenant in self.tenants
@@ -69,29 +78,38 @@ def _principal(entry: Any, where: str) -> tuple[str, Principal]:
     return digest.lower(), Principal(name, scope, frozenset(roles))
 
 
-class Authenticator:
-    """Resolves the caller of a request. Without tokens every caller is the X-Actor (or anonymous), unrestricted."""
+class TokenBackend(AuthenticationBackend):
+    """Starlette authentication: the bearer token's principal, or without tokens the X-Actor (or anonymous) with
+    every role and tenant. A missing or unknown token leaves the request unauthenticated; routes refuse it."""
 
     def __init__(self, tokens: dict[str, Principal] | None) -> None:
         self.tokens = tokens
 
-    def principal(self, request: Request, role: str) -> Principal:
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         if self.tokens is None:
-            return Principal(_header_actor(request), None, ANONYMOUS_ROLES)
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+            return AuthCredentials(sorted(ROLES)), Principal(_header_actor(conn), None, ANONYMOUS_ROLES)
+        scheme, _, token = conn.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _unauthorized("a bearer token is required")
+            return None
         digest = hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
         principal = next((p for known, p in self.tokens.items() if hmac.compare_digest(known, digest)), None)
         if principal is None:
-            raise _unauthorized("the bearer token is not valid")
-        if role != "any" and role not in principal.roles:
-            raise HttpError(403, "forbidden", f"token {principal.name!r} lacks the {role} role")
-        return principal
+            conn.scope["dobby.auth_problem"] = "the bearer token is not valid"
+            return None
+        return AuthCredentials(sorted(principal.roles)), principal
 
 
-def _header_actor(request: Request) -> str:
+def principal_for(request: HTTPConnection, role: str) -> Principal:
+    """The caller, when it holds `role` ("any": any role); 401 unauthenticated, 403 without the role."""
+    user = request.user
+    if not isinstance(user, Principal):
+        raise _unauthorized(request.scope.get("dobby.auth_problem", "a bearer token is required"))
+    if role != "any" and role not in user.roles:
+        raise HttpError(403, "forbidden", f"token {user.name!r} lacks the {role} role")
+    return user
+
+
+def _header_actor(request: HTTPConnection) -> str:
     actor = request.headers.get("x-actor", "").strip()
     return actor if 0 < len(actor) <= 200 and actor.isprintable() else "anonymous"
 

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from dobby.engine.chain import ChainedEvent
-from dobby.engine.clock import Clock, rfc3339, system_clock
+from dobby.engine.clock import rfc3339
+from dobby.engine.context import Context
 from dobby.engine.errors import DobbyError
+from dobby.engine.expiry_commands import ExpiryCommands
 from dobby.engine.judgement import family_drift
 from dobby.engine.lifecycle import OPEN_STATES
-from dobby.engine.ports import ProvenanceRecord, ProvenanceSink, UpstreamUnavailableError
+from dobby.engine.ports import ProvenanceRecord, ProvenanceSink
 from dobby.engine.proposal import Approved, Proposal
-from dobby.engine.service import Engine
+from dobby.engine.unit_of_work import EventLog
 from dobby.projections.queries import Queries
 from dobby.projections.runner import read_batch
 from dobby.projections.store import ProjectionStore, ensure_tracking, lock_position, set_position
@@ -28,30 +30,28 @@ class ExpiryProcessor:
     expiry lands in the proposal's own stream; marks proposals whose bound families drifted from Fabric.
     Safe to run twice at once: the engine's optimistic concurrency lets each expiry happen once."""
 
-    engine: Engine
+    context: Context
+    expiry: ExpiryCommands
     queries: Queries
-    clock: Clock = system_clock
 
     def tick(self) -> int:
         acted = self.mark_drifted()
-        for proposal_id in self.queries.due_for_expiry(rfc3339(self.clock())):
+        for proposal_id in self.queries.due_for_expiry(rfc3339(self.context.now())):
             acted += self._expire(proposal_id)
         return acted
 
     def mark_drifted(self) -> int:
-        if not self.engine.governance.is_reachable():
+        document = self.context.document()
+        if document is None:
             return 0
-        try:
-            families = self.engine.governance.current().families
-        except UpstreamUnavailableError:
-            return 0
+        families = document.families
         acted = 0
         for view in self.queries.in_play():
             drift = family_drift(view["family_versions"], families)
             if not drift:
                 continue
             try:
-                marked = self.engine.mark_revalidation_required(
+                marked = self.expiry.mark_revalidation_required(
                     view["proposal_id"], "fabric drift: " + ", ".join(drift)
                 )
             except DobbyError as error:
@@ -59,13 +59,13 @@ class ExpiryProcessor:
                 continue
             if marked is not None:
                 acted += 1
-                if marked.body["state"] in OPEN_STATES:
+                if marked.state in OPEN_STATES:
                     acted += self._expire(view["proposal_id"])
         return acted
 
     def _expire(self, proposal_id: str) -> int:
         try:
-            return 0 if self.engine.expire(proposal_id) is None else 1
+            return 0 if self.expiry.expire(proposal_id) is None else 1
         except DobbyError as error:
             LOG.warning("could not expire %s: %s", proposal_id, error)
             return 0
@@ -77,7 +77,7 @@ class ProvenancePublisher:
     position moves, and the sink skips proposals it already holds, so a crash never loses or doubles a line."""
 
     store: ProjectionStore
-    engine: Engine
+    log: EventLog
     sink: ProvenanceSink
     batch_size: int = 500
 
@@ -86,7 +86,7 @@ class ProvenancePublisher:
             ensure_tracking(connection, self.store.tracking, BOBBIN)
 
     def step(self) -> int:
-        log = self.engine.log
+        log = self.log
         with self.store.writer.begin() as connection:
             position = lock_position(connection, self.store.tracking, BOBBIN)
             batch = read_batch(log, position, self.batch_size)
@@ -99,7 +99,7 @@ class ProvenancePublisher:
         return len(batch)
 
     def record_for(self, event: ChainedEvent) -> ProvenanceRecord:
-        proposal: Any = self.engine.log.repository.get(event.originator_id, version=event.originator_version)
+        proposal: Any = self.log.repository.get(event.originator_id, version=event.originator_version)
         assert isinstance(proposal, Proposal)
         state = proposal.state
         approval = event.payload["approval"]

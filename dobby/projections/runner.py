@@ -13,7 +13,7 @@ import psycopg
 from sqlalchemy import Connection, Table, text
 
 from dobby.engine.chain import ChainedEvent
-from dobby.engine.core import EventLog
+from dobby.engine.unit_of_work import EventLog
 from dobby.projections.store import ProjectionStore, lock_position, record_error, set_position
 from dobby.projections.views import Projection, Recorded
 

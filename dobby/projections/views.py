@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import to_builtins
 from sqlalchemy import Connection, MetaData, Table, bindparam, insert, select, update
 
 from dobby.engine.chain import ChainedEvent
@@ -69,7 +70,7 @@ class RunsProjection(RecordProjection):
         return {"runs": runs_table(metadata, "dobby_runs" + suffix)}
 
     def row(self, event: ChainedEvent) -> dict[str, Any]:
-        view = Run.evolve(None, event).view()
+        view = to_builtins(Run.evolve(None, event).view())
         columns = ("run_id", "tenant_id", "trace_id", "outcome", "learning_signal", "recorded_at")
         return {**{name: view[name] for name in columns}, "view": view}
 
@@ -82,7 +83,7 @@ class ReplaysProjection(RecordProjection):
         return {"replays": replays_table(metadata, "dobby_replays" + suffix)}
 
     def row(self, event: ChainedEvent) -> dict[str, Any]:
-        view = Replay.evolve(None, event).view()
+        view = to_builtins(Replay.evolve(None, event).view())
         columns = ("replay_id", "tenant_id", "verdict", "evaluated_at")
         target = {"target_type": view["target"]["type"], "target_id": view["target"]["id"]}
         return {**{name: view[name] for name in columns}, **target, "view": view}
@@ -145,7 +146,7 @@ def _proposal_row(state: ProposalState, seq: int) -> dict[str, Any]:
         "expires_at": state.expires_at,
         "activated_at": state.activated_at,
         "version": state.version,
-        "view": state.view(),
+        "view": to_builtins(state.view()),
         "fold": dataclasses.asdict(state),
     }
 

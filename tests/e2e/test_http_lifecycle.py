@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dobby.bootstrap import read_manifest
+from dobby.resources import read_manifest
 from tests.e2e.server import Server, serve
 from tests.support import TARGET, intake_body, propose_body, replay_body, warp_approval
 

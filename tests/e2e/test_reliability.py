@@ -81,7 +81,7 @@ def stored_runs(database_url: str) -> set[str]:
     system = build_system(Settings(database_url=database_url, bobbin_path=None, group_commit=False))
     try:
         found, after = set(), 0
-        while batch := system.engine.log.recorder.select_notifications(
+        while batch := system.engine.context.uow.log.recorder.select_notifications(
             start=after, limit=5000, inclusive_of_start=False
         ):
             found |= {str(n.originator_id) for n in batch if n.topic.endswith(":RunRecorded")}
@@ -97,7 +97,11 @@ def verify_all(database_url: str) -> list[str]:
         system.init_storage()
         while system.follower.step():
             pass
-        return [line for name in system.store.projections for line in verify(system.store, system.engine.log, name)]
+        return [
+            line
+            for name in system.store.projections
+            for line in verify(system.store, system.engine.context.uow.log, name)
+        ]
     finally:
         system.close()
 

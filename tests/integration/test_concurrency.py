@@ -35,14 +35,14 @@ def race(actions: list[Callable[[], Any]]) -> list[Any]:
 def test_eight_activations_on_one_target_exactly_one_wins(database_url: str) -> None:
     with make_world(database_url, promotion_velocity_max=100) as world:
         proposals = [approved_proposal(world, 0.90 + index / 1000) for index in range(THREADS)]
-        results = race([partial(world.engine.activate, p["proposal_id"], actor="op") for p in proposals])
+        results = race([partial(world.activate, p["proposal_id"], actor="op") for p in proposals])
         winners = [r for r in results if not isinstance(r, Exception)]
         losers = [r for r in results if isinstance(r, Exception)]
         assert len(winners) == 1
         assert all(isinstance(e, RuleViolationError) and e.code == "conflict" for e in losers), losers
-        states = [world.engine.get_proposal(p["proposal_id"])["state"] for p in proposals]
+        states = [world.get_proposal(p["proposal_id"])["state"] for p in proposals]
         assert states.count("active") == 1
-        target = world.engine.get_target("acme", TARGET["type"], TARGET["id"])
+        target = world.get_target("acme", TARGET["type"], TARGET["id"])
         assert target is not None and target["active_proposal_id"] == winners[0].body["proposal_id"]
 
 
@@ -55,7 +55,7 @@ def test_eight_replays_never_overspend_one_budget(database_url: str) -> None:
             body = replay_body(world.families)
             body["metrics"]["candidate"]["accuracy"] = 0.9 + index / 1000
             bodies.append(body)
-        results = race([partial(world.engine.evaluate_replay, b, actor="svc") for b in bodies])
+        results = race([partial(world.evaluate_replay, b, actor="svc") for b in bodies])
         passed = [r for r in results if not isinstance(r, Exception)]
         refused = [r for r in results if isinstance(r, Exception)]
         assert len(passed) == budget
@@ -66,11 +66,11 @@ def test_eight_replays_never_overspend_one_budget(database_url: str) -> None:
 @pytest.mark.backends(["sqlite", "postgres"])
 def test_identical_intakes_at_once_store_one_run(database_url: str) -> None:
     with make_world(database_url) as world:
-        results = race([lambda: world.engine.intake_signal(intake_body(world.families), actor="svc")] * THREADS)
+        results = race([lambda: world.intake(intake_body(world.families), actor="svc")] * THREADS)
         assert all(not isinstance(r, Exception) for r in results), results
         assert sum(r.created for r in results) == 1
         assert len({r.body["run_id"] for r in results}) == 1
-        stored = world.engine.log.recorder.select_notifications(start=None, limit=100)
+        stored = world.log.recorder.select_notifications(start=None, limit=100)
         assert len(stored) == 1
 
 
@@ -81,17 +81,17 @@ def test_rollbacks_racing_activations_never_break_the_target(database_url: str) 
         for round_ in range(5):
             first = approved_proposal(world, 0.90 + round_ / 100)
             second = approved_proposal(world, 0.905 + round_ / 100)
-            world.engine.activate(first["proposal_id"], actor="op")
+            world.activate(first["proposal_id"], actor="op")
             results = race(
                 [
-                    partial(world.engine.rollback, {"proposal_id": first["proposal_id"], "reason": "race"}, actor="a"),
-                    partial(world.engine.rollback, {"proposal_id": first["proposal_id"], "reason": "race"}, actor="b"),
-                    partial(world.engine.activate, second["proposal_id"], actor="c"),
+                    partial(world.rollback, {"proposal_id": first["proposal_id"], "reason": "race"}, actor="a"),
+                    partial(world.rollback, {"proposal_id": first["proposal_id"], "reason": "race"}, actor="b"),
+                    partial(world.activate, second["proposal_id"], actor="c"),
                 ]
             )
             assert all(not isinstance(r, Exception) or isinstance(r, DobbyError) for r in results)
-            target = world.engine.get_target("acme", TARGET["type"], TARGET["id"])
-            active = [p for p in (first, second) if world.engine.get_proposal(p["proposal_id"])["state"] == "active"]
+            target = world.get_target("acme", TARGET["type"], TARGET["id"])
+            active = [p for p in (first, second) if world.get_proposal(p["proposal_id"])["state"] == "active"]
             assert target is not None and target["active_proposal_id"] == (active[0]["proposal_id"] if active else None)
             if active:
-                world.engine.rollback({"proposal_id": active[0]["proposal_id"], "reason": "next round"}, actor="op")
+                world.rollback({"proposal_id": active[0]["proposal_id"], "reason": "next round"}, actor="op")

@@ -44,7 +44,7 @@ def test_sigkilled_processor_resumes_without_loss_or_duplicates(database_url: st
     bobbin = tmp_path / "bobbin.jsonl"
     with make_system(database_url) as world:
         approvals = [approved_proposal(world, 0.90 + index / 100)["proposal_id"] for index in range(3)]
-        record_runs(world.engine.log, world.families, RUNS, world.clock.now, tag="crash")
+        record_runs(world.log, world.families, RUNS, world.clock.now, tag="crash")
         head = world.engine.position()
         store = world.system.store
         interrupted = 0
@@ -65,7 +65,7 @@ def test_sigkilled_processor_resumes_without_loss_or_duplicates(database_url: st
             process.wait(10)
         assert interrupted >= 1, "no kill landed before the catch-up finished"
         for name in store.projections:
-            assert verify(store, world.engine.log, name) == [], name
+            assert verify(store, world.log, name) == [], name
         counters = {(m, labels): v for m, labels, v in world.system.queries.counters_by_metric()}
         assert counters[("dobby_intake_total", '{"result":"accepted"}')] == RUNS
         lines = [json.loads(line) for line in bobbin.read_text().splitlines()]

@@ -27,21 +27,21 @@ def opening_events() -> list[Any]:
 @pytest.mark.backends(["memory", "sqlite", "postgres"])
 def test_concurrent_saves_are_merged_and_each_caller_gets_its_own_position(database_url: str) -> None:
     with make_world(database_url) as world:
-        committer = world.engine.committer
+        committer = world.uow.committer
         assert committer is not None
         bodies = [intake_body(world.families, trace_id=f"gc-{index}") for index in range(64)]
-        results = race([partial(world.engine.intake_signal, b, actor="load") for b in bodies])
+        results = race([partial(world.intake, b, actor="load") for b in bodies])
         positions = [r.body["position"] for r in results]
         assert len(set(positions)) == 64
         assert committer.saves >= 64 and committer.batches < committer.saves
-        stored = world.engine.log.recorder.select_notifications(start=None, limit=1000)
+        stored = world.log.recorder.select_notifications(start=None, limit=1000)
         assert len(stored) == 64 and {n.id for n in stored} == set(positions)
 
 
 @pytest.mark.backends(["memory", "sqlite", "postgres"])
 def test_a_conflicting_member_fails_alone(database_url: str) -> None:
     with make_world(database_url) as world:
-        log = world.engine.log
+        log = world.log
         committer = GroupCommitter(log, max_wait=0.05)
         try:
             first = opening_events()
@@ -68,6 +68,6 @@ def test_a_conflicting_member_fails_alone(database_url: str) -> None:
 @pytest.mark.backends(["sqlite", "postgres"])
 def test_group_commit_off_still_holds_the_rules(database_url: str) -> None:
     with make_world(database_url, group_commit=False) as world:
-        assert world.engine.committer is None
-        results = race([partial(world.engine.intake_signal, intake_body(world.families), actor="s")] * 8)
+        assert world.uow.committer is None
+        results = race([partial(world.intake, intake_body(world.families), actor="s")] * 8)
         assert sum(r.created for r in results) == 1

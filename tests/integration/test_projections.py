@@ -34,15 +34,12 @@ def world(database_url: str) -> Iterator[SystemWorld]:
 
 def populate(world: SystemWorld) -> dict[str, list[str]]:
     """A little of everything: runs, replays of each verdict, proposals in several states."""
-    engine = world.engine
-    runs = [
-        engine.intake_signal(intake_body(world.families, trace_id=f"t{i}"), actor="s").body["run_id"] for i in range(5)
-    ]
+    runs = [world.intake(intake_body(world.families, trace_id=f"t{i}"), actor="s").body["run_id"] for i in range(5)]
     active = approved_proposal(world, 0.90)
-    engine.activate(active["proposal_id"], actor="op")
+    world.activate(active["proposal_id"], actor="op")
     approved = approved_proposal(world, 0.91)
-    pending = engine.propose(propose_body(passed_replay(world, 0.92)["replay_id"]), actor="p").body
-    engine.evaluate_replay(replay_body(world.families, workload_similar=False), actor="s")
+    pending = world.propose(propose_body(passed_replay(world, 0.92)["replay_id"]), actor="p").body
+    world.evaluate_replay(replay_body(world.families, workload_similar=False), actor="s")
     proposals = [active["proposal_id"], approved["proposal_id"], pending["proposal_id"]]
     return {"runs": runs, "proposals": proposals}
 
@@ -52,13 +49,13 @@ def test_catch_up_gives_the_engine_views(world: SystemWorld) -> None:
     world.catch_up()
     queries = world.system.queries
     for run_id in made["runs"]:
-        assert queries.get_run(run_id) == world.engine.get_run(run_id)
+        assert queries.get_run(run_id) == world.get_run(run_id)
     for proposal_id in made["proposals"]:
-        assert queries.get_proposal(proposal_id) == world.engine.get_proposal(proposal_id)
+        assert queries.get_proposal(proposal_id) == world.get_proposal(proposal_id)
     replays = queries.list_replays({"tenant_id": "acme", "limit": "500"}).items
     assert {r["verdict"] for r in replays} == {"passed", "rejected"}
     for replay in replays:
-        assert replay == world.engine.get_replay(replay["replay_id"])
+        assert replay == world.get_replay(replay["replay_id"])
     assert world.system.store.positions() == dict.fromkeys(
         ("runs", "replays", "proposals", "counters"), world.engine.position()
     )
@@ -79,8 +76,8 @@ def test_counters_count_the_log(world: SystemWorld) -> None:
 
 def test_lists_filter_and_page_newest_first(world: SystemWorld) -> None:
     for index in range(7):
-        world.engine.intake_signal(intake_body(world.families, trace_id=f"p{index}"), actor="s")
-    world.engine.intake_signal(intake_body(world.families, tenant_id="other", trace_id="x"), actor="s")
+        world.intake(intake_body(world.families, trace_id=f"p{index}"), actor="s")
+    world.intake(intake_body(world.families, tenant_id="other", trace_id="x"), actor="s")
     world.catch_up()
     queries = world.system.queries
     seen: list[str] = []
@@ -121,9 +118,9 @@ def test_rebuild_swaps_in_equal_tables_and_verify_passes(world: SystemWorld) -> 
     world.catch_up()
     before = world.system.queries.list_proposals({"limit": "500"}).items
     for name in world.system.store.projections:
-        report = rebuild(world.system.store, world.engine.log, name)
+        report = rebuild(world.system.store, world.log, name)
         assert report.position == world.engine.position()
-        assert verify(world.system.store, world.engine.log, name) == []
+        assert verify(world.system.store, world.log, name) == []
     assert world.system.queries.list_proposals({"limit": "500"}).items == before
 
 
@@ -133,10 +130,10 @@ def test_verify_reports_a_tampered_row(world: SystemWorld) -> None:
     table = world.system.store.table("proposals", "proposals")
     with world.system.store.engine.begin() as connection:
         connection.execute(update(table).where(table.c.proposal_id == made["proposals"][0]).values(state="approved"))
-    differences = verify(world.system.store, world.engine.log, "proposals")
+    differences = verify(world.system.store, world.log, "proposals")
     assert len(differences) == 1 and made["proposals"][0] in differences[0]
-    rebuild(world.system.store, world.engine.log, "proposals")
-    assert verify(world.system.store, world.engine.log, "proposals") == []
+    rebuild(world.system.store, world.log, "proposals")
+    assert verify(world.system.store, world.log, "proposals") == []
 
 
 @pytest.mark.backends(["sqlite", "postgres"])
@@ -149,7 +146,7 @@ def test_rebuild_while_commands_keep_writing(world: SystemWorld) -> None:
         index = 0
         while not stop.is_set() and index < 400:
             body = intake_body(world.families, trace_id=f"w{index}")
-            written.append(world.engine.intake_signal(body, actor="writer").body["run_id"])
+            written.append(world.intake(body, actor="writer").body["run_id"])
             index += 1
 
     thread = threading.Thread(target=writer)
@@ -158,13 +155,13 @@ def test_rebuild_while_commands_keep_writing(world: SystemWorld) -> None:
         while len(written) < 20:
             stop.wait(0.01)
         for name in ("runs", "counters", "proposals"):
-            rebuild(world.system.store, world.engine.log, name)
+            rebuild(world.system.store, world.log, name)
     finally:
         stop.set()
         thread.join()
     world.catch_up()
     for name in world.system.store.projections:
-        assert verify(world.system.store, world.engine.log, name) == []
+        assert verify(world.system.store, world.log, name) == []
     assert {r["run_id"] for r in world.system.queries.list_runs({"limit": "500"}).items} >= set(written)
 
 
@@ -172,7 +169,7 @@ class TestExpiryProcessor:
     @pytest.mark.backends(["sqlite", "postgres"])
     def test_ttl_expiry_happens_once_with_two_processors(self, world: SystemWorld) -> None:
         replay = passed_replay(world)
-        proposal = world.engine.propose(propose_body(replay["replay_id"], ttl_seconds=60), actor="p").body
+        proposal = world.propose(propose_body(replay["replay_id"], ttl_seconds=60), actor="p").body
         world.catch_up()
         assert world.system.expiry.tick() == 0
         world.clock.advance(61)
@@ -183,18 +180,18 @@ class TestExpiryProcessor:
         for thread in threads:
             thread.join()
         assert sorted(results) == [0, 1]
-        history = world.engine.get_history(proposal["proposal_id"])
+        history = world.get_history(proposal["proposal_id"])
         assert [e["type"] for e in history["events"]].count("Expired") == 1
 
     def test_fabric_drift_marks_then_expires_open_and_flags_active(self, world: SystemWorld) -> None:
         active = approved_proposal(world, 0.90)
-        world.engine.activate(active["proposal_id"], actor="op")
-        waiting = world.engine.propose(propose_body(passed_replay(world, 0.93)["replay_id"]), actor="p").body
+        world.activate(active["proposal_id"], actor="op")
+        waiting = world.propose(propose_body(passed_replay(world, 0.93)["replay_id"]), actor="p").body
         world.catch_up()
         world.governance.set_family("runtime.traces", "2.0")
         world.system.expiry.tick()
-        assert world.engine.get_proposal(waiting["proposal_id"])["state"] == "expired"
-        flagged = world.engine.get_proposal(active["proposal_id"])
+        assert world.get_proposal(waiting["proposal_id"])["state"] == "expired"
+        flagged = world.get_proposal(active["proposal_id"])
         assert flagged["state"] == "active" and flagged["revalidate_required"] is True
         world.catch_up()
         assert world.system.expiry.tick() == 0
@@ -203,16 +200,16 @@ class TestExpiryProcessor:
 class TestProvenancePublisher:
     def test_one_line_per_approval_never_before(self, world: SystemWorld) -> None:
         replay = passed_replay(world)
-        proposal = world.engine.propose(propose_body(replay["replay_id"]), actor="p").body
-        world.engine.approve_check(proposal["proposal_id"], actor="op")
+        proposal = world.propose(propose_body(replay["replay_id"]), actor="p").body
+        world.approve_check(proposal["proposal_id"], actor="op")
         world.catch_up()
         assert world.sink.records == []
         world.approve(proposal)
-        world.engine.approve_check(proposal["proposal_id"], actor="op")
+        world.approve_check(proposal["proposal_id"], actor="op")
         world.catch_up()
         assert [r.proposal_id for r in world.sink.records] == [proposal["proposal_id"]]
         record = world.sink.records[0]
-        history = world.engine.get_history(proposal["proposal_id"])
+        history = world.get_history(proposal["proposal_id"])
         assert record.event_hash == history["events"][-1]["event_hash"]
         assert record.candidate_hash == proposal["candidate_hash"]
 
@@ -249,13 +246,11 @@ def test_a_started_follower_tails_live_writes(world: SystemWorld) -> None:
     world.system.follower.start()
     try:
         for index in range(3):
-            position = world.engine.intake_signal(intake_body(world.families, trace_id=f"live{index}"), actor="s").body[
-                "position"
-            ]
+            position = world.intake(intake_body(world.families, trace_id=f"live{index}"), actor="s").body["position"]
             assert world.system.store.wait_for(position, timeout=5.0)
         assert (
             world.system.queries.get_run(
-                world.engine.intake_signal(intake_body(world.families, trace_id="live0"), actor="s").body["run_id"]
+                world.intake(intake_body(world.families, trace_id="live0"), actor="s").body["run_id"]
             )["trace_id"]
             == "live0"
         )
@@ -272,7 +267,7 @@ def test_only_one_follower_leads_each_projection(database_url: str) -> None:
             deadline_hit = not eventually(lambda: all(s.leader for s in first.system.follower.status.values()), 10)
             assert not deadline_hit
             second.system.follower.start()
-            position = second.engine.intake_signal(intake_body(second.families), actor="s").body["position"]
+            position = second.intake(intake_body(second.families), actor="s").body["position"]
             assert second.system.store.wait_for(position, timeout=5.0)
             assert not any(s.leader for s in second.system.follower.status.values())
         finally:
@@ -283,7 +278,7 @@ def test_only_one_follower_leads_each_projection(database_url: str) -> None:
 def test_a_failing_batch_is_retried_and_its_error_is_visible(world: SystemWorld) -> None:
     """The supervisor's contract: a batch that raises leaves the position alone, records the error, and the next
     step (after the cause is gone) resumes from the same position."""
-    world.engine.intake_signal(intake_body(world.families), actor="s")
+    world.intake(intake_body(world.families), actor="s")
     follower = world.system.follower
     projection = world.system.store.projections["runs"]
     original = projection.apply

@@ -16,9 +16,9 @@ from dobby.adapters.fabric import RefreshingGovernanceTruth, file_fetcher
 from dobby.adapters.memory import InMemoryApprovals
 from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, WarpApprovals
 from dobby.adapters.warp import FileApprovals
-from dobby.bootstrap import read_manifest
 from dobby.engine.modes import Mode, align
 from dobby.engine.ports import Approval, ApprovalSource, UpstreamUnavailableError
+from dobby.resources import read_manifest
 from tests.integration.upstream_server import Upstream, upstream_server
 
 FAILURES = ["slow", "error", "garbage", "close"]

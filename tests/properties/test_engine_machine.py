@@ -22,10 +22,9 @@ from dobby.engine.audit import fold
 from dobby.engine.canonical import replay_budget_id_for, target_id_for, velocity_ledger_id_for
 from dobby.engine.clock import parse_rfc3339
 from dobby.engine.errors import DobbyError
-from dobby.engine.event_schemas import EVENT_SCHEMAS
 from dobby.engine.lifecycle import ACTIVE, TERMINAL_STATES, next_state
+from dobby.engine.payloads import payload_problem
 from dobby.engine.proposal import Proposal
-from dobby.engine.validation import validate
 from tests.support import World, make_world, propose_body, replay_body, reset_postgres
 
 TENANTS = ("acme", "beta")
@@ -48,7 +47,7 @@ class EngineMachine(RuleBasedStateMachine):
         fresh_storage(self.database_url)
         self._stack = ExitStack()
         self.world: World = self._stack.enter_context(self.build_world())
-        self.world.engine.snapshot_interval = 3
+        self.world.uow.snapshot_interval = 3
         self.replays: list[dict[str, Any]] = []
         self.proposals: list[str] = []
         self.counter = 0
@@ -85,7 +84,7 @@ class EngineMachine(RuleBasedStateMachine):
         body["metrics"]["candidate"]["accuracy"] = accuracy
         body["metrics"]["baseline"]["latency_ms"] = 100 + self.counter
         body["metrics"]["candidate"]["latency_ms"] = 100 + self.counter
-        outcome = self.attempt(self.world.engine.evaluate_replay, body, actor="submitter")
+        outcome = self.attempt(self.world.evaluate_replay, body, actor="submitter")
         if outcome is not None and outcome.body["verdict"] == "passed":
             self.replays.append({**outcome.body, "tenant_id": tenant, "target": body["target"]})
 
@@ -107,15 +106,15 @@ class EngineMachine(RuleBasedStateMachine):
             return
         replay = self.replays[-1]
         body = propose_body(replay["replay_id"], tenant_id=tenant, target=replay["target"], risk=risk, ttl_seconds=ttl)
-        outcome = self.attempt(self.world.engine.propose, body, actor="proposer")
+        outcome = self.attempt(self.world.propose, body, actor="proposer")
         if outcome is None or not outcome.created:
             return
         proposal_id = outcome.body["proposal_id"]
         self.proposals.append(proposal_id)
         self.world.approve(outcome.body, kind=kind)
-        self.attempt(self.world.engine.approve_check, proposal_id, actor="operator")
+        self.attempt(self.world.approve_check, proposal_id, actor="operator")
         if activate:
-            self.attempt(self.world.engine.activate, proposal_id, actor="operator")
+            self.attempt(self.world.activate, proposal_id, actor="operator")
 
     @rule(data=st.data(), risk=st.sampled_from(["low", "medium", "high"]), ttl=st.sampled_from([300, 3600]))
     def propose(self, data: st.DataObject, risk: str, ttl: int) -> None:
@@ -125,7 +124,7 @@ class EngineMachine(RuleBasedStateMachine):
         body = propose_body(
             replay["replay_id"], tenant_id=replay["tenant_id"], target=replay["target"], risk=risk, ttl_seconds=ttl
         )
-        outcome = self.attempt(self.world.engine.propose, body, actor="proposer")
+        outcome = self.attempt(self.world.propose, body, actor="proposer")
         if outcome is not None and outcome.created:
             self.proposals.append(outcome.body["proposal_id"])
 
@@ -139,7 +138,7 @@ class EngineMachine(RuleBasedStateMachine):
     def warp_decides(self, data: st.DataObject, decision: str, kind: str, hours: float, forged: bool) -> None:
         if not self.proposals:
             return
-        proposal = self.world.engine.get_proposal(data.draw(st.sampled_from(self.proposals)))
+        proposal = self.world.get_proposal(data.draw(st.sampled_from(self.proposals)))
         if forged:
             proposal = {**proposal, "provenance_hash": "sha256:forged"}
         self.world.approve(proposal, kind=kind, hours=hours, decision=decision)
@@ -167,19 +166,19 @@ class EngineMachine(RuleBasedStateMachine):
     def rollback(self, data: st.DataObject) -> None:
         if self.proposals:
             body = {"proposal_id": data.draw(st.sampled_from(self.proposals)), "reason": "worse in production"}
-            self.attempt(self.world.engine.rollback, body, actor="operator")
+            self.attempt(self.world.rollback, body, actor="operator")
 
     @rule(data=st.data())
     def fabric_drift_marks(self, data: st.DataObject) -> None:
         if self.proposals:
             self.attempt(
-                self.world.engine.mark_revalidation_required, data.draw(st.sampled_from(self.proposals)), "fabric drift"
+                self.world.mark_revalidation_required, data.draw(st.sampled_from(self.proposals)), "fabric drift"
             )
 
     # ----- invariants --------------------------------------------------------------------------------
 
     def proposal_streams(self) -> dict[str, list[Any]]:
-        return {pid: self.world.engine.stream(uuid.UUID(pid)) for pid in self.proposals}
+        return {pid: self.world.uow.stream(uuid.UUID(pid)) for pid in self.proposals}
 
     @invariant()
     def every_stream_follows_the_transition_table(self) -> None:
@@ -194,12 +193,12 @@ class EngineMachine(RuleBasedStateMachine):
     def at_most_one_active_proposal_per_target(self) -> None:
         active: dict[tuple[str, str], list[str]] = defaultdict(list)
         for pid in self.proposals:
-            view = self.world.engine.get_proposal(pid)
+            view = self.world.get_proposal(pid)
             if view["state"] == ACTIVE:
                 active[(view["tenant_id"], view["target"]["id"])].append(pid)
         for (tenant, target_id), pids in active.items():
             assert len(pids) == 1, pids
-            target = self.world.engine.get_target(tenant, "prompt_template", target_id)
+            target = self.world.get_target(tenant, "prompt_template", target_id)
             assert target is not None and target["active_proposal_id"] == pids[0]
 
     @invariant()
@@ -230,13 +229,13 @@ class EngineMachine(RuleBasedStateMachine):
             assert_window(times, LIMITS["promotion_velocity_max"])
         for tenant in TENANTS:
             for target_id in TARGET_IDS:
-                ledger = self.world.engine.stream(replay_budget_id_for(tenant, "prompt_template", target_id))
+                ledger = self.world.uow.stream(replay_budget_id_for(tenant, "prompt_template", target_id))
                 assert_window([e.timestamp for e in ledger if e.type_name == "Spent"], LIMITS["replay_budget"])
 
     @invariant()
     def refolding_any_stream_gives_the_same_state(self) -> None:
         for pid, events in self.proposal_streams().items():
-            stored: Any = self.world.engine.log.repository.get(uuid.UUID(pid))
+            stored: Any = self.world.log.repository.get(uuid.UUID(pid))
             assert isinstance(stored, Proposal)
             assert fold(events) == stored.state
             assert stored.state.version == len(events)
@@ -251,10 +250,10 @@ class EngineMachine(RuleBasedStateMachine):
                 streams.append(target_id_for(tenant, "prompt_template", target_id))
                 streams.append(replay_budget_id_for(tenant, "prompt_template", target_id))
         for stream_id in streams:
-            events = self.world.engine.stream(stream_id)
-            assert not events or self.world.engine.verify_stream(stream_id)
+            events = self.world.uow.stream(stream_id)
+            assert not events or self.world.uow.verify_stream(stream_id)
             for event in events:
-                assert validate(EVENT_SCHEMAS[event.type_name], event.payload) == [], event.type_name
+                assert payload_problem(event.type_name, event.payload) is None, event.type_name
 
     @invariant()
     def snapshotted_streams_load_as_their_events_fold(self) -> None:
@@ -266,10 +265,10 @@ class EngineMachine(RuleBasedStateMachine):
                     replay_budget_id_for(tenant, "prompt_template", target_id),
                 ]
         for stream_id in streams:
-            events = self.world.engine.stream(stream_id)
+            events = self.world.uow.stream(stream_id)
             if not events:
                 continue
-            stored: Any = self.world.engine.log.repository.get(stream_id)
+            stored: Any = self.world.log.repository.get(stream_id)
             folded = None
             for event in events:
                 folded = type(stored).evolve(folded, event)
@@ -280,12 +279,12 @@ class EngineMachine(RuleBasedStateMachine):
     def targets_hold_exactly_the_proposals_in_play(self) -> None:
         in_play: dict[tuple[str, str], set[str]] = defaultdict(set)
         for pid in self.proposals:
-            view = self.world.engine.get_proposal(pid)
+            view = self.world.get_proposal(pid)
             if view["state"] not in TERMINAL_STATES:
                 in_play[(view["tenant_id"], view["target"]["id"])].add(pid)
         for tenant in TENANTS:
             for target_id in TARGET_IDS:
-                target = self.world.engine.get_target(tenant, "prompt_template", target_id)
+                target = self.world.get_target(tenant, "prompt_template", target_id)
                 held = target["in_play"] if target else []
                 assert len(held) == len(set(held)) and set(held) == in_play[(tenant, target_id)]
 

@@ -35,7 +35,7 @@ class ProjectedMachine(EngineMachine):
 
     @rule(name=st.sampled_from(["runs", "replays", "proposals", "counters"]))
     def operator_rebuilds(self, name: str) -> None:
-        rebuild(self.world.system.store, self.world.engine.log, name)
+        rebuild(self.world.system.store, self.world.log, name)
 
     def teardown(self) -> None:
         try:
@@ -47,12 +47,12 @@ class ProjectedMachine(EngineMachine):
         world, queries = self.world, self.world.system.queries
         world.catch_up()
         for pid in self.proposals:
-            assert queries.get_proposal(pid) == world.engine.get_proposal(pid)
+            assert queries.get_proposal(pid) == world.get_proposal(pid)
         for replay in self.replays:
-            assert queries.get_replay(replay["replay_id"]) == world.engine.get_replay(replay["replay_id"])
+            assert queries.get_replay(replay["replay_id"]) == world.get_replay(replay["replay_id"])
         transitions: Counter[str] = Counter()
         for pid in self.proposals:
-            for event in world.engine.stream(uuid.UUID(pid)):
+            for event in world.uow.stream(uuid.UUID(pid)):
                 if event.type_name in TO_STATE:
                     transitions[TO_STATE[event.type_name]] += 1
         counted = {
@@ -62,7 +62,7 @@ class ProjectedMachine(EngineMachine):
         }
         assert {key: counted.get(f'{{"to":"{key}"}}', 0) for key in transitions} == dict(transitions)
         for name in world.system.store.projections:
-            assert verify(world.system.store, world.engine.log, name) == []
+            assert verify(world.system.store, world.log, name) == []
 
 
 def test_projections_machine_in_memory() -> None:

@@ -2,10 +2,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from dobby.engine.intake import check_intake, is_kept, run_hash_of, run_provenance_hash_of, sample_fraction
+from dobby.engine.boundary import convert
+from dobby.engine.intake import (
+    IntakeSignal,
+    check_intake,
+    is_kept,
+    run_hash_of,
+    run_provenance_hash_of,
+    sample_fraction,
+)
 
 
-def body(**overrides: Any) -> dict[str, Any]:
+def body(**overrides: Any) -> IntakeSignal:
+    return convert(fields(**overrides), IntakeSignal)
+
+
+def fields(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "tenant_id": "t",
         "trace_id": "tr",
@@ -52,10 +64,10 @@ def test_warn_is_not_blocked() -> None:
 
 
 def test_run_hash_ignores_key_order_but_not_content() -> None:
-    first = body(steps=[{"name": "a"}])
+    first = fields(steps=[{"name": "a"}])
     second = dict(reversed(list(first.items())))
-    assert run_hash_of(first) == run_hash_of(second)
-    assert run_hash_of(first) != run_hash_of(body(steps=[{"name": "b"}]))
+    assert run_hash_of(convert(first, IntakeSignal)) == run_hash_of(convert(second, IntakeSignal))
+    assert run_hash_of(convert(first, IntakeSignal)) != run_hash_of(body(steps=[{"name": "b"}]))
 
 
 def test_provenance_hash_covers_only_its_fields() -> None:

@@ -4,13 +4,23 @@ from typing import Any
 
 import pytest
 
-from dobby.engine.judgement import MetricRule, check_contract, family_drift, judge_metric, judge_replay
+from dobby.engine.boundary import convert
+from dobby.engine.errors import RuleViolationError
+from dobby.engine.judgement import (
+    MetricRule,
+    Metrics,
+    ThresholdContract,
+    check_contract,
+    family_drift,
+    judge_metric,
+    judge_replay,
+)
 
 FAMILIES = {"f": "1"}
 
 
-def contract(mode: str = "all", veto: list[str] | None = None, **rules: Any) -> dict[str, Any]:
-    return {"mode": mode, "metrics": rules, "veto": veto or []}
+def contract(mode: str = "all", veto: list[str] | None = None, **rules: Any) -> ThresholdContract:
+    return convert({"mode": mode, "metrics": rules, "veto": veto or []}, ThresholdContract)
 
 
 def test_absolute_increase_metric() -> None:
@@ -54,8 +64,8 @@ def test_unchanged_metric_passes_with_zero_minimum() -> None:
     assert result.passed and not result.regressed and result.margin == 0
 
 
-def metrics(baseline: dict[str, float], candidate: dict[str, float]) -> dict[str, Any]:
-    return {"baseline": baseline, "candidate": candidate}
+def metrics(baseline: dict[str, float], candidate: dict[str, float]) -> Metrics:
+    return Metrics(baseline, candidate)
 
 
 def test_family_drift_wins_over_everything() -> None:
@@ -128,3 +138,18 @@ def test_contract_checks_report_every_missing_metric_and_unknown_veto() -> None:
 
 def test_no_drift_when_versions_match() -> None:
     assert family_drift({"f": "1"}, {"f": "1", "other": "9"}) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "baseline", "candidate"),
+    [
+        (MetricRule("increase"), -1e308, 1e308),
+        (MetricRule("decrease"), 1e308, -1e308),
+        (MetricRule("increase", relative=True), 1e-308, 1e308),
+        (MetricRule("increase", min_improvement=1e308), 0, -1e308),
+    ],
+)
+def test_numbers_that_leave_the_double_range_are_refused(rule: MetricRule, baseline: float, candidate: float) -> None:
+    with pytest.raises(RuleViolationError) as caught:
+        judge_metric("a", rule, baseline, candidate, veto=False)
+    assert caught.value.code == "metric_out_of_range"

@@ -15,6 +15,7 @@ from dobby.engine.lifecycle import OPEN_STATES, STATES, TERMINAL_STATES, TRANSIT
 from dobby.engine.modes import Manifest, Mode, align, effective_mode
 from dobby.engine.ports import Approval, GovernanceDocument
 from dobby.engine.proposal import ProposalState
+from dobby.engine.shapes import TargetRef
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FABRIC = GovernanceDocument(
@@ -37,21 +38,19 @@ def judge(found: Approval | None, requirement: str = "human") -> str:
 class TestAdmission:
     def test_weight_training_is_forbidden_whatever_fabric_says(self) -> None:
         fabric = replace(FABRIC, target_types=("weight_training_candidate",))
-        assert [v.code for v in check_target({"type": "weight_training_candidate", "id": "x"}, fabric)] == [
+        assert [v.code for v in check_target(TargetRef("weight_training_candidate", "x"), fabric)] == [
             "weight_training_forbidden"
         ]
 
     def test_unpermitted_type(self) -> None:
-        assert [v.code for v in check_target({"type": "router", "id": "x"}, FABRIC)] == ["target_not_permitted"]
+        assert [v.code for v in check_target(TargetRef("router", "x"), FABRIC)] == ["target_not_permitted"]
 
     def test_no_learn_zone_matches_type_colon_id(self) -> None:
-        assert [v.code for v in check_admission({"type": "prompt_template", "id": "secret-1"}, FABRIC)] == [
-            "no_learn_zone"
-        ]
-        assert check_admission({"type": "prompt_template", "id": "public"}, FABRIC) == []
+        assert [v.code for v in check_admission(TargetRef("prompt_template", "secret-1"), FABRIC)] == ["no_learn_zone"]
+        assert check_admission(TargetRef("prompt_template", "public"), FABRIC) == []
 
     def test_target_id_pattern(self) -> None:
-        codes = [v.code for v in check_admission({"type": "prompt_template", "id": "has space"}, FABRIC)]
+        codes = [v.code for v in check_admission(TargetRef("prompt_template", "has space"), FABRIC)]
         assert codes == ["invalid_target_id"]
 
 
@@ -116,6 +115,7 @@ class TestActivationGuards:
             mode=Mode.promotion_enabled,
             other_active_id=None,
             velocity=allowance((), 5, 3600, NOW),
+            drift=[],
             now=NOW,
         )
         assert all(g.passed for g in guards)
@@ -135,6 +135,7 @@ class TestActivationGuards:
             mode=Mode.proposal_only,
             other_active_id="p9",
             velocity=allowance(spends, 5, 3600, NOW),
+            drift=[],
             now=NOW,
         )
         assert [g.code for g in guards if not g.passed] == [
@@ -153,9 +154,23 @@ class TestActivationGuards:
             mode=Mode.promotion_enabled,
             other_active_id=None,
             velocity=allowance((), 5, 3600, later),
+            drift=[],
             now=later,
         )
         assert [g.name for g in guards if not g.passed] == ["approval_fresh"]
+
+    def test_family_drift_now_holds_activation_back_without_a_flag(self) -> None:
+        guards = activation_guards(
+            proposal_state(),
+            mode=Mode.promotion_enabled,
+            other_active_id=None,
+            velocity=allowance((), 5, 3600, NOW),
+            drift=["family_version:f:1!=2"],
+            now=NOW,
+        )
+        failed = [g for g in guards if not g.passed]
+        assert [g.code for g in failed] == ["revalidate_required"]
+        assert "family_version:f:1!=2" in failed[0].reason
 
 
 class TestModes:

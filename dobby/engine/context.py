@@ -1,0 +1,80 @@
+"""What every command family stands on: the unit of work, Fabric and the service modes, limits, clock, observer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dobby.engine.clock import Clock, system_clock
+from dobby.engine.errors import ModeForbidsError, ServiceUnavailableError, Violation
+from dobby.engine.modes import Alignment, Manifest, Mode, align, effective_mode, required_mode
+from dobby.engine.ports import GovernanceDocument, GovernanceTruth, Observer, UpstreamUnavailableError
+from dobby.engine.unit_of_work import UnitOfWork
+
+PROCESSOR_ACTOR = "expiry-processor"
+
+
+@dataclass(frozen=True)
+class Limits:
+    neutral_sample_rate: float = 0.25
+    replay_budget: int = 20
+    replay_budget_window_seconds: float = 3600
+    velocity_max: int = 5
+    velocity_window_seconds: float = 3600
+    proposal_ttl_seconds: int = 604_800
+
+
+class NoObserver:
+    """Counts nothing: for tools and tests that do not serve metrics."""
+
+    def count(self, metric: str, labels: Mapping[str, str]) -> None:
+        pass
+
+
+@dataclass
+class Context:
+    uow: UnitOfWork
+    governance: GovernanceTruth
+    manifest: Manifest
+    requested_mode: Mode = Mode.proposal_only
+    limits: Limits = field(default_factory=Limits)
+    clock: Clock = system_clock
+    observer: Observer = field(default_factory=NoObserver)
+    persistence_reachable: Callable[[], bool] = lambda: True
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def document(self) -> GovernanceDocument | None:
+        """Fabric's current document, None when there has never been a good one or Fabric is unreachable."""
+        if not self.governance.is_reachable():
+            return None
+        try:
+            return self.governance.current()
+        except UpstreamUnavailableError:
+            return None
+
+    def alignment(self) -> Alignment:
+        return align(self.manifest, self.document())
+
+    def mode(self) -> Mode:
+        return effective_mode(self.requested_mode, self.persistence_reachable(), self.alignment())
+
+    def require_mode(self, command: str) -> Mode:
+        """The effective mode, when it allows `command` (SPEC §2); 503 in warmup, 422 mode_forbids below it."""
+        mode = self.mode()
+        needed = required_mode(command)
+        if mode == Mode.warmup:
+            raise ServiceUnavailableError("the service is in warmup: persistence is unreachable", "service_mode")
+        if mode < needed:
+            message = f"effective mode {mode.name} forbids {command}, which needs {needed.name}"
+            extra = {"effective_mode": mode.name, "required_mode": needed.name}
+            raise ModeForbidsError(message, [Violation("mode_forbids", message, extra=extra)])
+        return mode
+
+    def fabric(self) -> GovernanceDocument:
+        try:
+            return self.governance.current()
+        except UpstreamUnavailableError as error:
+            raise ServiceUnavailableError(f"Fabric unavailable: {error}", "fabric_unavailable") from error

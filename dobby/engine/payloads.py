@@ -1,0 +1,206 @@
+"""The stored payload of every event type, as types: `schemas/events/` is generated from these, and the state
+machine checks every payload it stores against them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from dobby.engine.intake import IntakeSignal
+from dobby.engine.judgement import MetricResult, Metrics, ThresholdContract
+from dobby.engine.shapes import Hash, Identifier, RecordId, Risk, TargetRef, Timestamp
+
+Reasons = list[str]
+ApprovalOutcome = Literal[
+    "approved", "pending", "unavailable", "insufficient_approver", "rejected", "mismatched", "expired"
+]
+
+
+class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An event payload: every field required (optional ones are stored as null)."""
+
+
+class Approver(Payload, frozen=True):
+    id: str
+    kind: Literal["human", "service"]
+
+
+class Binding(Payload, frozen=True):
+    candidate_hash: str
+    provenance_hash: str
+
+
+class WarpAnswer(Payload, frozen=True):
+    approval_id: str
+    decision: Literal["approved", "rejected", "pending"]
+    approver: Approver
+    binding: Binding
+    decided_at: Timestamp
+    expires_at: Timestamp
+
+
+class Granted(Payload, frozen=True):
+    id: str
+    approver: str
+    kind: Literal["human", "service"]
+    decided_at: Timestamp
+    expires_at: Timestamp
+    binding: Binding
+
+
+class RunRecorded(Payload, frozen=True):
+    body: IntakeSignal
+    run_hash: Hash
+    provenance_hash: Hash
+    sampled: bool
+    learning_signal: bool
+    evidence_digest: str | None
+    recorded_at: Timestamp
+
+
+class ReplayEvaluated(Payload, frozen=True):
+    tenant_id: Identifier
+    target: TargetRef
+    family_versions: dict[str, str]
+    metrics: Metrics
+    threshold_contract: ThresholdContract
+    workload_similar: bool
+    run_ids: list[str]
+    verdict: Literal["passed", "rejected", "revalidate_required"]
+    reasons: Reasons
+    metric_results: list[MetricResult]
+    candidate_hash: Hash
+    provenance_hash: Hash
+    request_hash: Hash
+    evaluated_at: Timestamp
+
+
+class Generated(Payload, frozen=True):
+    tenant_id: Identifier
+    target: TargetRef
+    risk: Risk
+    replay_id: RecordId
+    candidate_hash: Hash
+    provenance_hash: Hash
+    family_versions: dict[str, str]
+    change: dict[str, Any]
+    baseline: dict[str, Any]
+    rationale: str | None
+    approval_requirement: Literal["human", "any"]
+    revalidate_required: bool
+    expires_at: Timestamp
+    request_hash: Hash
+
+
+class ReplayValidated(Payload, frozen=True):
+    checks: Reasons
+
+
+class ApprovalChecked(Payload, frozen=True):
+    outcome: ApprovalOutcome
+    reasons: Reasons
+    approval: WarpAnswer | None
+
+
+class Approved(Payload, frozen=True):
+    outcome: Literal["approved"]
+    approval: Granted
+
+
+class Blocked(Payload, frozen=True):
+    reason: str
+    reasons: Reasons
+    from_state: Literal["generated", "replay_validated", "approved"]
+    approval: WarpAnswer | None
+
+
+class Activated(Payload, frozen=True):
+    approval_id: str | None
+
+
+class RolledBack(Payload, frozen=True):
+    reason: str
+    restored_baseline: dict[str, Any]
+
+
+class Expired(Payload, frozen=True):
+    reason: Literal["ttl", "revalidate_required"]
+
+
+class RevalidationRequired(Payload, frozen=True):
+    reason: str
+
+
+class TargetOpened(Payload, frozen=True):
+    tenant_id: str
+    target: TargetRef
+
+
+class ProposalAttached(Payload, frozen=True):
+    proposal_id: RecordId
+
+
+class ProposalDetached(Payload, frozen=True):
+    proposal_id: RecordId
+
+
+class ProposalWentLive(Payload, frozen=True):
+    proposal_id: RecordId
+    change: dict[str, Any]
+    baseline: dict[str, Any]
+
+
+class BaselineRestored(Payload, frozen=True):
+    proposal_id: RecordId
+    baseline: dict[str, Any]
+
+
+class RevalidationDemanded(Payload, frozen=True):
+    replay_id: RecordId
+
+
+class LedgerOpened(Payload, frozen=True):
+    kind: Literal["replay_budget", "promotion_velocity"]
+    scope: dict[str, str]
+
+
+class Spent(Payload, frozen=True):
+    at: Timestamp
+    ref: str
+    window_seconds: float
+
+
+EVENT_PAYLOADS: dict[str, type[Payload]] = {
+    kind.__name__: kind
+    for kind in (
+        RunRecorded,
+        ReplayEvaluated,
+        Generated,
+        ReplayValidated,
+        ApprovalChecked,
+        Approved,
+        Blocked,
+        Activated,
+        RolledBack,
+        Expired,
+        RevalidationRequired,
+        TargetOpened,
+        ProposalAttached,
+        ProposalDetached,
+        ProposalWentLive,
+        BaselineRestored,
+        RevalidationDemanded,
+        LedgerOpened,
+        Spent,
+    )
+}
+
+
+def payload_problem(event_type: str, payload: dict[str, Any]) -> str | None:
+    """Why `payload` is not a valid payload of `event_type`, or None."""
+    try:
+        msgspec.convert(payload, EVENT_PAYLOADS[event_type])
+    except (msgspec.ValidationError, KeyError) as error:
+        return str(error)
+    return None

@@ -1,0 +1,351 @@
+"""The promotion family (SPEC §4.4–§4.7): propose, approve-check, activate, roll back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from msgspec import Meta, structs
+
+from dobby.engine import lifecycle
+from dobby.engine.admission import check_admission
+from dobby.engine.approval import ApprovalJudgement, approval_requirement, judge_approval
+from dobby.engine.canonical import canonical_json, content_hash, proposal_id_for, target_id_for, velocity_ledger_id_for
+from dobby.engine.chain import ChainedAggregate
+from dobby.engine.clock import parse_rfc3339
+from dobby.engine.context import Context
+from dobby.engine.errors import (
+    ConflictError,
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+    RuleViolationError,
+    ServiceUnavailableError,
+    StaleReadError,
+    Violation,
+)
+from dobby.engine.guards import Guard, activation_guards
+from dobby.engine.judgement import family_drift
+from dobby.engine.ledger import Ledger, allowance
+from dobby.engine.modes import Mode
+from dobby.engine.ports import ApprovalSource, UpstreamUnavailableError
+from dobby.engine.proposal import Proposal, ProposalView
+from dobby.engine.replay import Replay
+from dobby.engine.shapes import (
+    UNSET,
+    FreeObject,
+    Identifier,
+    Rationale,
+    Reason,
+    RecordId,
+    Risk,
+    Shape,
+    TargetRef,
+    UnsetType,
+    View,
+)
+from dobby.engine.target import Target
+from dobby.engine.unit_of_work import parse_uuid
+
+MAX_CHANGE_BYTES = 64 * 1024
+DENIALS_TOTAL = "dobby_activation_denials_total"
+
+
+class Propose(Shape, frozen=True):
+    """Admit a passed replay as a proposal for its target."""
+
+    tenant_id: Identifier
+    replay_id: RecordId
+    target: TargetRef
+    risk: Risk
+    change: FreeObject
+    baseline: FreeObject
+    rationale: Rationale | UnsetType = UNSET
+    ttl_seconds: Annotated[int, Meta(ge=1, le=31_536_000)] | UnsetType = UNSET
+
+
+class ProposalRef(Shape, frozen=True):
+    """approve-check and activate name one proposal."""
+
+    proposal_id: RecordId
+
+
+class Rollback(Shape, frozen=True):
+    proposal_id: RecordId
+    reason: Reason
+
+
+class ProposalAnswer(ProposalView, frozen=True):
+    position: int
+    duplicate: bool | UnsetType = UNSET
+
+
+class RollbackAnswer(ProposalAnswer, frozen=True):
+    restored_baseline: dict[str, Any] = {}
+
+
+class CheckAnswer(View, frozen=True):
+    proposal_id: str
+    state: str
+    approval_outcome: str | None
+    reasons: list[str]
+    position: int
+
+
+def answer(proposal: Proposal, position: int, **extra: Any) -> ProposalAnswer:
+    return ProposalAnswer(**structs.asdict(proposal.state.view()), position=position, **extra)
+
+
+@dataclass
+class PromotionCommands:
+    context: Context
+    approvals: ApprovalSource
+
+    def propose(self, body: Propose, *, actor: str) -> tuple[ProposalAnswer, bool]:
+        context = self.context
+        uow = context.uow
+        context.require_mode("propose")
+        for name, value in (("change", body.change), ("baseline", body.baseline)):
+            if len(canonical_json(value)) > MAX_CHANGE_BYTES:
+                message = f"{name} must be at most {MAX_CHANGE_BYTES} bytes as JSON"
+                raise InvalidInputError(message, [Violation("too_large", message, name)])
+        fabric = context.fabric()
+        violations = check_admission(body.target, fabric)
+        replay = uow.get(Replay, parse_uuid(body.replay_id))
+        if replay is None:
+            message = f"no replay {body.replay_id!r}"
+            raise NotFoundError(message, [Violation("not_found", message, "replay_id")])
+        if replay.state.tenant_id != body.tenant_id:
+            message = f"replay {body.replay_id} belongs to another tenant"
+            violations.append(Violation("replay_not_passed", message, "replay_id"))
+        elif replay.state.target != structs.asdict(body.target):
+            violations.append(Violation("replay_not_passed", "the replay judged another target", "target"))
+        elif replay.state.verdict != "passed":
+            message = f"the replay's verdict is {replay.state.verdict}"
+            violations.append(Violation("replay_not_passed", message, "replay_id"))
+        if violations:
+            raise RuleViolationError(violations)
+        proposal_id = proposal_id_for(replay.id)
+        target_id = target_id_for(body.tenant_id, body.target.type, body.target.id)
+        request_hash = content_hash(body)
+        ttl = context.limits.proposal_ttl_seconds if body.ttl_seconds is UNSET else body.ttl_seconds
+
+        def attempt() -> tuple[ProposalAnswer, bool]:
+            now = context.now()
+            existing = uow.get(Proposal, proposal_id)
+            if existing is not None:
+                if existing.state.request_hash != request_hash:
+                    raise ConflictError(
+                        f"proposal {proposal_id} already exists for replay {replay.id} with a different request"
+                    )
+                return answer(existing, uow.position(), duplicate=True), False
+            holder = uow.get(Target, target_id) or Target.open(
+                target_id, body.tenant_id, structs.asdict(body.target), actor=actor, at=now
+            )
+            demanded = holder.state.revalidation_demanded_at
+            stale = demanded is not None and parse_rfc3339(demanded) >= parse_rfc3339(replay.state.evaluated_at)
+            proposal = Proposal.generate(
+                proposal_id,
+                body,
+                candidate_hash=replay.state.candidate_hash,
+                provenance_hash=replay.state.provenance_hash,
+                family_versions=replay.state.family_versions,
+                approval_requirement=approval_requirement(body.risk),
+                ttl_seconds=ttl,
+                revalidate_required=stale,
+                request_hash=request_hash,
+                actor=actor,
+                at=now,
+            )
+            holder.attach(str(proposal_id), actor=actor, at=now)
+            return answer(proposal, uow.save(proposal, holder), duplicate=False), True
+
+        return uow.transact(attempt)
+
+    def approve_check(self, body: ProposalRef, *, actor: str) -> CheckAnswer:
+        context = self.context
+        uow = context.uow
+        context.require_mode("approve_check")
+        pid = proposal_uuid(body.proposal_id)
+
+        def attempt() -> CheckAnswer:
+            now = context.now()
+            proposal = load_proposal(context, pid)
+            if proposal.state.state not in (lifecycle.GENERATED, lifecycle.REPLAY_VALIDATED):
+                raise InvalidStateError(
+                    f"proposal {pid} is {proposal.state.state}; approve-check needs generated or replay_validated"
+                )
+            if proposal.state.state == lifecycle.GENERATED:
+                problems = self._evidence_problems(proposal)
+                if problems:
+                    proposal.block("replay_evidence_invalid", problems, actor=actor, at=now)
+                    position = uow.save(proposal, *detached(context, proposal, actor, now))
+                    return _check_answer(proposal, None, problems, position)
+                proposal.validate_replay(["replay_passed", "binding_matches", "families_current"], actor=actor, at=now)
+            try:
+                approval = self.approvals.approval_for(str(pid))
+            except UpstreamUnavailableError as error:
+                reasons = [f"Warp unavailable: {error}"]
+                proposal.note_approval_check(
+                    ApprovalJudgement("unavailable", tuple(reasons)), None, actor=actor, at=now
+                )
+                return _check_answer(proposal, "unavailable", reasons, uow.save(proposal))
+            judgement = judge_approval(
+                approval,
+                proposal_id=str(pid),
+                candidate_hash=proposal.state.candidate_hash,
+                provenance_hash=proposal.state.provenance_hash,
+                requirement=proposal.state.approval_requirement,
+                now=now,
+            )
+            reasons = list(judgement.reasons)
+            touched: list[ChainedAggregate[Any]] = [proposal]
+            if judgement.outcome == "approved":
+                assert approval is not None
+                proposal.approve(approval, actor=actor, at=now)
+            elif judgement.blocks:
+                proposal.block(judgement.outcome, reasons, actor=actor, at=now, approval=approval)
+                touched += detached(context, proposal, actor, now)
+            else:
+                proposal.note_approval_check(judgement, approval, actor=actor, at=now)
+            return _check_answer(proposal, judgement.outcome, reasons, uow.save(*touched))
+
+        return uow.transact(attempt)
+
+    def _evidence_problems(self, proposal: Proposal) -> list[str]:
+        state = proposal.state
+        problems = []
+        replay = self.context.uow.get(Replay, UUID(state.replay_id))
+        if replay is None:
+            problems.append("replay_missing")
+        else:
+            if replay.state.verdict != "passed":
+                problems.append(f"replay_verdict:{replay.state.verdict}")
+            if replay.state.candidate_hash != state.candidate_hash:
+                problems.append("candidate_hash_mismatch")
+            if replay.state.provenance_hash != state.provenance_hash:
+                problems.append("provenance_hash_mismatch")
+        if state.revalidate_required:
+            problems.append("revalidate_required")
+        problems += family_drift(state.family_versions, self.context.fabric().families)
+        return problems
+
+    def activate(self, body: ProposalRef, *, actor: str) -> ProposalAnswer:
+        context = self.context
+        uow = context.uow
+        mode = context.mode()
+        if mode == Mode.warmup:
+            raise ServiceUnavailableError("the service is in warmup: persistence is unreachable", "service_mode")
+        pid = proposal_uuid(body.proposal_id)
+        limits = context.limits
+
+        def attempt() -> ProposalAnswer:
+            now = context.now()
+            proposal = load_proposal(context, pid)
+            state = proposal.state
+            holder = target_of(context, proposal)
+            velocity_id = velocity_ledger_id_for(state.tenant_id)
+            velocity = uow.get(Ledger, velocity_id) or Ledger.open(
+                velocity_id, "promotion_velocity", {"tenant_id": state.tenant_id}, actor=actor, at=now
+            )
+            active = holder.state.active_proposal_id if holder else None
+            allowed = velocity.allowance(limits.velocity_max, limits.velocity_window_seconds, now)
+            guards = activation_guards(
+                state,
+                mode=mode,
+                other_active_id=active if active != str(pid) else None,
+                velocity=allowed,
+                drift=drift_now(context, state.family_versions),
+                now=now,
+            )
+            failed = [guard for guard in guards if not guard.passed]
+            if failed:
+                self._refuse(proposal, failed, actor, now, allowed.retry_after)
+            assert holder is not None
+            proposal.activate(actor=actor, at=now)
+            holder.go_live(str(pid), state.change, state.baseline, actor=actor, at=now)
+            velocity.spend(str(pid), limits.velocity_window_seconds, actor=actor, at=now)
+            return answer(proposal, uow.save(proposal, holder, velocity))
+
+        return uow.transact(attempt)
+
+    def _refuse(self, proposal: Proposal, failed: list[Guard], actor: str, now: datetime, retry: float) -> None:
+        """An approval that expired blocks the proposal (unless the mode forbids writing); every failed guard is
+        counted and reported."""
+        state = proposal.state
+        if state.state == lifecycle.APPROVED and state.approval_expired(now) and failed[0].name != "mode":
+            proposal.block("approval_stale", ["the approval expired before activation"], actor=actor, at=now)
+            self.context.uow.save(proposal, *detached(self.context, proposal, actor, now))
+        for guard in failed:
+            if guard.code != "approval_stale":
+                self.context.observer.count(DENIALS_TOTAL, {"reason": guard.code})
+        velocity_failed = any(guard.name == "velocity" for guard in failed)
+        raise RuleViolationError(
+            [guard.violation() for guard in failed], retry_after=retry if velocity_failed else None
+        )
+
+    def rollback(self, body: Rollback, *, actor: str) -> RollbackAnswer:
+        context = self.context
+        uow = context.uow
+        context.require_mode("rollback")
+        pid = proposal_uuid(body.proposal_id)
+
+        def attempt() -> RollbackAnswer:
+            now = context.now()
+            proposal = load_proposal(context, pid)
+            proposal.roll_back(body.reason, actor=actor, at=now)
+            holder = target_of(context, proposal)
+            if holder is None or holder.state.active_proposal_id != str(pid):
+                raise StaleReadError(f"target of {pid} no longer shows it active")
+            holder.restore_baseline(str(pid), proposal.state.baseline, actor=actor, at=now)
+            position = uow.save(proposal, holder)
+            view = structs.asdict(proposal.state.view())
+            return RollbackAnswer(**view, position=position, restored_baseline=proposal.state.baseline)
+
+        return uow.transact(attempt)
+
+
+def _check_answer(proposal: Proposal, outcome: str | None, reasons: list[str], position: int) -> CheckAnswer:
+    return CheckAnswer(str(proposal.id), proposal.state.state, outcome, reasons, position)
+
+
+def proposal_uuid(proposal_id: str) -> UUID:
+    pid = parse_uuid(proposal_id)
+    if pid is None:
+        raise NotFoundError(f"no proposal {proposal_id!r}")
+    return pid
+
+
+def load_proposal(context: Context, pid: UUID) -> Proposal:
+    proposal = context.uow.get(Proposal, pid)
+    if proposal is None:
+        raise NotFoundError(f"no proposal {pid}")
+    return proposal
+
+
+def target_of(context: Context, proposal: Proposal) -> Target | None:
+    state = proposal.state
+    return context.uow.get(Target, target_id_for(state.tenant_id, state.target["type"], state.target["id"]))
+
+
+def detached(context: Context, proposal: Proposal, actor: str, now: datetime) -> list[ChainedAggregate[Any]]:
+    """The proposal's target with the proposal let go, when the target still holds it in play."""
+    holder = target_of(context, proposal)
+    if holder is None or str(proposal.id) not in holder.state.in_play:
+        return []
+    holder.detach(str(proposal.id), actor=actor, at=now)
+    return [holder]
+
+
+def drift_now(context: Context, bound: dict[str, str]) -> list[str]:
+    """Bound families against Fabric's document now; nothing when Fabric cannot be read (the mode guard holds)."""
+    document = context.document()
+    return [] if document is None else family_drift(bound, document.families)
+
+
+def explain_velocity(context: Context, tenant_id: str, now: datetime) -> Any:
+    velocity = context.uow.get(Ledger, velocity_ledger_id_for(tenant_id))
+    spent = velocity.state.spend_times() if velocity else ()
+    return allowance(spent, context.limits.velocity_max, context.limits.velocity_window_seconds, now)

@@ -1,0 +1,207 @@
+"""The replay family (SPEC §4.3): judge a candidate against its baseline, within the replay budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from msgspec import Meta
+
+from dobby.engine import lifecycle
+from dobby.engine.admission import check_target
+from dobby.engine.canonical import content_hash, replay_budget_id_for, replay_id_for, target_id_for
+from dobby.engine.chain import ChainedAggregate
+from dobby.engine.clock import rfc3339
+from dobby.engine.context import Context
+from dobby.engine.errors import ConflictError, RuleViolationError, Violation
+from dobby.engine.judgement import MetricResult, Metrics, ThresholdContract, Verdict, check_contract, judge_replay
+from dobby.engine.ledger import Allowance, Ledger, allowance
+from dobby.engine.proposal import Proposal
+from dobby.engine.replay import Replay
+from dobby.engine.run import Run
+from dobby.engine.shapes import (
+    UNSET,
+    FamilyVersions,
+    Hash,
+    Identifier,
+    RecordId,
+    Shape,
+    TargetRef,
+    Timestamp,
+    UnsetType,
+    View,
+)
+from dobby.engine.target import Target
+from dobby.engine.unit_of_work import parse_uuid
+
+
+class EvaluateReplay(Shape, frozen=True):
+    """A candidate's metrics beside its baseline's, to be judged under a threshold contract."""
+
+    tenant_id: Identifier
+    target: TargetRef
+    family_versions: FamilyVersions
+    metrics: Metrics
+    threshold_contract: ThresholdContract
+    workload_similar: bool
+    run_ids: Annotated[list[RecordId], Meta(max_length=100)] | UnsetType = UNSET
+
+    @property
+    def sorted_run_ids(self) -> list[str]:
+        return sorted(self.run_ids or [])
+
+
+class Budget(View, frozen=True):
+    remaining: int
+    window_seconds: float
+    resets_at: Timestamp
+
+
+class ReplayAnswer(View, frozen=True):
+    replay_id: str
+    verdict: Verdict
+    reasons: list[str]
+    metric_results: list[MetricResult]
+    candidate_hash: Hash
+    provenance_hash: Hash
+    budget: Budget
+    duplicate: bool
+    position: int
+
+
+def candidate_hash_of(body: EvaluateReplay) -> str:
+    return content_hash(
+        {
+            "tenant_id": body.tenant_id,
+            "target": body.target,
+            "family_versions": body.family_versions,
+            "candidate": body.metrics.candidate,
+        }
+    )
+
+
+def replay_provenance_hash_of(body: EvaluateReplay, candidate_hash: str) -> str:
+    return content_hash(
+        {
+            "candidate_hash": candidate_hash,
+            "baseline": body.metrics.baseline,
+            "threshold_contract": body.threshold_contract,
+            "run_ids": body.sorted_run_ids,
+        }
+    )
+
+
+def _budget(budget: Allowance) -> Budget:
+    return Budget(budget.remaining, budget.window_seconds, rfc3339(budget.resets_at))
+
+
+@dataclass
+class ReplayCommands:
+    context: Context
+
+    def evaluate(self, body: EvaluateReplay, *, actor: str) -> tuple[ReplayAnswer, bool]:
+        """The answer, and whether it created the replay (False for a duplicate submission)."""
+        context = self.context
+        context.require_mode("evaluate_replay")
+        fabric = context.fabric()
+        tenant, target = body.tenant_id, body.target
+        violations = check_target(target, fabric)
+        violations += check_contract(body.threshold_contract, body.metrics)
+        violations += self._unknown_runs(tenant, body.run_ids or [])
+        if violations:
+            raise RuleViolationError(violations)
+        candidate_hash = candidate_hash_of(body)
+        provenance_hash = replay_provenance_hash_of(body, candidate_hash)
+        replay_id = replay_id_for(candidate_hash, provenance_hash)
+        request_hash = content_hash(body)
+        budget_id = replay_budget_id_for(tenant, target.type, target.id)
+        limits = context.limits
+        uow = context.uow
+
+        def answer(replay: Replay, budget: Allowance, duplicate: bool, position: int) -> tuple[ReplayAnswer, bool]:
+            view = replay.state.view()
+            return ReplayAnswer(
+                replay_id=view.replay_id,
+                verdict=view.verdict,
+                reasons=view.reasons,
+                metric_results=view.metric_results,
+                candidate_hash=candidate_hash,
+                provenance_hash=provenance_hash,
+                budget=_budget(budget),
+                duplicate=duplicate,
+                position=position,
+            ), not duplicate
+
+        def attempt() -> tuple[ReplayAnswer, bool]:
+            now = context.now()
+            ledger = uow.get(Ledger, budget_id)
+            existing = uow.get(Replay, replay_id)
+            if existing is not None:
+                if existing.state.request_hash != request_hash:
+                    raise ConflictError(f"replay {replay_id} was evaluated from a different request")
+                spent = ledger.state.spend_times() if ledger else ()
+                budget = allowance(spent, limits.replay_budget, limits.replay_budget_window_seconds, now)
+                return answer(existing, budget, True, uow.position())
+            if ledger is None:
+                scope = {"tenant_id": tenant, "target_type": target.type, "target_id": target.id}
+                ledger = Ledger.open(budget_id, "replay_budget", scope, actor=actor, at=now)
+            budget = ledger.allowance(limits.replay_budget, limits.replay_budget_window_seconds, now)
+            if budget.exhausted:
+                message = f"replay budget of {limits.replay_budget} per {limits.replay_budget_window_seconds:g} s used"
+                raise RuleViolationError(
+                    [Violation("replay_budget_exhausted", message, extra={"retry_after": budget.retry_after})],
+                    retry_after=budget.retry_after,
+                )
+            judgement = judge_replay(
+                body.threshold_contract, body.metrics, body.workload_similar, body.family_versions, fabric.families
+            )
+            replay = Replay.evaluate(
+                replay_id,
+                body,
+                judgement,
+                candidate_hash=candidate_hash,
+                provenance_hash=provenance_hash,
+                request_hash=request_hash,
+                actor=actor,
+                at=now,
+            )
+            ledger.spend(str(replay_id), limits.replay_budget_window_seconds, actor=actor, at=now)
+            touched: list[ChainedAggregate[Any]] = [replay, ledger]
+            if judgement.verdict == "revalidate_required":
+                touched += self._demand_revalidation(tenant, target, str(replay_id), actor, now)
+            position = uow.save(*touched)
+            spent_now = ledger.allowance(limits.replay_budget, limits.replay_budget_window_seconds, now)
+            return answer(replay, spent_now, False, position)
+
+        return uow.transact(attempt)
+
+    def _unknown_runs(self, tenant: str, run_ids: list[str]) -> list[Violation]:
+        found = []
+        for index, raw in enumerate(run_ids):
+            run = self.context.uow.get(Run, parse_uuid(raw))
+            if run is None or run.state.tenant_id != tenant:
+                message = f"run {raw!r} is unknown for tenant {tenant!r}"
+                found.append(Violation("unknown_run", message, f"run_ids[{index}]"))
+        return found
+
+    def _demand_revalidation(
+        self, tenant: str, target: TargetRef, replay_id: str, actor: str, now: datetime
+    ) -> list[ChainedAggregate[Any]]:
+        """Flag every open or active proposal on the target, and the target itself, in the same save."""
+        uow = self.context.uow
+        target_id = target_id_for(tenant, target.type, target.id)
+        holder = uow.get(Target, target_id) or Target.open(
+            target_id, tenant, {"type": target.type, "id": target.id}, actor=actor, at=now
+        )
+        holder.demand_revalidation(replay_id, actor=actor, at=now)
+        touched: list[ChainedAggregate[Any]] = [holder]
+        for proposal_id in holder.state.in_play:
+            proposal = uow.get(Proposal, UUID(proposal_id))
+            if proposal is None or proposal.state.revalidate_required:
+                continue
+            if proposal.state.is_open or proposal.state.state == lifecycle.ACTIVE:
+                proposal.require_revalidation(f"replay {replay_id} judged revalidate_required", actor=actor, at=now)
+                touched.append(proposal)
+        return touched

@@ -1,0 +1,47 @@
+"""Field types every command body, view and event payload is built from (SPEC §4 "Input hygiene")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+__all__ = ["UNSET", "UnsetType"]
+
+CONTROL_FREE = r"^[^\x00-\x1f\x7f]*$"
+NUL_FREE = r"^[^\x00]*$"
+MAX_SAFE_INTEGER = 2**53
+MAX_DEPTH = 32
+
+Identifier = Annotated[str, Meta(min_length=1, max_length=200, pattern=CONTROL_FREE)]
+"""tenant, trace and correlation ids, target parts, family names and versions, event ids, step and metric names."""
+RecordId = Annotated[str, Meta(min_length=1, max_length=64, pattern=CONTROL_FREE)]
+Text = Annotated[str, Meta(max_length=200, pattern=NUL_FREE)]
+Reason = Annotated[str, Meta(min_length=1, max_length=2000, pattern=CONTROL_FREE)]
+Rationale = Annotated[str, Meta(max_length=2000, pattern=NUL_FREE)]
+Number = int | float
+FamilyVersions = Annotated[dict[Identifier, Identifier], Meta(min_length=1, max_length=100)]
+MetricValues = Annotated[dict[Identifier, Number], Meta(max_length=200)]
+FreeObject = Annotated[dict[str, Any], Meta(max_length=1000)]
+"""Any JSON object within the hygiene rules: checked by dobby.engine.boundary, not by its type."""
+Hash = str
+Timestamp = str
+
+
+class Shape(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A command body or nested part of one: immutable, unknown fields refused."""
+
+
+class View(msgspec.Struct, frozen=True):
+    """An answer or a read model."""
+
+
+class TargetRef(Shape, frozen=True):
+    type: Identifier
+    id: Identifier
+
+
+Outcome = Literal["success", "neutral_success", "partial", "failure"]
+GuardrailDecision = Literal["ALLOW", "WARN", "BLOCK"]
+Risk = Literal["low", "medium", "high", "critical"]

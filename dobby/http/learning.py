@@ -1,0 +1,192 @@
+"""The /api/v1/learning routes: each decodes, calls one engine command or query, and encodes the answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dobby.engine.boundary import decode
+from dobby.engine.clock import parse_rfc3339
+from dobby.engine.errors import InvalidInputError, Violation
+from dobby.engine.promotion_commands import ProposalRef, Propose, Rollback
+from dobby.engine.replay_commands import EvaluateReplay
+from dobby.http.auth import Principal, principal_for
+from dobby.http.errors import HttpError
+from dobby.http.ports import AppServices
+
+MIN_POSITION_WAIT_SECONDS = 2.0
+CALL_DEADLINE_SECONDS = 2.8
+MAX_POSITION = 2**62
+T = TypeVar("T")
+Endpoint = Callable[[Request], Awaitable[Response]]
+_ENCODER = msgspec.json.Encoder()
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_ENCODER.encode(value), status_code=status, media_type="application/json", headers=headers)
+
+
+async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A blocking engine or query call in the thread pool, answering 503 if it outlives the deadline."""
+    try:
+        return await asyncio.wait_for(run_in_threadpool(function, *args, **kwargs), CALL_DEADLINE_SECONDS)
+    except TimeoutError:
+        raise HttpError(503, "persistence_unavailable", "the database did not answer in time") from None
+
+
+async def read_body(request: Request) -> bytes:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise HttpError(415, "unsupported_media_type", "send the body as application/json")
+    return await request.body()
+
+
+def invalid(field: str, message: str) -> InvalidInputError:
+    return InvalidInputError(message, [Violation("out_of_range", message, field)])
+
+
+def natural(request: Request, name: str, low: int = 0, high: int = MAX_POSITION) -> int | None:
+    """A query parameter that must be an integer in low..high, or absent."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
+        raise invalid(name, f"{name} must be an integer in {low}..{high}")
+    return int(raw)
+
+
+@dataclass
+class LearningRoutes:
+    services: AppServices
+
+    @property
+    def engine(self) -> Any:
+        return self.services.engine
+
+    async def _command(self, request: Request, role: str, kind: type[T]) -> tuple[Principal, T]:
+        principal = principal_for(request, role)
+        body = decode(await read_body(request), kind)
+        tenant = getattr(body, "tenant_id", None)
+        if tenant is not None:
+            principal.require_tenant(tenant)
+        return principal, body
+
+    async def _proposal_command(self, request: Request, kind: type[T]) -> tuple[Principal, T]:
+        principal, body = await self._command(request, "operator", kind)
+        await self.require_proposal_tenant(principal, body.proposal_id)  # type: ignore[attr-defined]
+        return principal, body
+
+    async def require_proposal_tenant(self, principal: Principal, proposal_id: str) -> None:
+        if principal.tenants is not None:
+            view = await call(self.engine.audit.get_proposal, proposal_id)
+            principal.require_tenant(view.tenant_id)
+
+    async def wait_for_min_position(self, request: Request) -> None:
+        wanted = natural(request, "min_position")
+        if wanted is None:
+            return
+        if wanted > await call(self.engine.position):
+            raise invalid("min_position", "min_position is beyond the last written position of the log")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MIN_POSITION_WAIT_SECONDS
+        pause = 0.005
+        while True:
+            positions = await call(self.services.projection_positions)
+            if positions and min(positions.values()) >= wanted:
+                return
+            if loop.time() >= deadline:
+                raise HttpError(503, "projection_lagging", f"projections have not reached position {wanted} yet")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    # ----- writes ------------------------------------------------------------------------------------
+
+    async def intake(self, request: Request) -> Response:
+        principal = principal_for(request, "submitter")
+        answer = await self.engine.intake.submit_async(
+            await read_body(request),
+            header_tenant=request.headers.get("x-tenant-id"),
+            tenants=principal.tenants,
+            actor=principal.name,
+        )
+        created = getattr(answer, "accepted", False) and not getattr(answer, "duplicate", True)
+        return json_response(answer, 201 if created else 200)
+
+    async def evaluate_replay(self, request: Request) -> Response:
+        principal, body = await self._command(request, "submitter", EvaluateReplay)
+        answer, created = await call(self.engine.replays.evaluate, body, actor=principal.name)
+        return json_response(answer, 201 if created else 200)
+
+    async def propose(self, request: Request) -> Response:
+        principal, body = await self._command(request, "proposer", Propose)
+        answer, created = await call(self.engine.promotions.propose, body, actor=principal.name)
+        return json_response(answer, 201 if created else 200)
+
+    async def approve_check(self, request: Request) -> Response:
+        principal, body = await self._proposal_command(request, ProposalRef)
+        return json_response(await call(self.engine.promotions.approve_check, body, actor=principal.name))
+
+    async def activate(self, request: Request) -> Response:
+        principal, body = await self._proposal_command(request, ProposalRef)
+        return json_response(await call(self.engine.promotions.activate, body, actor=principal.name))
+
+    async def rollback(self, request: Request) -> Response:
+        principal, body = await self._proposal_command(request, Rollback)
+        return json_response(await call(self.engine.promotions.rollback, body, actor=principal.name))
+
+    # ----- reads -------------------------------------------------------------------------------------
+
+    def getter(self, query: Callable[[str], dict[str, Any]], key: str) -> Endpoint:
+        async def read(request: Request) -> Response:
+            principal = principal_for(request, "auditor")
+            await self.wait_for_min_position(request)
+            view = await call(query, request.path_params[key])
+            principal.require_tenant(view["tenant_id"])
+            return json_response(view)
+
+        return read
+
+    def lister(self, query: Callable[..., Any]) -> Endpoint:
+        async def read(request: Request) -> Response:
+            principal = principal_for(request, "auditor")
+            await self.wait_for_min_position(request)
+            page = await call(query, dict(request.query_params), principal.tenants)
+            return json_response(page)
+
+        return read
+
+    async def history(self, request: Request) -> Response:
+        principal = principal_for(request, "auditor")
+        await self.wait_for_min_position(request)
+        proposal_id = request.path_params["proposal_id"]
+        await self.require_proposal_tenant(principal, proposal_id)
+        as_of_version = natural(request, "as_of_version", 1, 10**9)
+        as_of = _moment(request.query_params.get("as_of"))
+        history = await call(self.engine.audit.get_history, proposal_id, as_of_version=as_of_version, as_of=as_of)
+        return json_response(history)
+
+    async def explain(self, request: Request) -> Response:
+        principal = principal_for(request, "auditor")
+        await self.wait_for_min_position(request)
+        await self.require_proposal_tenant(principal, request.path_params["proposal_id"])
+        return json_response(await call(self.engine.audit.get_explanation, request.path_params["proposal_id"]))
+
+
+def _moment(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        moment = parse_rfc3339(raw)
+        moment + timedelta(0)
+    except (ValueError, OverflowError):
+        message = "as_of must be an RFC 3339 timestamp with an offset"
+        raise InvalidInputError(message, [Violation("invalid_format", message, "as_of")]) from None
+    return moment

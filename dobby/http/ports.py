@@ -1,0 +1,42 @@
+"""What the HTTP app needs from the process it runs in: a small protocol that bootstrap's System fulfils."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from dobby.engine.service import Engine
+from dobby.projections.queries import Queries
+
+
+class AppServices(Protocol):
+    engine: Engine
+    queries: Queries
+
+    @property
+    def tokens_file(self) -> Path | None: ...
+
+    @property
+    def db_timeout_seconds(self) -> float: ...
+
+    def start(self, *, background: bool) -> None:
+        """Storage checked, Fabric refreshing, and with `background` the projections and processors running."""
+
+    def close(self) -> None: ...
+
+    def probe_persistence(self) -> None:
+        """Touch the event store and the projection tables; raises when either cannot answer."""
+
+    def projection_positions(self) -> dict[str, int]: ...
+
+    def projection_errors(self) -> dict[str, str | None]: ...
+
+    def queue_depth(self) -> int: ...
+
+    def committer_pending(self) -> int: ...
+
+    def fabric_checked_at(self) -> Any: ...
+
+    def gauges(self) -> dict[str, Any]: ...
+
+    def counters(self) -> list[tuple[str, str, int]]: ...

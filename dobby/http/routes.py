@@ -1,0 +1,155 @@
+"""Every route once: path, method, role, body and answer types. The app and /openapi.json are both built from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dobby.engine.audit import History
+from dobby.engine.audit_queries import Explanation
+from dobby.engine.intake import IntakeSignal
+from dobby.engine.intake_commands import IntakeAccepted, SampledOut
+from dobby.engine.promotion_commands import CheckAnswer, ProposalAnswer, ProposalRef, Propose, Rollback, RollbackAnswer
+from dobby.engine.proposal import ProposalView
+from dobby.engine.replay import ReplayView
+from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer
+from dobby.engine.run import RunView
+
+LEARNING = "/api/v1/learning"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: dict[str, Any]
+    where: str = "query"
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: str
+    """The name of the endpoint on LearningRoutes or SurfaceRoutes."""
+    role: str | None = None
+    """None: open to anyone (SPEC §8)."""
+    body: Any = None
+    answer: Any = None
+    created: bool = False
+    params: tuple[Param, ...] = ()
+    list_item: Any = None
+
+    @property
+    def answers(self) -> tuple[Any, ...]:
+        """The answer's types: one, or several alternatives."""
+        if self.answer is None:
+            return ()
+        return self.answer if isinstance(self.answer, tuple) else (self.answer,)
+
+
+INTEGER = {"type": "integer", "minimum": 0, "maximum": 2**62}
+MIN_POSITION = Param("min_position", INTEGER)
+PAGE = (
+    Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+    Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+    Param("tenant_id", {"type": "string"}),
+    MIN_POSITION,
+)
+RUN_FILTERS = (Param("outcome", {"type": "string"}), Param("trace_id", {"type": "string"}))
+REPLAY_FILTERS = (
+    Param("verdict", {"enum": ["passed", "rejected", "revalidate_required"]}),
+    Param("target_type", {"type": "string"}),
+    Param("target_id", {"type": "string"}),
+)
+PROPOSAL_FILTERS = (
+    Param("state", {"type": "string"}),
+    Param("target_type", {"type": "string"}),
+    Param("target_id", {"type": "string"}),
+    Param("revalidate_required", {"enum": ["true", "false"]}),
+)
+
+
+def _path(name: str) -> Param:
+    return Param(name, {"type": "string"}, "path", True)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/health", "health"),
+    Operation("GET", "/ready", "ready", params=(Param("strict", {"enum": ["true", "false"]}),)),
+    Operation("GET", "/version", "version"),
+    Operation("GET", "/fabric-manifest.json", "fabric_manifest"),
+    Operation("GET", "/metrics", "metrics"),
+    Operation("GET", "/openapi.json", "openapi"),
+    Operation("GET", "/api/v1/contract", "contract", role="any"),
+    Operation(
+        "POST",
+        f"{LEARNING}/signals/intake",
+        "intake",
+        "submitter",
+        IntakeSignal,
+        (IntakeAccepted, SampledOut),
+        created=True,
+        params=(Param("X-Tenant-ID", {"type": "string"}, "header"),),
+    ),
+    Operation(
+        "POST", f"{LEARNING}/replay/evaluate", "evaluate_replay", "submitter", EvaluateReplay, ReplayAnswer, True
+    ),
+    Operation("POST", f"{LEARNING}/promotions/propose", "propose", "proposer", Propose, ProposalAnswer, True),
+    Operation("POST", f"{LEARNING}/promotions/approve-check", "approve_check", "operator", ProposalRef, CheckAnswer),
+    Operation("POST", f"{LEARNING}/promotions/activate", "activate", "operator", ProposalRef, ProposalAnswer),
+    Operation("POST", f"{LEARNING}/promotions/rollback", "rollback", "operator", Rollback, RollbackAnswer),
+    Operation("GET", f"{LEARNING}/runs", "list_runs", "auditor", params=PAGE + RUN_FILTERS, list_item=RunView),
+    Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", "auditor", None, RunView, params=(_path("run_id"),)),
+    Operation(
+        "GET", f"{LEARNING}/replays", "list_replays", "auditor", params=PAGE + REPLAY_FILTERS, list_item=ReplayView
+    ),
+    Operation(
+        "GET",
+        f"{LEARNING}/replays/{{replay_id}}",
+        "get_replay",
+        "auditor",
+        None,
+        ReplayView,
+        params=(_path("replay_id"),),
+    ),
+    Operation(
+        "GET",
+        f"{LEARNING}/proposals",
+        "list_proposals",
+        "auditor",
+        params=PAGE + PROPOSAL_FILTERS,
+        list_item=ProposalView,
+    ),
+    Operation(
+        "GET",
+        f"{LEARNING}/proposals/{{proposal_id}}",
+        "get_proposal",
+        "auditor",
+        None,
+        ProposalView,
+        params=(_path("proposal_id"),),
+    ),
+    Operation(
+        "GET",
+        f"{LEARNING}/proposals/{{proposal_id}}/history",
+        "history",
+        "auditor",
+        None,
+        History,
+        params=(
+            _path("proposal_id"),
+            Param("as_of_version", {"type": "integer", "minimum": 1, "maximum": 10**9}),
+            Param("as_of", {"type": "string", "format": "date-time"}),
+        ),
+    ),
+    Operation(
+        "GET",
+        f"{LEARNING}/proposals/{{proposal_id}}/explain",
+        "explain",
+        "auditor",
+        None,
+        Explanation,
+        params=(_path("proposal_id"),),
+    ),
+)

@@ -1,0 +1,133 @@
+"""The service surface of SPEC §4.1: health, readiness, version, the manifest, the contract view, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dobby import __version__
+from dobby.engine.clock import rfc3339
+from dobby.engine.modes import Mode
+from dobby.http.auth import principal_for
+from dobby.http.learning import call, json_response
+from dobby.http.openapi import openapi_document
+from dobby.http.ports import AppServices
+from dobby.http.readiness import PersistenceMonitor, fabric_section
+from dobby.resources import manifest_json
+
+READY_DEADLINE_SECONDS = 2.7
+HEALTH = b'{"status":"ok","service":"jhf-dobby"}'
+COMMITTER_SATURATED = 1024
+
+
+@dataclass
+class SurfaceRoutes:
+    services: AppServices
+    monitor: PersistenceMonitor
+    registry: CollectorRegistry
+    backpressure: Any
+
+    @property
+    def context(self) -> Any:
+        return self.services.engine.context
+
+    async def health(self, _: Request) -> Response:
+        return Response(HEALTH, media_type="application/json")
+
+    async def version(self, _: Request) -> Response:
+        mode = await call(self.context.mode)
+        requested = self.context.requested_mode.name
+        return json_response({"version": __version__, "requested_mode": requested, "effective_mode": mode.name})
+
+    async def fabric_manifest(self, _: Request) -> Response:
+        return Response(manifest_json(), media_type="application/json")
+
+    async def openapi(self, _: Request) -> Response:
+        return json_response(openapi_document())
+
+    async def metrics(self, _: Request) -> Response:
+        return Response(await call(generate_latest, self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def contract(self, request: Request) -> Response:
+        principal_for(request, "any")
+
+        def view() -> dict[str, Any]:
+            context = self.context
+            document = context.document()
+            alignment = context.alignment()
+            return {
+                "families": dict(document.families) if document else {},
+                "target_types": list(document.target_types) if document else [],
+                "no_learn_zones": list(document.no_learn_zones) if document else [],
+                "capability_class": document.capability_class if document else None,
+                "aligned": alignment.aligned,
+                "drift": list(alignment.drift),
+                "effective_mode": context.mode().name,
+            }
+
+        return json_response(await call(view))
+
+    async def ready(self, request: Request) -> Response:
+        try:
+            body = await asyncio.wait_for(self._readiness(), READY_DEADLINE_SECONDS)
+        except TimeoutError:
+            body = self._unreachable("readiness checks did not finish in time")
+        status = 503 if request.query_params.get("strict") == "true" and body["status"] != "ready" else 200
+        return json_response(body, status, headers={"Retry-After": "1"} if status == 503 else None)
+
+    async def _readiness(self) -> dict[str, Any]:
+        context = self.context
+        probe = await call(self.monitor.check)
+        alignment = await call(context.alignment)
+        mode = await call(context.mode)
+        projections: dict[str, Any] = {}
+        queue_depth = None
+        problems = []
+        if probe.reachable:
+            head, positions, errors, queue_depth = await call(self._projection_state)
+            for name, at in sorted(positions.items()):
+                projections[name] = {"position": at, "lag": max(head - at, 0), "failing": errors.get(name)}
+            problems += [f"projection {name}: {error}" for name, error in sorted(errors.items()) if error]
+        else:
+            problems.append(f"persistence unreachable: {probe.detail}")
+        if mode < context.requested_mode:
+            problems.append(f"effective mode {mode.name} is below the requested {context.requested_mode.name}")
+        problems += list(alignment.drift)
+        return {
+            "status": "degraded" if problems else "ready",
+            "requested_mode": context.requested_mode.name,
+            "effective_mode": mode.name,
+            "fabric": fabric_section(alignment, self.services.fabric_checked_at()),
+            "persistence": {"reachable": probe.reachable, "latency_ms": probe.latency_ms},
+            "projections": projections,
+            "queue_depth": queue_depth,
+            "backpressure": self.backpressure.saturated or self.services.committer_pending() > COMMITTER_SATURATED,
+            "detail": "; ".join(problems) or "ok",
+        }
+
+    def _projection_state(self) -> tuple[int, dict[str, int], dict[str, str | None], int]:
+        services = self.services
+        return (
+            services.engine.position(),
+            services.projection_positions(),
+            services.projection_errors(),
+            services.queue_depth(),
+        )
+
+    def _unreachable(self, detail: str) -> dict[str, Any]:
+        return {
+            "status": "degraded",
+            "requested_mode": self.context.requested_mode.name,
+            "effective_mode": Mode.warmup.name,
+            "fabric": {"aligned": False, "drift": [], "checked_at": rfc3339(self.context.clock())},
+            "persistence": {"reachable": False, "latency_ms": None},
+            "projections": {},
+            "queue_depth": None,
+            "backpressure": False,
+            "detail": detail,
+        }
