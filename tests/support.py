@@ -21,7 +21,7 @@ from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_engine, build_system, open_event_log
 from dobby.engine.boundary import convert
 from dobby.engine.canonical import run_id_for
-from dobby.engine.context import Context
+from dobby.engine.context import PROCESSOR_ACTOR, Context
 from dobby.engine.intake import IntakeSignal, run_hash_of, run_provenance_hash_of
 from dobby.engine.modes import Mode
 from dobby.engine.ports import Approval
@@ -106,8 +106,8 @@ class World:
     def rollback(self, body: dict[str, Any], *, actor: str) -> Outcome:
         return Outcome(_plain(self.engine.promotions.rollback(convert(body, Rollback), actor=actor)))
 
-    def expire(self, proposal_id: str) -> Outcome | None:
-        answer = self.engine.expiry.expire(proposal_id)
+    def expire(self, proposal_id: str, *, actor: str = PROCESSOR_ACTOR) -> Outcome | None:
+        answer = self.engine.expiry.expire(proposal_id, actor=actor)
         return None if answer is None else Outcome(_plain(answer))
 
     def mark_revalidation_required(self, proposal_id: str, reason: str) -> Outcome | None:

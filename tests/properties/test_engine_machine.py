@@ -159,7 +159,7 @@ class EngineMachine(RuleBasedStateMachine):
     def proposal_command(self, data: st.DataObject, command: str) -> None:
         if self.proposals:
             self.attempt(
-                getattr(self.world.engine, command), data.draw(st.sampled_from(self.proposals)), actor="operator"
+                getattr(self.world, command), data.draw(st.sampled_from(self.proposals)), actor="operator"
             )
 
     @rule(data=st.data())
