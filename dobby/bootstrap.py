@@ -163,9 +163,9 @@ class System:
             },
         }
         try:
-            head = self.engine.position()
-            positions = self.store.positions()
-            values["projections"] = {name: (at, max(head - at, 0)) for name, at in positions.items()}
+            health = self.follower.health(self.engine.position())
+            values["projections"] = {name: (runner.position, runner.lag) for name, runner in health.items()}
+            values["runners"] = {name: (runner.failing is not None, runner.restarts) for name, runner in health.items()}
             values["queue_depth"] = self.queries.open_count()
             budget_since = rfc3339(now - timedelta(seconds=limits.replay_budget_window_seconds))
             remaining: dict[str, int] = {}
@@ -202,7 +202,7 @@ def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **en
         store,
         engine.log,
         listen_url=settings.database_url if settings.backend == "postgres" else None,
-        extra_steps=[publisher.step] if publisher else [],
+        extra_steps={BOBBIN: publisher.step} if publisher else {},
     )
     expiry = ExpiryProcessor(engine, queries, clock=engine.clock)
     return System(settings, engine, store, queries, follower, expiry, publisher)

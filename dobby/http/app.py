@@ -171,9 +171,8 @@ class Api:
         queue_depth = None
         problems = []
         if probe.reachable:
-            head, positions, errors, queue_depth = await self.call(self._projection_state)
-            projections = {name: {"position": at, "lag": max(head - at, 0)} for name, at in sorted(positions.items())}
-            problems += [f"projection {name}: {error}" for name, error in errors.items() if error]
+            projections, queue_depth = await self.call(self._projection_state)
+            problems += [f"projection {name}: {p['failing']}" for name, p in projections.items() if p["failing"]]
         else:
             problems.append(f"persistence unreachable: {probe.detail}")
         if mode < self.engine.requested_mode:
@@ -197,9 +196,10 @@ class Api:
         committer = self.engine.committer
         return committer is not None and committer.pending > 1024
 
-    def _projection_state(self) -> tuple[int, dict[str, int], dict[str, str | None], int]:
-        errors = {name: status.last_error for name, status in self.system.follower.status.items()}
-        return self.engine.position(), self.system.store.positions(), errors, self.queries.open_count()
+    def _projection_state(self) -> tuple[dict[str, dict[str, Any]], int]:
+        health = self.system.follower.health(self.engine.position())
+        projections = {name: runner.as_json() for name, runner in sorted(health.items())}
+        return projections, self.queries.open_count()
 
     def _unreachable_readiness(self, detail: str) -> dict[str, Any]:
         return {

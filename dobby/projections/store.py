@@ -47,6 +47,14 @@ class ProjectionStore:
             rows = connection.execute(select(self.tracking.c.name, self.tracking.c.last_error)).all()
         return {name: error for name, error in rows}
 
+    def tracked(self, names: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+        """(position, last recorded error) of each named runner that has a tracking row."""
+        statement = select(self.tracking.c.name, self.tracking.c.position, self.tracking.c.last_error).where(
+            self.tracking.c.name.in_(sorted(set(names)))
+        )
+        with self.engine.connect() as connection:
+            return {name: (int(position), error) for name, position, error in connection.execute(statement)}
+
     def wait_for(self, position: int, timeout: float, names: Iterable[str] | None = None) -> bool:
         """Whether the named projections (all by default) reached `position` within `timeout` seconds."""
         wanted = set(names or self.projections)
@@ -88,3 +96,10 @@ def set_position(connection: Connection, tracking: Table, name: str, position: i
 def record_error(engine: Engine, tracking: Table, name: str, error: str) -> None:
     with writer(engine).begin() as connection:
         connection.execute(update(tracking).where(tracking.c.name == name).values(last_error=error[:2000]))
+
+
+def clear_error(engine: Engine, tracking: Table, name: str) -> None:
+    with writer(engine).begin() as connection:
+        connection.execute(
+            update(tracking).where(tracking.c.name == name, tracking.c.last_error.is_not(None)).values(last_error=None)
+        )
