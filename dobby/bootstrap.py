@@ -30,6 +30,7 @@ from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePubl
 from dobby.projections.queries import Queries
 from dobby.projections.runner import Follower, Periodic
 from dobby.projections.store import ProjectionStore
+from dobby.projections.tallies import DurableTallies
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = REPOSITORY_ROOT / "fabric-manifest.json"
@@ -120,6 +121,7 @@ class System:
     follower: Follower
     expiry: ExpiryProcessor
     publisher: ProvenancePublisher | None
+    tallies: DurableTallies
     background: list[Periodic] = field(default_factory=list)
 
     def init_storage(self) -> None:
@@ -139,8 +141,9 @@ class System:
             self.background.append(refresher)
 
     def start_background(self) -> None:
-        """The read side and the processors: projections, Bobbin publisher, expiry processor."""
+        """The read side and the processors: projections, Bobbin publisher, expiry processor (and the tallies)."""
         self.start_fabric_refresh()
+        self.tallies.start()
         self.follower.start()
         expiry = Periodic(self.expiry.tick, self.settings.processor_interval_seconds, "dobby-expiry")
         expiry.start()
@@ -187,6 +190,7 @@ class System:
         for periodic in self.background:
             periodic.stop()
         self.follower.stop()
+        self.tallies.stop()
         self.store.engine.dispose()
         self.engine.close()
 
@@ -205,7 +209,8 @@ def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **en
         extra_steps={BOBBIN: publisher.step} if publisher else {},
     )
     expiry = ExpiryProcessor(engine, queries, clock=engine.clock)
-    return System(settings, engine, store, queries, follower, expiry, publisher)
+    tallies = DurableTallies(store.engine, store.tallies)
+    return System(settings, engine, store, queries, follower, expiry, publisher, tallies)
 
 
 def system_from_environment(environ: Mapping[str, str] | None = None) -> System:

@@ -30,7 +30,7 @@ from dobby.engine.schemas import PROPOSAL_REF, ROLLBACK
 from dobby.engine.validation import check_shape
 from dobby.http.auth import Authenticator, Principal, load_tokens
 from dobby.http.errors import HttpError, error_body, error_response, http_error_response
-from dobby.http.metrics import DobbyCollector, ProcessCounters, build_registry
+from dobby.http.metrics import DobbyCollector, build_registry
 from dobby.http.middleware import (
     BackpressureGate,
     BackpressureState,
@@ -41,6 +41,7 @@ from dobby.http.middleware import (
 )
 from dobby.http.openapi import openapi_document
 from dobby.http.readiness import PersistenceMonitor, fabric_section
+from dobby.projections.tallies import DurableTallies
 
 MIN_POSITION_WAIT_SECONDS = 2.0
 CALL_DEADLINE_SECONDS = 2.8
@@ -60,7 +61,7 @@ class Api:
         self,
         system: System,
         monitor: PersistenceMonitor,
-        counters: ProcessCounters,
+        counters: DurableTallies,
         auth: Authenticator,
         gate: BackpressureState,
     ) -> None:
@@ -386,15 +387,17 @@ def create_app(system: System, *, background: bool = True) -> Starlette:
     auth = Authenticator(load_tokens(tokens_file) if tokens_file is not None else None)
     monitor = PersistenceMonitor(system.probe_persistence, timeout=min(system.settings.db_timeout_seconds, 2.0))
     system.engine.persistence_reachable = monitor.reachable
-    counters = ProcessCounters()
+    counters = system.tallies
     gate = BackpressureState()
     api = Api(system, monitor, counters, auth, gate)
-    registry, histogram = build_registry(DobbyCollector(system.queries.counters_by_metric, counters, system.gauges))
+    counts = (system.queries.counters_by_metric, system.tallies.totals)
+    registry, histogram = build_registry(DobbyCollector(counts, system.gauges))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(system.init_storage)
         monitor.start()
+        system.tallies.start()
         await run_in_threadpool(system.start_fabric_refresh)
         if background:
             system.start_background()

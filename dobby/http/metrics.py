@@ -1,13 +1,11 @@
-"""Prometheus metrics of SPEC §6: durable counters from the counters projection, process counters for refusals
-(which store nothing, so the log cannot count them), gauges read at scrape time, and the request histogram."""
+"""Prometheus metrics of SPEC §6: durable counters (the counters projection of the log, and the durable tallies of
+answers that store nothing), gauges read at scrape time, and the per-process request histogram."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -26,41 +24,24 @@ COUNTERS = {
 }
 
 
-@dataclass
-class ProcessCounters:
-    """Counts of refusals in this process (intake rejected/duplicate/sampled_out, activation denials)."""
-
-    values: Counter[tuple[str, str]] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, metric: str, **labels: str) -> None:
-        key = (metric, json.dumps(labels, sort_keys=True, separators=(",", ":")))
-        with self.lock:
-            self.values[key] += 1
-
-    def snapshot(self) -> dict[tuple[str, str], int]:
-        with self.lock:
-            return dict(self.values)
+Counts = Callable[[], Iterable[tuple[str, str, int]]]
 
 
 class DobbyCollector(Collector):
-    def __init__(
-        self,
-        durable: Callable[[], list[tuple[str, str, int]]],
-        process: ProcessCounters,
-        gauges: Callable[[], dict[str, Any]],
-    ) -> None:
-        self._durable = durable
-        self._process = process
+    """Renders the durable counters (the sum of every source's rows) and the gauges read at scrape time."""
+
+    def __init__(self, counts: Sequence[Counts], gauges: Callable[[], dict[str, Any]]) -> None:
+        self._counts = counts
         self._gauges = gauges
 
     def collect(self) -> Iterator[Metric]:
-        totals: Counter[tuple[str, str]] = Counter(self._process.snapshot())
+        totals: Counter[tuple[str, str]] = Counter()
         try:
-            for metric, labels, value in self._durable():
-                totals[(metric, labels)] += value
-        except Exception:  # the database is down: process counters still render
-            pass
+            for source in self._counts:
+                for metric, labels, value in source():
+                    totals[(metric, labels)] += value
+        except Exception:  # the database is down: no counter at all rather than a part of them that looks lower
+            totals.clear()
         for name, (documentation, label_names) in COUNTERS.items():
             family = CounterMetricFamily(name.removesuffix("_total"), documentation, labels=label_names)
             for (metric, labels), value in sorted(totals.items()):

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, update
 
 from dobby.projections.database import writer
-from dobby.projections.tables import tracking_table
+from dobby.projections.tables import tallies_table, tracking_table
 from dobby.projections.views import PROJECTIONS, Projection
 
 
@@ -18,6 +18,7 @@ class ProjectionStore:
         self.writer = writer(engine)
         self.metadata = MetaData()
         self.tracking = tracking_table(self.metadata)
+        self.tallies = tallies_table(self.metadata)
         self.projections = {projection.name: projection for projection in projections}
         self.live: dict[str, dict[str, Table]] = {
             name: projection.tables(self.metadata) for name, projection in self.projections.items()
@@ -31,7 +32,7 @@ class ProjectionStore:
         return self.live[projection][table]
 
     def create(self, extra_tracking: Iterable[str] = ()) -> None:
-        """Create every table that is missing and a tracking row for every projection (idempotent)."""
+        """Create every table that is missing (the tallies too) and a tracking row per projection (idempotent)."""
         with self.writer.begin() as connection:
             self.metadata.create_all(connection, checkfirst=True)
             for name in (*self.projections, *extra_tracking):
