@@ -169,7 +169,8 @@ class System:
             health = self.follower.health(self.engine.position())
             values["projections"] = {name: (runner.position, runner.lag) for name, runner in health.items()}
             values["runners"] = {name: (runner.failing is not None, runner.restarts) for name, runner in health.items()}
-            values["queue_depth"] = self.queries.open_count()
+            values["queue_depth"] = self.queries.revalidation_queue_depth()
+            values["active_revalidate_required"] = self.queries.active_revalidate_required()
             budget_since = rfc3339(now - timedelta(seconds=limits.replay_budget_window_seconds))
             remaining: dict[str, int] = {}
             for tenant, spent in self.queries.replay_spends_since(budget_since):

@@ -200,7 +200,7 @@ class Api:
     def _projection_state(self) -> tuple[dict[str, dict[str, Any]], int]:
         health = self.system.follower.health(self.engine.position())
         projections = {name: runner.as_json() for name, runner in sorted(health.items())}
-        return projections, self.queries.open_count()
+        return projections, self.queries.revalidation_queue_depth()
 
     def _unreachable_readiness(self, detail: str) -> dict[str, Any]:
         return {

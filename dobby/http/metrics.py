@@ -72,8 +72,18 @@ class DobbyCollector(Collector):
             breaker.add_metric([tenant], 1.0 if is_open else 0.0)
         yield breaker
         yield GaugeMetricFamily(
-            "dobby_replay_queue_depth", "Open proposals awaiting expiry", value=values.get("queue_depth", 0)
+            "dobby_replay_queue_depth",
+            "Open proposals flagged revalidate_required, awaiting expiry",
+            value=values.get("queue_depth", 0),
         )
+        flagged = GaugeMetricFamily(
+            "dobby_active_revalidate_required",
+            "Active proposals flagged revalidate_required (not rolled back automatically)",
+            labels=["tenant_id"],
+        )
+        for tenant, count in sorted(values.get("active_revalidate_required", {}).items()):
+            flagged.add_metric([tenant], count)
+        yield flagged
         position = GaugeMetricFamily("dobby_projection_position", "Last log position folded", labels=["projection"])
         lag = GaugeMetricFamily("dobby_projection_lag_events", "Events not yet folded", labels=["projection"])
         for name, (at, behind) in sorted(values.get("projections", {}).items()):

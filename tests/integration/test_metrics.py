@@ -1,19 +1,33 @@
-"""Metrics that every process agrees on: durable refusal tallies beside the counters projection."""
+"""Metrics that every process agrees on: durable refusal tallies beside the counters projection, and the
+revalidation gauges read from the proposals projection."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import MetaData
 
 from dobby.http.app import create_app
 from dobby.projections.tables import tallies_table
 from dobby.projections.tallies import DurableTallies
-from tests.support import SystemWorld, intake_body, make_system, running_app
+from tests.support import (
+    SystemWorld,
+    approved_proposal,
+    intake_body,
+    make_system,
+    passed_replay,
+    propose_body,
+    replay_body,
+    running_app,
+)
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
+GREETING = {"type": "prompt_template", "id": "greeting"}
+FAREWELL = {"type": "prompt_template", "id": "farewell"}
 
 
 @pytest.fixture
@@ -22,10 +36,14 @@ def world(database_url: str) -> Iterator[SystemWorld]:
         yield built
 
 
+def get(world: SystemWorld, path: str) -> httpx.Response:
+    with running_app(create_app(world.system), lifespan=False) as client:
+        return client.get(path)
+
+
 def samples(world: SystemWorld, prefix: str) -> dict[str, float]:
     """The samples of /metrics whose line starts with `prefix`, keyed by the rest of the sample's name."""
-    with running_app(create_app(world.system), lifespan=False) as client:
-        text = client.get("/metrics").text
+    text = get(world, "/metrics").text
     found = {}
     for line in text.splitlines():
         if line.startswith(prefix):
@@ -91,3 +109,39 @@ class TestDurableTallies:
             ("dobby_intake_total", '{"result":"duplicate"}', 4000),
             ("dobby_intake_total", '{"result":"rejected"}', 4000),
         ]
+
+
+def active_proposal(world: SystemWorld, tenant: str, target: dict[str, str], accuracy: float) -> dict[str, Any]:
+    replay = passed_replay(world, accuracy, tenant_id=tenant, target=target)
+    proposal = world.engine.propose(propose_body(replay["replay_id"], tenant_id=tenant, target=target), actor="p").body
+    world.approve(proposal)
+    world.engine.approve_check(proposal["proposal_id"], actor="op")
+    world.engine.activate(proposal["proposal_id"], actor="op")
+    return proposal
+
+
+def test_revalidation_gauges_count_open_and_active_flagged_proposals(world: SystemWorld) -> None:
+    flagged_active = active_proposal(world, "acme", GREETING, 0.90)
+    active_proposal(world, "beta", GREETING, 0.91)
+    open_flagged = approved_proposal(world, 0.92)
+    open_unflagged = world.engine.propose(
+        propose_body(passed_replay(world, 0.93, target=FAREWELL)["replay_id"], target=FAREWELL), actor="p"
+    ).body
+    drifted = {**world.families, "runtime.traces": "9.9"}
+    verdict = world.engine.evaluate_replay(replay_body(drifted), actor="s").body["verdict"]
+    assert verdict == "revalidate_required"  # flags every open or active proposal on acme's greeting
+    world.catch_up()
+    assert samples(world, "dobby_replay_queue_depth") == {"": 1.0}
+    assert get(world, "/ready").json()["queue_depth"] == 1
+    assert samples(world, "dobby_active_revalidate_required") == {'{tenant_id="acme"}': 1.0, '{tenant_id="beta"}': 0.0}
+    assert world.system.queries.get_proposal(open_unflagged["proposal_id"])["revalidate_required"] is False
+
+    world.system.expiry.tick()
+    world.catch_up()
+    assert world.system.queries.get_proposal(open_flagged["proposal_id"])["state"] == "expired"
+    assert samples(world, "dobby_replay_queue_depth") == {"": 0.0}
+    assert samples(world, "dobby_active_revalidate_required")['{tenant_id="acme"}'] == 1.0  # not rolled back
+
+    world.engine.rollback({"proposal_id": flagged_active["proposal_id"], "reason": "revalidate"}, actor="op")
+    world.catch_up()
+    assert samples(world, "dobby_active_revalidate_required") == {'{tenant_id="beta"}': 0.0}
