@@ -3,6 +3,7 @@ restarted server shows them again."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING
 from tests.support import eventually, intake_body
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
-SCRAPES = 40
+MIN_SCRAPES = 40
 EXPECTED = {"accepted": 1.0, "duplicate": 2.0, "sampled_out": 3.0, "rejected": 4.0}
 SCRAPE_COUNT = 'dobby_http_request_duration_seconds_count{method="GET",route="/metrics",status="200"}'
 
@@ -34,15 +35,16 @@ def scrape(server: Server) -> tuple[dict[str, float], float]:
 
 
 def every_scrape_agrees(server: Server) -> None:
-    """Every scrape shows EXPECTED; two scrapes that found the same count of earlier scrapes came from two
-    different processes, which shows more than one worker answered."""
+    """Every scrape shows EXPECTED, until two scrapes found the same count of earlier scrapes: they came from
+    two different processes, so more than one worker answered (which one answers is the kernel's choice)."""
     assert eventually(lambda: scrape(server)[0] == EXPECTED, timeout=15.0)
     seen: list[float] = []
-    for _ in range(SCRAPES):
+    deadline = time.monotonic() + 30.0
+    while len(seen) < MIN_SCRAPES or (len(set(seen)) == len(seen) and time.monotonic() < deadline):
         totals, earlier = scrape(server)
         assert totals == EXPECTED
         seen.append(earlier)
-    assert len(set(seen)) < len(seen), f"one worker answered every scrape: {seen}"
+    assert len(set(seen)) < len(seen), f"one worker answered all {len(seen)} scrapes: {server.log.read_text()}"
 
 
 def test_intake_totals_agree_on_every_worker_and_survive_a_restart(database_url: str, tmp_path: Path) -> None:
