@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import threading
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +19,7 @@ from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
 from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, WarpApprovals
 from dobby.adapters.warp import FileApprovals
 from dobby.engine.clock import Clock, rfc3339, system_clock
-from dobby.engine.context import Context, Limits
+from dobby.engine.context import Context, Limits, NoObserver
 from dobby.engine.group_commit import GroupCommitter
 from dobby.engine.modes import Manifest
 from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, Observer, ProvenanceSink
@@ -33,6 +30,7 @@ from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePubl
 from dobby.projections.queries import Queries
 from dobby.projections.runner import Follower, Periodic
 from dobby.projections.store import ProjectionStore
+from dobby.projections.tallies import DurableTallies
 from dobby.resources import read_manifest
 
 
@@ -101,30 +99,13 @@ def build_engine(
         requested_mode=settings.service_mode,
         limits=limits_from(settings),
         clock=clock,
-        observer=observer or Tallies(),
+        observer=observer or NoObserver(),
     )
     return Engine.build(
         context,
         approvals=approvals or build_approvals(settings),
         evidence=evidence if evidence is not None else build_evidence(settings),
     )
-
-
-class Tallies:
-    """Counts of answers that store nothing, kept in this process."""
-
-    def __init__(self) -> None:
-        self.values: Counter[tuple[str, str]] = Counter()
-        self.lock = threading.Lock()
-
-    def count(self, metric: str, labels: Mapping[str, str]) -> None:
-        key = (metric, json.dumps(dict(labels), sort_keys=True, separators=(",", ":")))
-        with self.lock:
-            self.values[key] += 1
-
-    def totals(self) -> list[tuple[str, str, int]]:
-        with self.lock:
-            return [(metric, labels, value) for (metric, labels), value in self.values.items()]
 
 
 def engine_from_environment(environ: Mapping[str, str] | None = None) -> Engine:
@@ -142,6 +123,7 @@ class System:
     follower: Follower
     expiry: ExpiryProcessor
     publisher: ProvenancePublisher | None
+    tallies: DurableTallies
     background: list[Periodic] = field(default_factory=list)
 
     @property
@@ -154,6 +136,7 @@ class System:
 
     def start(self, *, background: bool) -> None:
         self.init_storage()
+        self.tallies.start()
         self.start_fabric_refresh()
         if background:
             self.start_background()
@@ -161,11 +144,12 @@ class System:
     def projection_positions(self) -> dict[str, int]:
         return self.store.positions()
 
-    def projection_errors(self) -> dict[str, str | None]:
-        return {name: status.last_error for name, status in self.follower.status.items()}
+    def projection_health(self) -> dict[str, dict[str, Any]]:
+        health = self.follower.health(self.engine.position())
+        return {name: runner.as_json() for name, runner in sorted(health.items())}
 
     def queue_depth(self) -> int:
-        return self.queries.open_count()
+        return self.queries.revalidation_queue_depth()
 
     def committer_pending(self) -> int:
         committer = self.engine.context.uow.committer
@@ -175,9 +159,8 @@ class System:
         return getattr(self.engine.context.governance, "checked_at", None)
 
     def counters(self) -> list[tuple[str, str, int]]:
-        observer = self.engine.context.observer
-        local = observer.totals() if isinstance(observer, Tallies) else []
-        return self.queries.counters_by_metric() + local
+        """Counts of writes (the counters projection) and of answers that stored nothing (the durable tallies)."""
+        return self.queries.counters_by_metric() + self.tallies.totals()
 
     def init_storage(self) -> None:
         self.engine.position()
@@ -196,8 +179,9 @@ class System:
             self.background.append(refresher)
 
     def start_background(self) -> None:
-        """The read side and the processors: projections, Bobbin publisher, expiry processor."""
+        """The read side and the processors: projections, Bobbin publisher, expiry processor (and the tallies)."""
         self.start_fabric_refresh()
+        self.tallies.start()
         self.follower.start()
         expiry = Periodic(self.expiry.tick, self.settings.processor_interval_seconds, "dobby-expiry")
         expiry.start()
@@ -220,10 +204,11 @@ class System:
             },
         }
         try:
-            head = self.engine.position()
-            positions = self.store.positions()
-            values["projections"] = {name: (at, max(head - at, 0)) for name, at in positions.items()}
-            values["queue_depth"] = self.queries.open_count()
+            health = self.follower.health(self.engine.position())
+            values["projections"] = {name: (runner.position, runner.lag) for name, runner in health.items()}
+            values["runners"] = {name: (runner.failing is not None, runner.restarts) for name, runner in health.items()}
+            values["queue_depth"] = self.queries.revalidation_queue_depth()
+            values["active_revalidate_required"] = self.queries.active_revalidate_required()
             budget_since = rfc3339(now - timedelta(seconds=limits.replay_budget_window_seconds))
             remaining: dict[str, int] = {}
             for tenant, spent in self.queries.replay_spends_since(budget_since):
@@ -244,13 +229,15 @@ class System:
         for periodic in self.background:
             periodic.stop()
         self.follower.stop()
+        self.tallies.stop()
         self.store.engine.dispose()
         self.engine.close()
 
 
 def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **engine_parts: Any) -> System:
-    engine = build_engine(settings, **engine_parts)
     store = ProjectionStore(connect(settings.database_url, settings.db_timeout_seconds))
+    tallies = DurableTallies(store.engine, store.tallies)
+    engine = build_engine(settings, observer=tallies, **engine_parts)
     queries = Queries(store)
     if sink is None and settings.bobbin_path is not None:
         sink = BobbinProvenanceSink(settings.bobbin_path)
@@ -259,10 +246,10 @@ def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **en
         store,
         engine.context.uow.log,
         listen_url=settings.database_url if settings.backend == "postgres" else None,
-        extra_steps=[publisher.step] if publisher else [],
+        extra_steps={BOBBIN: publisher.step} if publisher else {},
     )
     expiry = ExpiryProcessor(engine.context, engine.expiry, queries)
-    return System(settings, engine, store, queries, follower, expiry, publisher)
+    return System(settings, engine, store, queries, follower, expiry, publisher, tallies)
 
 
 def system_from_environment(environ: Mapping[str, str] | None = None) -> System:

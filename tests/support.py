@@ -6,14 +6,17 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio.from_thread
+import httpx
 import msgspec
 import psycopg
+from starlette.applications import Starlette
 
 from dobby.adapters.fabric import builtin_document
 from dobby.adapters.memory import InMemoryApprovals, InMemoryProvenanceSink, StaticGovernanceTruth
@@ -195,8 +198,15 @@ class SystemWorld(World):
     system: System = field(default=None)  # type: ignore[assignment]
     sink: InMemoryProvenanceSink = field(default_factory=InMemoryProvenanceSink)
 
+    def step(self) -> int:
+        """One round of the follower; a runner failing in it fails the test (the follower itself only records it)."""
+        worked = self.system.follower.step()
+        failing = {name: s.last_error for name, s in self.system.follower.status.items() if s.last_error}
+        assert not failing, f"runners failing: {failing}"
+        return worked
+
     def catch_up(self) -> None:
-        while self.system.follower.step():
+        while self.step():
             pass
 
 
@@ -331,3 +341,31 @@ def record_runs(log: EventLog, families: dict[str, str], count: int, at: datetim
                 )
             )
         log.save(*runs)
+
+
+class AppClient:
+    """Blocking calls into an in-process app over `httpx.ASGITransport`, its event loop on a thread of its own."""
+
+    def __init__(self, portal: anyio.from_thread.BlockingPortal, client: httpx.AsyncClient) -> None:
+        self._portal = portal
+        self._client = client
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        async def call() -> httpx.Response:
+            return await self._client.get(path, **kwargs)
+
+        return self._portal.call(call)
+
+
+@contextmanager
+def running_app(app: Starlette, *, lifespan: bool = True) -> Iterator[AppClient]:
+    """A client for `app`; with `lifespan`, the app's lifespan runs around it (what the app starts at startup,
+    it stops at shutdown: the System it was built on is closed at the end)."""
+    with anyio.from_thread.start_blocking_portal() as portal, ExitStack() as stack:
+        if lifespan:
+            stack.enter_context(portal.wrap_async_context_manager(app.router.lifespan_context(app)))
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dobby.test")
+        try:
+            yield AppClient(portal, client)
+        finally:
+            portal.call(client.aclose)

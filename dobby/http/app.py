@@ -99,7 +99,7 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     monitor = PersistenceMonitor(services.probe_persistence, timeout=min(services.db_timeout_seconds, 2.0))
     services.engine.context.persistence_reachable = monitor.reachable
     gate = BackpressureState()
-    registry, histogram = build_registry(DobbyCollector(services.counters, services.gauges))
+    registry, histogram = build_registry(DobbyCollector([services.counters], services.gauges))
     learning = LearningRoutes(services)
     surface = SurfaceRoutes(services, monitor, registry, gate)
 

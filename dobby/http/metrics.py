@@ -1,11 +1,11 @@
-"""Prometheus metrics of SPEC §6: durable counters (the counters projection and the durable tallies of answers that
-store nothing), gauges read at scrape time, and the request histogram."""
+"""Prometheus metrics of SPEC §6: durable counters (the counters projection of the log, and the durable tallies of
+answers that store nothing), gauges read at scrape time, and the per-process request histogram."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -24,20 +24,24 @@ COUNTERS = {
 }
 
 
-class DobbyCollector(Collector):
-    """Durable counters (the same on every process) and gauges, read at scrape time."""
+Counts = Callable[[], Iterable[tuple[str, str, int]]]
 
-    def __init__(self, durable: Callable[[], list[tuple[str, str, int]]], gauges: Callable[[], dict[str, Any]]) -> None:
-        self._durable = durable
+
+class DobbyCollector(Collector):
+    """Renders the durable counters (the sum of every source's rows) and the gauges read at scrape time."""
+
+    def __init__(self, counts: Sequence[Counts], gauges: Callable[[], dict[str, Any]]) -> None:
+        self._counts = counts
         self._gauges = gauges
 
     def collect(self) -> Iterator[Metric]:
         totals: Counter[tuple[str, str]] = Counter()
         try:
-            for metric, labels, value in self._durable():
-                totals[(metric, labels)] += value
-        except Exception:  # the database is down: the counters are left out of this scrape
-            pass
+            for source in self._counts:
+                for metric, labels, value in source():
+                    totals[(metric, labels)] += value
+        except Exception:  # the database is down: no counter at all rather than a part of them that looks lower
+            totals.clear()
         for name, (documentation, label_names) in COUNTERS.items():
             family = CounterMetricFamily(name.removesuffix("_total"), documentation, labels=label_names)
             for (metric, labels), value in sorted(totals.items()):
@@ -68,8 +72,18 @@ class DobbyCollector(Collector):
             breaker.add_metric([tenant], 1.0 if is_open else 0.0)
         yield breaker
         yield GaugeMetricFamily(
-            "dobby_replay_queue_depth", "Open proposals awaiting expiry", value=values.get("queue_depth", 0)
+            "dobby_replay_queue_depth",
+            "Open proposals flagged revalidate_required, awaiting expiry",
+            value=values.get("queue_depth", 0),
         )
+        flagged = GaugeMetricFamily(
+            "dobby_active_revalidate_required",
+            "Active proposals flagged revalidate_required (not rolled back automatically)",
+            labels=["tenant_id"],
+        )
+        for tenant, count in sorted(values.get("active_revalidate_required", {}).items()):
+            flagged.add_metric([tenant], count)
+        yield flagged
         position = GaugeMetricFamily("dobby_projection_position", "Last log position folded", labels=["projection"])
         lag = GaugeMetricFamily("dobby_projection_lag_events", "Events not yet folded", labels=["projection"])
         for name, (at, behind) in sorted(values.get("projections", {}).items()):

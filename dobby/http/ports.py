@@ -29,7 +29,8 @@ class AppServices(Protocol):
 
     def projection_positions(self) -> dict[str, int]: ...
 
-    def projection_errors(self) -> dict[str, str | None]: ...
+    def projection_health(self) -> dict[str, dict[str, Any]]:
+        """Every runner (projections, the Bobbin publisher): {"position", "lag", "failing"}."""
 
     def queue_depth(self) -> int: ...
 

@@ -89,10 +89,8 @@ class SurfaceRoutes:
         queue_depth = None
         problems = []
         if probe.reachable:
-            head, positions, errors, queue_depth = await call(self._projection_state)
-            for name, at in sorted(positions.items()):
-                projections[name] = {"position": at, "lag": max(head - at, 0), "failing": errors.get(name)}
-            problems += [f"projection {name}: {error}" for name, error in sorted(errors.items()) if error]
+            projections, queue_depth = await call(self._projection_state)
+            problems += [f"projection {name}: {p['failing']}" for name, p in projections.items() if p["failing"]]
         else:
             problems.append(f"persistence unreachable: {probe.detail}")
         if mode < context.requested_mode:
@@ -110,14 +108,8 @@ class SurfaceRoutes:
             "detail": "; ".join(problems) or "ok",
         }
 
-    def _projection_state(self) -> tuple[int, dict[str, int], dict[str, str | None], int]:
-        services = self.services
-        return (
-            services.engine.position(),
-            services.projection_positions(),
-            services.projection_errors(),
-            services.queue_depth(),
-        )
+    def _projection_state(self) -> tuple[dict[str, dict[str, Any]], int]:
+        return self.services.projection_health(), self.services.queue_depth()
 
     def _unreachable(self, detail: str) -> dict[str, Any]:
         return {

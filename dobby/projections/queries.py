@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, func, select
+from sqlalchemy import Select, Table, and_, case, func, select
 
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.lifecycle import OPEN_STATES
@@ -119,12 +119,23 @@ class Queries:
         with self.store.engine.connect() as connection:
             return {tenant: int(count) for tenant, count in connection.execute(statement)}
 
-    def open_count(self) -> int:
+    def revalidation_queue_depth(self) -> int:
+        """Open proposals flagged revalidate_required: the ones waiting for the expiry processor."""
         table = self.proposals
+        statement = select(func.count()).where(
+            table.c.state.in_(sorted(OPEN_STATES)), table.c.revalidate_required.is_(True)
+        )
         with self.store.engine.connect() as connection:
-            return int(
-                connection.execute(select(func.count()).where(table.c.state.in_(sorted(OPEN_STATES)))).scalar_one()
-            )
+            return int(connection.execute(statement).scalar_one())
+
+    def active_revalidate_required(self) -> dict[str, int]:
+        """Per tenant with an active proposal: how many of its active proposals are flagged revalidate_required
+        (they stay active; nothing rolls them back automatically)."""
+        table = self.proposals
+        flagged = func.sum(case((table.c.revalidate_required.is_(True), 1), else_=0))
+        statement = select(table.c.tenant_id, flagged).where(table.c.state == "active").group_by(table.c.tenant_id)
+        with self.store.engine.connect() as connection:
+            return {tenant: int(count or 0) for tenant, count in connection.execute(statement)}
 
 
 def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[int, int | None, list[Any]]:

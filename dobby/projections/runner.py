@@ -6,15 +6,16 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Table, text
 
 from dobby.engine.chain import ChainedEvent
 from dobby.engine.unit_of_work import EventLog
-from dobby.projections.store import ProjectionStore, lock_position, record_error, set_position
+from dobby.projections.store import ProjectionStore, clear_error, lock_position, record_error, set_position
 from dobby.projections.views import Projection, Recorded
 
 LOG = logging.getLogger("dobby.projections")
@@ -83,36 +84,70 @@ def catch_up(
             progress(count)
 
 
+FIRST_BACKOFF = 0.1
+MAX_BACKOFF = 30.0
+
+
 @dataclass
 class RunnerStatus:
+    """One runner (a projection or an extra step such as the Bobbin publisher) as this process sees it."""
+
     running: bool = False
     leader: bool = False
     restarts: int = 0
     last_error: str | None = None
     events: int = 0
+    failures: int = 0
+    retry_at: float = 0.0
+    error_recorded: bool = True  # the tracking row may hold an error left by another process: clear it on success
+
+
+def describe(error: BaseException) -> str:
+    """One line naming the error. Only the first line of its text: SQL errors go on with statements and
+    parameters, which may hold tenants' data, and this line is shown by the open /ready route."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:500]
+
+
+@dataclass(frozen=True)
+class RunnerHealth:
+    position: int
+    lag: int
+    failing: str | None
+    restarts: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"position": self.position, "lag": self.lag, "failing": self.failing}
 
 
 @dataclass
 class Follower:
     """Keeps projections caught up: one thread, woken by LISTEN/NOTIFY on PostgreSQL and by polling on SQLite.
 
-    On PostgreSQL a session advisory lock per projection elects one active follower across processes; the
-    others stand by and take over when it goes. A failing batch is retried with exponential backoff (the
-    supervisor), and the error is kept in `status` and in the tracking table for readiness and metrics.
+    Every projection and every extra step (the Bobbin publisher) is a runner of its own: on PostgreSQL a
+    session advisory lock per runner elects one active follower across processes; the others stand by and take
+    over when it goes. A runner that fails is retried alone with exponential backoff while the others go on
+    every round; its error is kept in `status` and in the tracking table for readiness and metrics until it
+    succeeds again.
     """
 
     store: ProjectionStore
     log: EventLog
     listen_url: str | None = None
     poll_seconds: float = 0.05
-    extra_steps: Sequence[Callable[[], int]] = ()
+    extra_steps: Mapping[str, Callable[[], int]] = field(default_factory=dict)
     status: dict[str, RunnerStatus] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _wake: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
+    @property
+    def names(self) -> list[str]:
+        """Every runner: the projections, then the extra steps."""
+        return [*self.store.projections, *self.extra_steps]
+
     def start(self) -> None:
-        for name in self.store.projections:
+        for name in self.names:
             self.status.setdefault(name, RunnerStatus())
         self._threads = [threading.Thread(target=self._loop, name="dobby-projections", daemon=True)]
         if self.listen_url is not None:
@@ -130,51 +165,98 @@ class Follower:
         self._wake.set()
 
     def _loop(self) -> None:
-        backoff = 0.1
+        backoff = FIRST_BACKOFF
         with self._leadership() as held:
             while not self._stop.is_set():
                 try:
                     worked = self.step(held())
-                    backoff = 0.1
-                except Exception as error:  # the supervisor: log, record, back off, go on
-                    LOG.warning("projection batch failed (%s); retrying in %.1f s", error, backoff)
+                    backoff = FIRST_BACKOFF
+                except Exception as error:  # leadership itself failed (its connection): back off, go on
+                    LOG.warning("projection leadership check failed (%s); retrying in %.1f s", error, backoff)
                     self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
                     continue
                 if not worked:
-                    self._wake.wait(self.poll_seconds if self.listen_url is None else 1.0)
+                    self._wake.wait(self._idle_seconds())
                     self._wake.clear()
 
+    def _idle_seconds(self) -> float:
+        """The pause when no runner had work: until woken, the next poll, or the next retry of a failing runner."""
+        pause = self.poll_seconds if self.listen_url is None else 1.0
+        retries = [s.retry_at for s in self.status.values() if s.leader and s.last_error is not None]
+        if retries:
+            pause = min(pause, max(min(retries) - time.monotonic(), 0.0))
+        return pause
+
     def step(self, leading: set[str] | None = None) -> int:
-        """One round: a batch for every projection this follower leads, then the extra steps."""
+        """One round: each runner this follower leads and whose backoff is over runs once; a runner's failure is
+        its own (recorded, backed off) and never stops the others. Returns the events read."""
         worked = 0
-        for name, projection in self.store.projections.items():
+        for name in self.names:
             status = self.status.setdefault(name, RunnerStatus())
             status.running = True
             status.leader = leading is None or name in leading
-            if not status.leader:
+            if not status.leader or time.monotonic() < status.retry_at:
                 continue
             try:
-                with self.store.writer.begin() as connection:
-                    count = apply_batch(
-                        connection, self.store, self.log, projection, tables=self.store.live[name], tracking_name=name
-                    )
+                count = self._run(name)
+                if status.error_recorded:
+                    clear_error(self.store.engine, self.store.tracking, name)
             except Exception as error:
-                status.last_error = f"{type(error).__name__}: {error}"
-                status.restarts += 1
-                with contextlib.suppress(Exception):
-                    record_error(self.store.engine, self.store.tracking, name, status.last_error)
-                raise
-            status.events += count
+                self._failed(name, status, error)
+                continue
+            status.error_recorded = False
             status.last_error = None
+            status.failures = 0
+            status.retry_at = 0.0
+            status.events += count
             worked += count
-        for extra in self.extra_steps:
-            worked += extra()
         return worked
+
+    def health(self, head: int) -> dict[str, RunnerHealth]:
+        """Every runner's position, lag and error. Positions and errors come from the tracking table, so every
+        process (an API with no follower running too) shows what the leading runner did, wherever it runs; this
+        process's own error counts as well, for when the database could not record it."""
+        tracked = self.store.tracked(self.names)
+        health = {}
+        for name in self.names:
+            position, recorded = tracked.get(name, (0, None))
+            status = self.status.get(name)
+            local = status.last_error if status is not None else None
+            restarts = status.restarts if status is not None else 0
+            health[name] = RunnerHealth(position, max(head - position, 0), local or recorded, restarts)
+        return health
+
+    def _run(self, name: str) -> int:
+        extra = self.extra_steps.get(name)
+        if extra is not None:
+            return extra()
+        with self.store.writer.begin() as connection:
+            return apply_batch(
+                connection,
+                self.store,
+                self.log,
+                self.store.projections[name],
+                tables=self.store.live[name],
+                tracking_name=name,
+            )
+
+    def _failed(self, name: str, status: RunnerStatus, error: Exception) -> None:
+        status.last_error = describe(error)
+        status.restarts += 1
+        status.failures += 1
+        backoff = min(FIRST_BACKOFF * 2 ** (status.failures - 1), MAX_BACKOFF)
+        status.retry_at = time.monotonic() + backoff
+        LOG.warning(
+            "%s failed (%s); retrying it in %.1f s", name, status.last_error, backoff, exc_info=status.failures == 1
+        )
+        status.error_recorded = True
+        with contextlib.suppress(Exception):  # the database is down: the error is still in `status`
+            record_error(self.store.engine, self.store.tracking, name, status.last_error)
 
     @contextlib.contextmanager
     def _leadership(self) -> Iterator[Callable[[], set[str] | None]]:
-        """On PostgreSQL: hold a session advisory lock per projection on one connection; elsewhere: lead all."""
+        """On PostgreSQL: hold a session advisory lock per runner on one connection; elsewhere: lead all."""
         if not self.store.is_postgres:
             yield lambda: None
             return
@@ -184,9 +266,10 @@ class Follower:
 
         def leading() -> set[str] | None:
             nonlocal last_try
-            if len(held) < len(self.store.projections) and time.monotonic() - last_try > 1.0:
+            names = self.names
+            if len(held) < len(names) and time.monotonic() - last_try > 1.0:
                 last_try = time.monotonic()
-                for name in self.store.projections:
+                for name in names:
                     if name not in held:
                         key = f"dobby.projection.{name}"
                         got = connection.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key})

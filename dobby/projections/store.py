@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, update
 
 from dobby.projections.database import writer
-from dobby.projections.tables import tracking_table
+from dobby.projections.tables import tallies_table, tracking_table
 from dobby.projections.views import PROJECTIONS, Projection
 
 
@@ -18,6 +18,7 @@ class ProjectionStore:
         self.writer = writer(engine)
         self.metadata = MetaData()
         self.tracking = tracking_table(self.metadata)
+        self.tallies = tallies_table(self.metadata)
         self.projections = {projection.name: projection for projection in projections}
         self.live: dict[str, dict[str, Table]] = {
             name: projection.tables(self.metadata) for name, projection in self.projections.items()
@@ -31,7 +32,7 @@ class ProjectionStore:
         return self.live[projection][table]
 
     def create(self, extra_tracking: Iterable[str] = ()) -> None:
-        """Create every table that is missing and a tracking row for every projection (idempotent)."""
+        """Create every table that is missing (the tallies too) and a tracking row per projection (idempotent)."""
         with self.writer.begin() as connection:
             self.metadata.create_all(connection, checkfirst=True)
             for name in (*self.projections, *extra_tracking):
@@ -46,6 +47,14 @@ class ProjectionStore:
         with self.engine.connect() as connection:
             rows = connection.execute(select(self.tracking.c.name, self.tracking.c.last_error)).all()
         return {name: error for name, error in rows}
+
+    def tracked(self, names: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+        """(position, last recorded error) of each named runner that has a tracking row."""
+        statement = select(self.tracking.c.name, self.tracking.c.position, self.tracking.c.last_error).where(
+            self.tracking.c.name.in_(sorted(set(names)))
+        )
+        with self.engine.connect() as connection:
+            return {name: (int(position), error) for name, position, error in connection.execute(statement)}
 
     def wait_for(self, position: int, timeout: float, names: Iterable[str] | None = None) -> bool:
         """Whether the named projections (all by default) reached `position` within `timeout` seconds."""
@@ -88,3 +97,10 @@ def set_position(connection: Connection, tracking: Table, name: str, position: i
 def record_error(engine: Engine, tracking: Table, name: str, error: str) -> None:
     with writer(engine).begin() as connection:
         connection.execute(update(tracking).where(tracking.c.name == name).values(last_error=error[:2000]))
+
+
+def clear_error(engine: Engine, tracking: Table, name: str) -> None:
+    with writer(engine).begin() as connection:
+        connection.execute(
+            update(tracking).where(tracking.c.name == name, tracking.c.last_error.is_not(None)).values(last_error=None)
+        )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from collections.abc import Mapping
 
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 TRACKING = "dobby_projection_tracking"
+TALLIES = "dobby_tallies"
 SHADOW_SUFFIX = "__shadow"
 
 
@@ -86,6 +89,22 @@ def proposals_table(metadata: MetaData, name: str = "dobby_proposals") -> Table:
 def counters_table(metadata: MetaData, name: str = "dobby_counters") -> Table:
     return Table(
         name,
+        metadata,
+        Column("metric", String(100), primary_key=True),
+        Column("labels", String(400), primary_key=True),
+        Column("value", BigInteger, nullable=False),
+    )
+
+
+def encode_labels(labels: Mapping[str, str]) -> str:
+    """A counter's labels as they are stored: canonical JSON, so equal label sets are one row."""
+    return json.dumps(dict(labels), sort_keys=True, separators=(",", ":"))
+
+
+def tallies_table(metadata: MetaData) -> Table:
+    """Durable tallies of answers that stored nothing. Not derived from the log: never rebuilt or dropped."""
+    return Table(
+        TALLIES,
         metadata,
         Column("metric", String(100), primary_key=True),
         Column("labels", String(400), primary_key=True),

@@ -18,7 +18,7 @@ from dobby.engine.lifecycle import TRANSITIONS
 from dobby.engine.proposal import PROPOSAL_EVENTS, Blocked, Generated, Proposal, ProposalState
 from dobby.engine.replay import Replay, ReplayEvaluated
 from dobby.engine.run import Run, RunRecorded
-from dobby.projections.tables import counters_table, proposals_table, replays_table, runs_table
+from dobby.projections.tables import counters_table, encode_labels, proposals_table, replays_table, runs_table
 
 TRANSITION_TARGETS = {event_type: state for (_, event_type), state in TRANSITIONS.items()}
 
@@ -173,7 +173,7 @@ def counter_deltas(batch: Sequence[Recorded]) -> Counter[tuple[str, str]]:
 
 
 def _labels(**labels: str) -> str:
-    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+    return encode_labels(labels)
 
 
 class CountersProjection(Projection):

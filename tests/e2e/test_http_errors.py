@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.server import Server, serve
 from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING, approved, post, write_approval
-from tests.support import intake_body, propose_body, replay_body
+from tests.support import eventually, intake_body, propose_body, replay_body
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
 
@@ -155,9 +155,9 @@ def test_proposal_and_lifecycle_refusals(strict_server: Server) -> None:
             client, "/promotions/activate", {"proposal_id": second["proposal_id"]}, 422, "velocity_breaker_open"
         )
         assert int(velocity.headers["retry-after"]) > 3000
-        text = client.get("/metrics").text
-        assert 'dobby_activation_denials_total{reason="velocity_breaker_open"} 2.0' in text, [
-            line for line in text.splitlines() if "denial" in line
+        denials = 'dobby_activation_denials_total{reason="velocity_breaker_open"} 2.0'
+        assert eventually(lambda: denials in client.get("/metrics").text), [  # the tallies flush within 1 s
+            line for line in client.get("/metrics").text.splitlines() if "denial" in line
         ]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from dobby.resources import read_manifest
 from tests.e2e.server import Server, serve
-from tests.support import TARGET, intake_body, propose_body, replay_body, warp_approval
+from tests.support import TARGET, eventually, intake_body, propose_body, replay_body, warp_approval
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
 FAMILIES = dict(read_manifest().families)
@@ -99,7 +99,7 @@ def test_whole_lifecycle(server: Server) -> None:
         assert [p["proposal_id"] for p in listed["items"]] == [pid] and listed["next_cursor"] is None
 
         assert metric(client, 'dobby_intake_total{result="accepted"}') == 1
-        assert metric(client, 'dobby_intake_total{result="duplicate"}') == 1
+        assert eventually(lambda: metric(client, 'dobby_intake_total{result="duplicate"}') == 1)  # flushed ≤ 1 s
         assert metric(client, 'dobby_proposal_transitions_total{to="active"}') == 1
         assert metric(client, 'dobby_effective_mode{mode="promotion_enabled"}') == 1
         assert "dobby_http_request_duration_seconds_bucket" in client.get("/metrics").text
@@ -125,7 +125,8 @@ def test_service_surface(server: Server) -> None:
         assert client.get("/health").json() == {"status": "ok", "service": "jhf-dobby"}
         ready = client.get("/ready").json()
         assert ready["status"] == "ready" and ready["persistence"]["reachable"] is True
-        assert set(ready["projections"]) == {"runs", "replays", "proposals", "counters"}
+        assert set(ready["projections"]) == {"runs", "replays", "proposals", "counters", "bobbin"}
+        assert all(runner["failing"] is None for runner in ready["projections"].values())
         assert client.get("/version").json()["effective_mode"] == "promotion_enabled"
         assert client.get("/fabric-manifest.json").json()["capability_class"] == "adaptive_learning"
         contract = client.get("/api/v1/contract").json()

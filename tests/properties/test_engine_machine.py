@@ -158,9 +158,7 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(data=st.data(), command=st.sampled_from(["approve_check", "activate", "activate", "expire"]))
     def proposal_command(self, data: st.DataObject, command: str) -> None:
         if self.proposals:
-            self.attempt(
-                getattr(self.world, command), data.draw(st.sampled_from(self.proposals)), actor="operator"
-            )
+            self.attempt(getattr(self.world, command), data.draw(st.sampled_from(self.proposals)), actor="operator")
 
     @rule(data=st.data())
     def rollback(self, data: st.DataObject) -> None:

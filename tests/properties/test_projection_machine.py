@@ -31,7 +31,7 @@ class ProjectedMachine(EngineMachine):
 
     @rule()
     def projections_catch_up(self) -> None:
-        self.world.system.follower.step()
+        self.world.step()
 
     @rule(name=st.sampled_from(["runs", "replays", "proposals", "counters"]))
     def operator_rebuilds(self, name: str) -> None:
