@@ -109,7 +109,7 @@ def test_a_projection_failing_on_one_event_stops_alone_and_recovers(
     monkeypatch.setattr(replays, "apply", poison.apply)
     poisoned = passed_replay(world, 0.91)
     assert poisoned["position"] >= poison.position
-    runs = [engine.intake_signal(intake_body(world.families, trace_id=f"after-{i}"), actor="s").body for i in range(3)]
+    runs = [world.intake(intake_body(world.families, trace_id=f"after-{i}"), actor="s").body for i in range(3)]
     second = approved_proposal(world, 0.92, target={"type": "prompt_template", "id": "farewell"})
 
     assert eventually(lambda: caught_up(world, {"runs", "proposals", "counters", "bobbin"}))
