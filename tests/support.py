@@ -350,11 +350,17 @@ class AppClient:
         self._portal = portal
         self._client = client
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def call() -> httpx.Response:
-            return await self._client.get(path, **kwargs)
+            return await self._client.request(method, path, **kwargs)
 
         return self._portal.call(call)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
 
 
 @contextmanager

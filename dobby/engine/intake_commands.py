@@ -38,13 +38,13 @@ class IntakeAccepted(View, frozen=True):
     sampled: bool
     duplicate: bool
     position: int
-    accepted: bool = True
+    accepted: Literal[True] = True
 
 
 class SampledOut(View, frozen=True):
     run_hash: Hash
     position: int
-    accepted: bool = False
+    accepted: Literal[False] = False
     reason: Literal["sampled_out"] = "sampled_out"
 
 

@@ -145,12 +145,12 @@ def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[in
     cursor = None
     for key, value in filters.items():
         if key == "limit":
-            if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+            if not value.isdigit() or len(value) > 3 or not 1 <= int(value) <= MAX_LIMIT:
                 violations.append(Violation("out_of_range", f"limit must be an integer in 1..{MAX_LIMIT}", "limit"))
             else:
                 limit = int(value)
         elif key == "cursor":
-            if not value.isdigit():
+            if not value.isdigit() or len(value) > 18:
                 violations.append(Violation("invalid_format", "cursor is not one this service issued", "cursor"))
             else:
                 cursor = int(value)
