@@ -26,9 +26,10 @@ from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, 
 from dobby.engine.service import Engine
 from dobby.engine.unit_of_work import EventLog, UnitOfWork
 from dobby.projections.database import connect
+from dobby.projections.periodic import Periodic
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
-from dobby.projections.runner import Follower, Periodic
+from dobby.projections.runner import Follower
 from dobby.projections.store import ProjectionStore
 from dobby.projections.tallies import DurableTallies
 from dobby.resources import read_manifest

@@ -11,11 +11,12 @@ import msgspec
 
 from dobby.adapters.settings import load_settings
 from dobby.bootstrap import engine_from_environment
+from dobby.engine.activation_commands import Rollback
 from dobby.engine.boundary import convert
 from dobby.engine.clock import rfc3339, system_clock
 from dobby.engine.intake_commands import IntakeAccepted
 from dobby.engine.modes import Mode
-from dobby.engine.promotion_commands import ProposalRef, Propose, Rollback
+from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay
 
 
@@ -89,9 +90,9 @@ def run_demo() -> int:
         print(f"approval     written to {approval_path}")
         checked = engine.promotions.approve_check(ProposalRef(proposal_id), actor="demo")
         print(f"approve-check outcome {checked.approval_outcome} state {checked.state}")
-        active = engine.promotions.activate(ProposalRef(proposal_id), actor="demo")
+        active = engine.activations.activate(ProposalRef(proposal_id), actor="demo")
         print(f"activate     state {active.state}")
-        rolled = engine.promotions.rollback(Rollback(proposal_id, "demo over"), actor="demo")
+        rolled = engine.activations.rollback(Rollback(proposal_id, "demo over"), actor="demo")
         print(f"rollback     state {rolled.state}, restored {rolled.restored_baseline}")
         history = engine.audit.get_history(proposal_id)
         print(f"history      {len(history.events)} events, chain_valid {history.chain_valid}")

@@ -22,13 +22,14 @@ from dobby.adapters.fabric import builtin_document
 from dobby.adapters.memory import InMemoryApprovals, InMemoryProvenanceSink, StaticGovernanceTruth
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_engine, build_system, open_event_log
+from dobby.engine.activation_commands import Rollback
 from dobby.engine.boundary import convert
 from dobby.engine.canonical import run_id_for
 from dobby.engine.context import PROCESSOR_ACTOR, Context
 from dobby.engine.intake import IntakeSignal, run_hash_of, run_provenance_hash_of
 from dobby.engine.modes import Mode
 from dobby.engine.ports import Approval
-from dobby.engine.promotion_commands import ProposalRef, Propose, Rollback
+from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay
 from dobby.engine.run import Run
 from dobby.engine.service import Engine
@@ -104,10 +105,10 @@ class World:
         return Outcome(_plain(self.engine.promotions.approve_check(ProposalRef(proposal_id), actor=actor)))
 
     def activate(self, proposal_id: str, *, actor: str) -> Outcome:
-        return Outcome(_plain(self.engine.promotions.activate(ProposalRef(proposal_id), actor=actor)))
+        return Outcome(_plain(self.engine.activations.activate(ProposalRef(proposal_id), actor=actor)))
 
     def rollback(self, body: dict[str, Any], *, actor: str) -> Outcome:
-        return Outcome(_plain(self.engine.promotions.rollback(convert(body, Rollback), actor=actor)))
+        return Outcome(_plain(self.engine.activations.rollback(convert(body, Rollback), actor=actor)))
 
     def expire(self, proposal_id: str, *, actor: str = PROCESSOR_ACTOR) -> Outcome | None:
         answer = self.engine.expiry.expire(proposal_id, actor=actor)

@@ -11,14 +11,14 @@ from dobby.engine.canonical import target_id_for
 from dobby.engine.context import Context
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.guards import GuardView, activation_guards
-from dobby.engine.promotion_commands import (
+from dobby.engine.proposal import Generated, ProposalView
+from dobby.engine.proposals import (
     drift_now,
     explain_velocity,
     load_proposal,
     proposal_uuid,
     target_of,
 )
-from dobby.engine.proposal import Generated, ProposalView
 from dobby.engine.replay import Replay, ReplayView
 from dobby.engine.run import Run, RunView
 from dobby.engine.shapes import View

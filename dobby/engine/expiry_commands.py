@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from dobby.engine import lifecycle
 from dobby.engine.context import PROCESSOR_ACTOR, Context
-from dobby.engine.promotion_commands import ProposalAnswer, answer, detached, load_proposal, proposal_uuid
+from dobby.engine.proposals import ProposalAnswer, answer, detached, load_proposal, proposal_uuid
 
 
 @dataclass

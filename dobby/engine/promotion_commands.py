@@ -1,9 +1,8 @@
-"""The promotion family (SPEC §4.4–§4.7): propose, approve-check, activate, roll back."""
+"""The promotion family, first half (SPEC §4.4, §4.5): propose, approve-check."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,7 +11,7 @@ from msgspec import Meta, structs
 from dobby.engine import lifecycle
 from dobby.engine.admission import check_admission
 from dobby.engine.approval import ApprovalJudgement, approval_requirement, judge_approval
-from dobby.engine.canonical import canonical_json, content_hash, proposal_id_for, target_id_for, velocity_ledger_id_for
+from dobby.engine.canonical import canonical_json, content_hash, proposal_id_for, target_id_for
 from dobby.engine.chain import ChainedAggregate
 from dobby.engine.clock import parse_rfc3339
 from dobby.engine.context import Context
@@ -22,23 +21,24 @@ from dobby.engine.errors import (
     InvalidStateError,
     NotFoundError,
     RuleViolationError,
-    ServiceUnavailableError,
-    StaleReadError,
     Violation,
 )
-from dobby.engine.guards import Guard, activation_guards
 from dobby.engine.judgement import family_drift
-from dobby.engine.ledger import Ledger, allowance
-from dobby.engine.modes import Mode
 from dobby.engine.ports import ApprovalSource, UpstreamUnavailableError
-from dobby.engine.proposal import Proposal, ProposalView
+from dobby.engine.proposal import Proposal
+from dobby.engine.proposals import (
+    ProposalAnswer,
+    answer,
+    detached,
+    load_proposal,
+    proposal_uuid,
+)
 from dobby.engine.replay import Replay
 from dobby.engine.shapes import (
     UNSET,
     FreeObject,
     Identifier,
     Rationale,
-    Reason,
     RecordId,
     Risk,
     Shape,
@@ -50,7 +50,6 @@ from dobby.engine.target import Target
 from dobby.engine.unit_of_work import parse_uuid
 
 MAX_CHANGE_BYTES = 64 * 1024
-DENIALS_TOTAL = "dobby_activation_denials_total"
 
 
 class Propose(Shape, frozen=True):
@@ -72,30 +71,12 @@ class ProposalRef(Shape, frozen=True):
     proposal_id: RecordId
 
 
-class Rollback(Shape, frozen=True):
-    proposal_id: RecordId
-    reason: Reason
-
-
-class ProposalAnswer(ProposalView, frozen=True):
-    position: int
-    duplicate: bool | UnsetType = UNSET
-
-
-class RollbackAnswer(ProposalAnswer, frozen=True):
-    restored_baseline: dict[str, Any] = {}
-
-
 class CheckAnswer(View, frozen=True):
     proposal_id: str
     state: str
     approval_outcome: str | None
     reasons: list[str]
     position: int
-
-
-def answer(proposal: Proposal, position: int, **extra: Any) -> ProposalAnswer:
-    return ProposalAnswer(**structs.asdict(proposal.state.view()), position=position, **extra)
 
 
 @dataclass
@@ -232,120 +213,6 @@ class PromotionCommands:
         problems += family_drift(state.family_versions, self.context.fabric().families)
         return problems
 
-    def activate(self, body: ProposalRef, *, actor: str) -> ProposalAnswer:
-        context = self.context
-        uow = context.uow
-        mode = context.mode()
-        if mode == Mode.warmup:
-            raise ServiceUnavailableError("the service is in warmup: persistence is unreachable", "service_mode")
-        pid = proposal_uuid(body.proposal_id)
-        limits = context.limits
-
-        def attempt() -> ProposalAnswer:
-            now = context.now()
-            proposal = load_proposal(context, pid)
-            state = proposal.state
-            holder = target_of(context, proposal)
-            velocity_id = velocity_ledger_id_for(state.tenant_id)
-            velocity = uow.get(Ledger, velocity_id) or Ledger.open(
-                velocity_id, "promotion_velocity", {"tenant_id": state.tenant_id}, actor=actor, at=now
-            )
-            active = holder.state.active_proposal_id if holder else None
-            allowed = velocity.allowance(limits.velocity_max, limits.velocity_window_seconds, now)
-            guards = activation_guards(
-                state,
-                mode=mode,
-                other_active_id=active if active != str(pid) else None,
-                velocity=allowed,
-                drift=drift_now(context, state.family_versions),
-                now=now,
-            )
-            failed = [guard for guard in guards if not guard.passed]
-            if failed:
-                self._refuse(proposal, failed, actor, now, allowed.retry_after)
-            assert holder is not None
-            proposal.activate(actor=actor, at=now)
-            holder.go_live(str(pid), state.change, state.baseline, actor=actor, at=now)
-            velocity.spend(str(pid), limits.velocity_window_seconds, actor=actor, at=now)
-            return answer(proposal, uow.save(proposal, holder, velocity))
-
-        return uow.transact(attempt)
-
-    def _refuse(self, proposal: Proposal, failed: list[Guard], actor: str, now: datetime, retry: float) -> None:
-        """An approval that expired blocks the proposal (unless the mode forbids writing); every failed guard is
-        counted and reported."""
-        state = proposal.state
-        if state.state == lifecycle.APPROVED and state.approval_expired(now) and failed[0].name != "mode":
-            proposal.block("approval_stale", ["the approval expired before activation"], actor=actor, at=now)
-            self.context.uow.save(proposal, *detached(self.context, proposal, actor, now))
-        for guard in failed:
-            if guard.code != "approval_stale":
-                self.context.observer.count(DENIALS_TOTAL, {"reason": guard.code})
-        velocity_failed = any(guard.name == "velocity" for guard in failed)
-        raise RuleViolationError(
-            [guard.violation() for guard in failed], retry_after=retry if velocity_failed else None
-        )
-
-    def rollback(self, body: Rollback, *, actor: str) -> RollbackAnswer:
-        context = self.context
-        uow = context.uow
-        context.require_mode("rollback")
-        pid = proposal_uuid(body.proposal_id)
-
-        def attempt() -> RollbackAnswer:
-            now = context.now()
-            proposal = load_proposal(context, pid)
-            proposal.roll_back(body.reason, actor=actor, at=now)
-            holder = target_of(context, proposal)
-            if holder is None or holder.state.active_proposal_id != str(pid):
-                raise StaleReadError(f"target of {pid} no longer shows it active")
-            holder.restore_baseline(str(pid), proposal.state.baseline, actor=actor, at=now)
-            position = uow.save(proposal, holder)
-            view = structs.asdict(proposal.state.view())
-            return RollbackAnswer(**view, position=position, restored_baseline=proposal.state.baseline)
-
-        return uow.transact(attempt)
-
 
 def _check_answer(proposal: Proposal, outcome: str | None, reasons: list[str], position: int) -> CheckAnswer:
     return CheckAnswer(str(proposal.id), proposal.state.state, outcome, reasons, position)
-
-
-def proposal_uuid(proposal_id: str) -> UUID:
-    pid = parse_uuid(proposal_id)
-    if pid is None:
-        raise NotFoundError(f"no proposal {proposal_id!r}")
-    return pid
-
-
-def load_proposal(context: Context, pid: UUID) -> Proposal:
-    proposal = context.uow.get(Proposal, pid)
-    if proposal is None:
-        raise NotFoundError(f"no proposal {pid}")
-    return proposal
-
-
-def target_of(context: Context, proposal: Proposal) -> Target | None:
-    state = proposal.state
-    return context.uow.get(Target, target_id_for(state.tenant_id, state.target["type"], state.target["id"]))
-
-
-def detached(context: Context, proposal: Proposal, actor: str, now: datetime) -> list[ChainedAggregate[Any]]:
-    """The proposal's target with the proposal let go, when the target still holds it in play."""
-    holder = target_of(context, proposal)
-    if holder is None or str(proposal.id) not in holder.state.in_play:
-        return []
-    holder.detach(str(proposal.id), actor=actor, at=now)
-    return [holder]
-
-
-def drift_now(context: Context, bound: dict[str, str]) -> list[str]:
-    """Bound families against Fabric's document now; nothing when Fabric cannot be read (the mode guard holds)."""
-    document = context.document()
-    return [] if document is None else family_drift(bound, document.families)
-
-
-def explain_velocity(context: Context, tenant_id: str, now: datetime) -> Any:
-    velocity = context.uow.get(Ledger, velocity_ledger_id_for(tenant_id))
-    spent = velocity.state.spend_times() if velocity else ()
-    return allowance(spent, context.limits.velocity_max, context.limits.velocity_window_seconds, now)

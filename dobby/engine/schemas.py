@@ -6,9 +6,10 @@ from typing import Any
 
 import msgspec
 
+from dobby.engine.activation_commands import Rollback
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.payloads import EVENT_PAYLOADS
-from dobby.engine.promotion_commands import ProposalRef, Propose, Rollback
+from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

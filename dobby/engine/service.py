@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dobby.engine.activation_commands import ActivationCommands
 from dobby.engine.audit_queries import AuditQueries
 from dobby.engine.context import Context
 from dobby.engine.expiry_commands import ExpiryCommands
@@ -21,6 +22,7 @@ class Engine:
     intake: IntakeCommands
     replays: ReplayCommands
     promotions: PromotionCommands
+    activations: ActivationCommands
     expiry: ExpiryCommands
     audit: AuditQueries
 
@@ -31,6 +33,7 @@ class Engine:
             intake=IntakeCommands(context, evidence),
             replays=ReplayCommands(context),
             promotions=PromotionCommands(context, approvals),
+            activations=ActivationCommands(context),
             expiry=ExpiryCommands(context),
             audit=AuditQueries(context),
         )

@@ -13,10 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dobby.engine.activation_commands import Rollback
 from dobby.engine.boundary import decode
 from dobby.engine.clock import parse_rfc3339
 from dobby.engine.errors import InvalidInputError, Violation
-from dobby.engine.promotion_commands import ProposalRef, Propose, Rollback
+from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay
 from dobby.http.auth import Principal, principal_for
 from dobby.http.errors import HttpError
@@ -136,11 +137,11 @@ class LearningRoutes:
 
     async def activate(self, request: Request) -> Response:
         principal, body = await self._proposal_command(request, ProposalRef)
-        return json_response(await call(self.engine.promotions.activate, body, actor=principal.name))
+        return json_response(await call(self.engine.activations.activate, body, actor=principal.name))
 
     async def rollback(self, request: Request) -> Response:
         principal, body = await self._proposal_command(request, Rollback)
-        return json_response(await call(self.engine.promotions.rollback, body, actor=principal.name))
+        return json_response(await call(self.engine.activations.rollback, body, actor=principal.name))
 
     # ----- reads -------------------------------------------------------------------------------------
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dobby.engine.activation_commands import Rollback, RollbackAnswer
 from dobby.engine.audit import History
 from dobby.engine.audit_queries import Explanation
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.intake_commands import IntakeAccepted, SampledOut
-from dobby.engine.promotion_commands import CheckAnswer, ProposalAnswer, ProposalRef, Propose, Rollback, RollbackAnswer
+from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
 from dobby.engine.proposal import ProposalView
+from dobby.engine.proposals import ProposalAnswer
 from dobby.engine.replay import ReplayView
 from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer
 from dobby.engine.run import RunView

@@ -301,33 +301,3 @@ class Follower:
             except psycopg.Error:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
-
-
-@dataclass
-class Periodic:
-    """Calls `action` every `interval` seconds on a thread until stopped; failures are logged and retried."""
-
-    action: Callable[[], object]
-    interval: float
-    name: str = "dobby-periodic"
-    last_error: str | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.action()
-                self.last_error = None
-            except Exception as error:
-                LOG.exception("%s failed", self.name)
-                self.last_error = f"{type(error).__name__}: {error}"

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dobby.projections.database import writer
-from dobby.projections.runner import Periodic
+from dobby.projections.periodic import Periodic
 from dobby.projections.tables import encode_labels
 
 LOG = logging.getLogger("dobby.tallies")

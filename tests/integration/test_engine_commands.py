@@ -246,6 +246,26 @@ class TestApproveCheckAndActivation:
         answer = world.approve_check(proposal["proposal_id"], actor="op").body
         assert answer["state"] == "blocked" and answer["reasons"] == ["family_version:runtime.traces:1.0!=2.0"]
 
+    def test_activation_judges_family_drift_now_without_any_processor(self, world: World) -> None:
+        """A family the manifest does not declare drifts: the mode stays promotion_enabled and no processor has
+        flagged the proposal, yet activation (and explain) see the stale binding against Fabric's document."""
+        world.governance.set_family("tenant.extra", "1")
+        families = {**world.families, "tenant.extra": "1"}
+        replay = passed_replay(world, family_versions=families)
+        proposal = world.propose(propose_body(replay["replay_id"]), actor="p").body
+        world.approve(proposal)
+        assert world.approve_check(proposal["proposal_id"], actor="op").body["state"] == "approved"
+        world.governance.set_family("tenant.extra", "2")
+        assert world.context.mode() == Mode.promotion_enabled
+        before = event_count(world)
+        with pytest.raises(RuleViolationError) as caught:
+            world.activate(proposal["proposal_id"], actor="op")
+        assert codes(caught.value) == ["revalidate_required"]
+        assert event_count(world) == before
+        guards = {g["name"]: g for g in world.get_explanation(proposal["proposal_id"])["guards"]}
+        assert guards["not_revalidate_required"]["passed"] is False
+        assert "family_version:tenant.extra:1!=2" in guards["not_revalidate_required"]["reason"]
+
     def test_approve_check_on_an_approved_proposal_is_invalid(self, world: World) -> None:
         proposal = approved_proposal(world)
         before = event_count(world)

@@ -1,0 +1,69 @@
+"""Reading what a proposal command acts on: the proposal, its target, Fabric's view of its binding, its answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from msgspec import structs
+
+from dobby.engine.canonical import target_id_for, velocity_ledger_id_for
+from dobby.engine.chain import ChainedAggregate
+from dobby.engine.context import Context
+from dobby.engine.errors import NotFoundError
+from dobby.engine.judgement import family_drift
+from dobby.engine.ledger import Allowance, Ledger, allowance
+from dobby.engine.proposal import Proposal, ProposalView
+from dobby.engine.shapes import UNSET, UnsetType
+from dobby.engine.target import Target
+from dobby.engine.unit_of_work import parse_uuid
+
+
+class ProposalAnswer(ProposalView, frozen=True):
+    position: int
+    duplicate: bool | UnsetType = UNSET
+
+
+def answer(proposal: Proposal, position: int, **extra: Any) -> ProposalAnswer:
+    return ProposalAnswer(**structs.asdict(proposal.state.view()), position=position, **extra)
+
+
+def proposal_uuid(proposal_id: str) -> UUID:
+    pid = parse_uuid(proposal_id)
+    if pid is None:
+        raise NotFoundError(f"no proposal {proposal_id!r}")
+    return pid
+
+
+def load_proposal(context: Context, pid: UUID) -> Proposal:
+    proposal = context.uow.get(Proposal, pid)
+    if proposal is None:
+        raise NotFoundError(f"no proposal {pid}")
+    return proposal
+
+
+def target_of(context: Context, proposal: Proposal) -> Target | None:
+    state = proposal.state
+    return context.uow.get(Target, target_id_for(state.tenant_id, state.target["type"], state.target["id"]))
+
+
+def detached(context: Context, proposal: Proposal, actor: str, now: datetime) -> list[ChainedAggregate[Any]]:
+    """The proposal's target with the proposal let go, when the target still holds it in play."""
+    holder = target_of(context, proposal)
+    if holder is None or str(proposal.id) not in holder.state.in_play:
+        return []
+    holder.detach(str(proposal.id), actor=actor, at=now)
+    return [holder]
+
+
+def drift_now(context: Context, bound: dict[str, str]) -> list[str]:
+    """Bound families against Fabric's document now; nothing when Fabric cannot be read (the mode guard holds)."""
+    document = context.document()
+    return [] if document is None else family_drift(bound, document.families)
+
+
+def explain_velocity(context: Context, tenant_id: str, now: datetime) -> Allowance:
+    velocity = context.uow.get(Ledger, velocity_ledger_id_for(tenant_id))
+    spent = velocity.state.spend_times() if velocity else ()
+    return allowance(spent, context.limits.velocity_max, context.limits.velocity_window_seconds, now)
