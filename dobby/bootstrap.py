@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,10 +31,12 @@ from dobby.projections.database import connect
 from dobby.projections.periodic import Periodic
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
-from dobby.projections.runner import Follower
+from dobby.projections.runner import Follower, describe
 from dobby.projections.store import ProjectionStore
 from dobby.projections.tallies import DurableTallies
 from dobby.resources import read_manifest
+
+LOG = logging.getLogger("dobby")
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -126,6 +130,8 @@ class System:
     publisher: ProvenancePublisher | None
     tallies: DurableTallies
     background: list[Periodic] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _waiter: threading.Thread | None = None
 
     @property
     def tokens_file(self) -> Path | None:
@@ -136,11 +142,30 @@ class System:
         return self.settings.db_timeout_seconds
 
     def start(self, *, background: bool) -> None:
-        self.init_storage()
-        self.tallies.start()
+        """Start without waiting for the database (SPEC §2): Fabric refreshes at once; storage is set up, and the
+        tallies and (with `background`) the read side and processors start, on a thread that retries every
+        second until the database answers. Until then the persistence probe fails and the mode is warmup."""
         self.start_fabric_refresh()
-        if background:
-            self.start_background()
+        self._waiter = threading.Thread(target=self._come_up, args=(background,), name="dobby-storage", daemon=True)
+        self._waiter.start()
+
+    def _come_up(self, background: bool) -> None:
+        waited = False
+        while not self._stopping.is_set():
+            try:
+                self.init_storage()
+            except Exception as error:  # the database is not there yet: say so once, then keep trying
+                if not waited:
+                    LOG.warning("waiting for the database: %s", describe(error))
+                    waited = True
+                self._stopping.wait(1.0)
+                continue
+            if waited:
+                LOG.warning("the database answers: storage ready")
+            self.tallies.start()
+            if background:
+                self.start_background()
+            return
 
     def projection_positions(self) -> dict[str, int]:
         return self.store.positions()
@@ -164,6 +189,12 @@ class System:
         return self.queries.counters_by_metric() + self.tallies.totals()
 
     def init_storage(self) -> None:
+        """The event store's and the projections' tables, created when missing (idempotent)."""
+        log = self.engine.context.uow.log
+        for recorder in (log.recorder, log.snapshots.recorder if log.snapshots else None):
+            create_table = getattr(recorder, "create_table", None)
+            if create_table is not None:
+                create_table()
         self.engine.position()
         self.store.create(extra_tracking=[BOBBIN] if self.publisher else [])
 
@@ -227,6 +258,9 @@ class System:
         return values
 
     def close(self) -> None:
+        self._stopping.set()
+        if self._waiter is not None:
+            self._waiter.join(10)
         for periodic in self.background:
             periodic.stop()
         self.follower.stop()

@@ -10,12 +10,16 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import psycopg
 import uvicorn
+from eventsourcing.persistence import PersistenceError
+from sqlalchemy.exc import SQLAlchemyError
 
 from dobby.adapters.settings import SettingsError
 from dobby.bootstrap import engine_from_environment, system_from_environment
@@ -26,25 +30,37 @@ from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
 from dobby.http.auth import TokensFileError
 from dobby.projections.rebuild import rebuild, verify
+from dobby.projections.runner import describe
+
+EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every expected failure is one line on stderr and a non-zero exit; `--debug` shows the traceback too."""
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         result: int = args.handler(args)
     except (SettingsError, TokensFileError) as error:
-        print(f"dobby: bad setting: {error}", file=sys.stderr)
-        return 2
+        return _fail(args, f"bad setting: {error}", 2)
     except DobbyError as error:
-        print(f"dobby: {error.code}: {error.message}", file=sys.stderr)
-        return 1
+        return _fail(args, f"{error.code}: {error.message}", 1)
+    except EXPECTED_FAILURES as error:
+        return _fail(args, describe(error), 1)
     return result
+
+
+def _fail(args: argparse.Namespace, line: str, status: int) -> int:
+    if args.debug:
+        traceback.print_exc()
+    print(f"dobby: {line}", file=sys.stderr)
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dobby", description="A governed adaptive-learning engine.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure too")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve the API (with projections and the expiry processor)")
@@ -112,8 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
         "access_log": False,
     }
     if args.workers > 1:
-        system.init_storage()
-        system.close()
+        system.close()  # each worker builds its own, and waits for the database by itself
         os.environ[BACKGROUND_VARIABLE] = "0" if args.no_background else "1"
         uvicorn.run("dobby.http.asgi:app", factory=True, workers=args.workers, **options)
         return 0
@@ -127,8 +142,20 @@ def _is_loopback(host: str) -> bool:
 
 def _db_init(_: argparse.Namespace) -> int:
     system = system_from_environment()
+    wait = system.settings.db_wait_seconds
+    deadline = time.monotonic() + wait
     try:
-        system.init_storage()
+        while True:
+            try:
+                system.init_storage()
+                break
+            except EXPECTED_FAILURES as error:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    print(f"dobby: the database did not answer within {wait:g} s: {describe(error)}", file=sys.stderr)
+                    return 1
+                print(f"waiting for the database ({left:.0f} s left): {describe(error)}", file=sys.stderr, flush=True)
+                time.sleep(min(1.0, left))
         print(f"event store and projection tables ready; log at position {system.engine.position()}")
     finally:
         system.close()
@@ -140,9 +167,8 @@ def _process(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        system.init_storage()
-        system.start_background()
-        print(f"dobby process: projections and expiry processor running on {system.settings.backend}", flush=True)
+        system.start(background=True)
+        print(f"dobby process: projections and expiry processor starting on {system.settings.backend}", flush=True)
         stop.wait(args.seconds)
     except KeyboardInterrupt:
         pass

@@ -32,6 +32,7 @@ class Settings:
     proposal_ttl_seconds: int = 604_800
     processor_interval_seconds: float = 5
     db_timeout_seconds: float = 2
+    db_wait_seconds: float = 60
     group_commit: bool = True
     fabric_url: str | None = None
     fabric_file: Path | None = None
@@ -131,6 +132,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("proposal_ttl_seconds", "DOBBY_PROPOSAL_TTL_SECONDS", _number(int, 1))
     take("processor_interval_seconds", "DOBBY_PROCESSOR_INTERVAL_SECONDS", _number(float, 0, low_open=True))
     take("db_timeout_seconds", "DOBBY_DB_TIMEOUT_SECONDS", _number(float, 0, low_open=True))
+    take("db_wait_seconds", "DOBBY_DB_WAIT_SECONDS", _number(float, 0))
     take("group_commit", "DOBBY_GROUP_COMMIT", _switch)
     take("fabric_url", "DOBBY_FABRIC_URL", _url)
     take("fabric_file", "DOBBY_FABRIC_FILE", lambda n, r: Path(r))
@@ -172,7 +174,8 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     parts = urlsplit(url)
     timeout = str(max(1, round(settings.db_timeout_seconds)))
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "dobby.adapters.postgres_recorder:DobbyPostgresFactory",
+        "CREATE_TABLE": "no",
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -182,7 +185,6 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": timeout,
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "15",
-        "APPLICATION_RECORDER_TOPIC": "dobby.adapters.postgres_recorder:BoundedPostgresApplicationRecorder",
     }
 
 

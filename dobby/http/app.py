@@ -106,7 +106,7 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(services.start, background=background)
-        monitor.start()
+        await run_in_threadpool(monitor.start)
         try:
             yield
         finally:

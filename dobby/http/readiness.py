@@ -35,14 +35,17 @@ class PersistenceMonitor:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dobby-probe")
         self._inflight: Future[None] | None = None
         self._lock = threading.Lock()
-        self._last = Probe(True, None, "not probed yet", 0.0)
+        self._last = Probe(False, None, "not probed yet", 0.0)
+        self._first = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self.check()
+    def start(self, first_wait: float = 0.5) -> None:
+        """Probe at once on the monitor's thread; wait a little for that first answer (a database that is up
+        answers in milliseconds), never for a database that is down or hangs."""
         self._thread = threading.Thread(target=self._loop, name="dobby-persistence-probe", daemon=True)
         self._thread.start()
+        self._first.wait(first_wait)
 
     def stop(self) -> None:
         self._stop.set()
@@ -76,6 +79,8 @@ class PersistenceMonitor:
         return probe
 
     def _loop(self) -> None:
+        self.check()
+        self._first.set()
         while not self._stop.wait(self._interval):
             self.check()
 
