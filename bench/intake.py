@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, fresh_postgres, fresh_sqlite, record
 from dobby.adapters.settings import Settings
-from dobby.bootstrap import build_system, read_manifest
+from dobby.bootstrap import build_system
+from dobby.resources import read_manifest
 from tests.e2e.server import free_port
 
 DOBBY = str(Path(sys.executable).parent / "dobby")
@@ -38,9 +39,9 @@ RESULT = re.compile(r"RESULT requests=(\d+) created=(\d+) other=(\d+) rps=([\d.]
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+def server(command: list[str], env: dict[str, str], port: int, cwd: Path = ROOT) -> Iterator[str]:
     process = subprocess.Popen(
-        command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
     try:
