@@ -190,12 +190,7 @@ class System:
 
     def init_storage(self) -> None:
         """The event store's and the projections' tables, created when missing (idempotent)."""
-        log = self.engine.context.uow.log
-        for recorder in (log.recorder, log.snapshots.recorder if log.snapshots else None):
-            create_table = getattr(recorder, "create_table", None)
-            if create_table is not None:
-                create_table()
-        self.engine.position()
+        self.engine.context.uow.create_tables()
         self.store.create(extra_tracking=[BOBBIN] if self.publisher else [])
 
     def start_fabric_refresh(self) -> None:

@@ -186,6 +186,7 @@ def make_world(database_url: str, *, mode: Mode = Mode.promotion_enabled, **limi
     settings = Settings(database_url=database_url, service_mode=mode, **limits)
     log = open_event_log(settings)
     engine = build_engine(settings, log=log, governance=governance, approvals=approvals, clock=clock)
+    engine.context.uow.create_tables()
     try:
         yield World(engine, clock, approvals, governance)
     finally:

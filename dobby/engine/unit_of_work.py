@@ -93,6 +93,14 @@ class UnitOfWork:
                 raise ServiceUnavailableError(f"persistence unavailable: {error}", "persistence_unavailable") from error
         raise ConcurrentModificationError(f"gave up after {self.max_attempts} conflicting attempts")
 
+    def create_tables(self) -> None:
+        """The event store's tables, created when missing (the PostgreSQL store does not create them itself, so
+        that a process can start while the database is down)."""
+        for recorder in (self.log.recorder, self.log.snapshots.recorder if self.log.snapshots else None):
+            create_table = getattr(recorder, "create_table", None)
+            if create_table is not None:
+                create_table()
+
     def position(self) -> int:
         """The log's head: the position of the last recorded event (0 for an empty log)."""
         return self.log.recorder.max_notification_id() or 0

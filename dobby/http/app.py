@@ -97,7 +97,6 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     tokens_file = services.tokens_file
     backend = TokenBackend(load_tokens(tokens_file) if tokens_file is not None else None)
     monitor = PersistenceMonitor(services.probe_persistence, timeout=min(services.db_timeout_seconds, 2.0))
-    services.engine.context.persistence_reachable = monitor.reachable
     gate = BackpressureState()
     registry, histogram = build_registry(DobbyCollector([services.counters], services.gauges))
     learning = LearningRoutes(services)
@@ -105,6 +104,7 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        services.engine.context.persistence_reachable = monitor.reachable
         await run_in_threadpool(services.start, background=background)
         await run_in_threadpool(monitor.start)
         try:
