@@ -332,7 +332,7 @@ def record_runs(log: EventLog, families: dict[str, str], count: int, at: datetim
             runs.append(
                 Run.accept(
                     run_id_for(run_hash),
-                    msgspec.to_builtins(body),
+                    body,
                     run_hash=run_hash,
                     provenance_hash=run_provenance_hash_of(body),
                     sampled=False,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
+import msgspec
 from eventsourcing.domain import Aggregate, AggregateCreated, AggregateEvent
 
 from dobby.engine.canonical import GENESIS_HASH, content_hash
@@ -74,30 +75,39 @@ class ChainedAggregate(Aggregate, Generic[State]):
         event_class: type[ChainedCreated],
         *,
         id: UUID,
-        payload: dict[str, Any],
+        payload: msgspec.Struct,
         actor: str,
         at: datetime,
     ) -> Any:
+        data = _stored(payload, event_class)
         return cls._create(
             event_class,
             id=id,
             timestamp=at,
             actor=actor,
-            payload=payload,
+            payload=data,
             prev_hash=GENESIS_HASH,
-            event_hash=chain_hash(id, cls.INITIAL_VERSION, event_class.__name__, payload, GENESIS_HASH),
+            event_hash=chain_hash(id, cls.INITIAL_VERSION, event_class.__name__, data, GENESIS_HASH),
         )
 
-    def record(self, event_class: type[ChainedEvent], *, payload: dict[str, Any], actor: str, at: datetime) -> None:
+    def record(self, event_class: type[ChainedEvent], *, payload: msgspec.Struct, actor: str, at: datetime) -> None:
         version = self.version + 1
+        data = _stored(payload, event_class)
         self.trigger_event(
             event_class,
             timestamp=at,
             actor=actor,
-            payload=payload,
+            payload=data,
             prev_hash=self.last_hash,
-            event_hash=chain_hash(self.id, version, event_class.__name__, payload, self.last_hash),
+            event_hash=chain_hash(self.id, version, event_class.__name__, data, self.last_hash),
         )
+
+
+def _stored(payload: msgspec.Struct, event_class: type[ChainedEvent]) -> dict[str, Any]:
+    """The payload as it is stored: its type (dobby.engine.payloads) is named like the event it belongs to."""
+    assert type(payload).__name__ == event_class.__name__, (type(payload).__name__, event_class.__name__)
+    data: dict[str, Any] = msgspec.to_builtins(payload)
+    return data
 
 
 def chain_is_valid(events: Iterable[ChainedEvent]) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dobby.engine import lifecycle
 from dobby.engine.context import PROCESSOR_ACTOR, Context
+from dobby.engine.payloads import ExpiryReason
 from dobby.engine.proposals import ProposalAnswer, answer, detached, load_proposal, proposal_uuid
 
 
@@ -24,6 +25,7 @@ class ExpiryCommands:
             state = proposal.state
             if not state.is_open:
                 return None
+            reason: ExpiryReason
             if state.revalidate_required:
                 reason = "revalidate_required"
             elif state.is_past_ttl(now):

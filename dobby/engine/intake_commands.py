@@ -8,7 +8,6 @@ from typing import Literal
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
-from msgspec import to_builtins
 
 from dobby.engine.boundary import decode
 from dobby.engine.canonical import run_id_for
@@ -60,7 +59,7 @@ class PreparedRun:
     def run(self, evidence_digest: str | None, actor: str, context: Context) -> Run:
         return Run.accept(
             self.run_id,
-            to_builtins(self.body),
+            self.body,
             run_hash=self.run_hash,
             provenance_hash=self.provenance_hash,
             sampled=self.body.outcome == "neutral_success",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
+from dobby.engine import payloads as stored
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import parse_rfc3339, rfc3339
 
@@ -80,9 +80,11 @@ class Ledger(ChainedAggregate[LedgerState]):
         return replace(state, spends=(*kept, event.payload["at"]))
 
     @classmethod
-    def open(cls, ledger_id: UUID, kind: str, scope: dict[str, str], *, actor: str, at: datetime) -> Ledger:
+    def open(
+        cls, ledger_id: UUID, kind: stored.LedgerKind, scope: dict[str, str], *, actor: str, at: datetime
+    ) -> Ledger:
         ledger: Ledger = cls.start(
-            LedgerOpened, id=ledger_id, payload={"kind": kind, "scope": scope}, actor=actor, at=at
+            LedgerOpened, id=ledger_id, payload=stored.LedgerOpened(kind, scope), actor=actor, at=at
         )
         return ledger
 
@@ -90,5 +92,4 @@ class Ledger(ChainedAggregate[LedgerState]):
         return allowance(self.state.spend_times(), limit, window_seconds, now)
 
     def spend(self, ref: str, window_seconds: float, *, actor: str, at: datetime) -> None:
-        payload: dict[str, Any] = {"at": rfc3339(at), "ref": ref, "window_seconds": window_seconds}
-        self.record(Spent, payload=payload, actor=actor, at=at)
+        self.record(Spent, payload=stored.Spent(rfc3339(at), ref, window_seconds), actor=actor, at=at)

@@ -124,8 +124,11 @@ class RolledBack(Payload, frozen=True):
     restored_baseline: dict[str, Any]
 
 
+ExpiryReason = Literal["ttl", "revalidate_required"]
+
+
 class Expired(Payload, frozen=True):
-    reason: Literal["ttl", "revalidate_required"]
+    reason: ExpiryReason
 
 
 class RevalidationRequired(Payload, frozen=True):
@@ -160,8 +163,11 @@ class RevalidationDemanded(Payload, frozen=True):
     replay_id: RecordId
 
 
+LedgerKind = Literal["replay_budget", "promotion_velocity"]
+
+
 class LedgerOpened(Payload, frozen=True):
-    kind: Literal["replay_budget", "promotion_velocity"]
+    kind: LedgerKind
     scope: dict[str, str]
 
 

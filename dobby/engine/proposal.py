@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from dobby.engine import payloads as stored
 from dobby.engine.approval import ApprovalJudgement
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import parse_rfc3339, rfc3339
@@ -210,26 +211,26 @@ class Proposal(ChainedAggregate[ProposalState]):
         actor: str,
         at: datetime,
     ) -> Proposal:
-        payload = {
-            "tenant_id": body.tenant_id,
-            "target": {"type": body.target.type, "id": body.target.id},
-            "risk": body.risk,
-            "replay_id": body.replay_id,
-            "candidate_hash": candidate_hash,
-            "provenance_hash": provenance_hash,
-            "family_versions": family_versions,
-            "change": body.change,
-            "baseline": body.baseline,
-            "rationale": None if body.rationale is UNSET else body.rationale,
-            "approval_requirement": approval_requirement,
-            "revalidate_required": revalidate_required,
-            "expires_at": rfc3339(at + timedelta(seconds=ttl_seconds)),
-            "request_hash": request_hash,
-        }
+        payload = stored.Generated(
+            tenant_id=body.tenant_id,
+            target=body.target,
+            risk=body.risk,
+            replay_id=body.replay_id,
+            candidate_hash=candidate_hash,
+            provenance_hash=provenance_hash,
+            family_versions=family_versions,
+            change=body.change,
+            baseline=body.baseline,
+            rationale=None if body.rationale is UNSET else body.rationale,
+            approval_requirement=approval_requirement,  # type: ignore[arg-type]
+            revalidate_required=revalidate_required,
+            expires_at=rfc3339(at + timedelta(seconds=ttl_seconds)),
+            request_hash=request_hash,
+        )
         proposal: Proposal = cls.start(Generated, id=proposal_id, payload=payload, actor=actor, at=at)
         return proposal
 
-    def _move(self, event_class: type[ChainedEvent], payload: dict[str, Any], actor: str, at: datetime) -> None:
+    def _move(self, event_class: type[ChainedEvent], payload: stored.Payload, actor: str, at: datetime) -> None:
         if next_state(self.state.state, event_class.__name__) is None:
             raise InvalidStateError(
                 f"proposal {self.id} is {self.state.state}; {event_class.__name__} is not allowed from there"
@@ -237,69 +238,57 @@ class Proposal(ChainedAggregate[ProposalState]):
         self.record(event_class, payload=payload, actor=actor, at=at)
 
     def validate_replay(self, checks: list[str], *, actor: str, at: datetime) -> None:
-        self._move(ReplayValidated, {"checks": checks}, actor, at)
+        self._move(ReplayValidated, stored.ReplayValidated(checks), actor, at)
 
     def block(
         self, reason: str, reasons: list[str], *, actor: str, at: datetime, approval: Approval | None = None
     ) -> None:
-        payload = {
-            "reason": reason,
-            "reasons": reasons,
-            "from_state": self.state.state,
-            "approval": _warp(approval),
-        }
-        self._move(Blocked, payload, actor, at)
+        from_state: Any = self.state.state
+        self._move(Blocked, stored.Blocked(reason, reasons, from_state, _warp(approval)), actor, at)
 
     def note_approval_check(
         self, judgement: ApprovalJudgement, approval: Approval | None, *, actor: str, at: datetime
     ) -> None:
-        payload = {
-            "outcome": judgement.outcome,
-            "reasons": list(judgement.reasons),
-            "approval": _warp(approval),
-        }
+        payload = stored.ApprovalChecked(judgement.outcome, list(judgement.reasons), _warp(approval))
         self._move(ApprovalChecked, payload, actor, at)
 
     def approve(self, approval: Approval, *, actor: str, at: datetime) -> None:
-        granted = {
-            "id": approval.approval_id,
-            "approver": approval.approver_id,
-            "kind": approval.approver_kind,
-            "decided_at": rfc3339(approval.decided_at),
-            "expires_at": rfc3339(approval.expires_at),
-            "binding": {
-                "candidate_hash": approval.candidate_hash,
-                "provenance_hash": approval.provenance_hash,
-            },
-        }
-        self._move(Approved, {"outcome": "approved", "approval": granted}, actor, at)
+        granted = stored.Granted(
+            id=approval.approval_id,
+            approver=approval.approver_id,
+            kind=approval.approver_kind,
+            decided_at=rfc3339(approval.decided_at),
+            expires_at=rfc3339(approval.expires_at),
+            binding=stored.Binding(approval.candidate_hash, approval.provenance_hash),
+        )
+        self._move(Approved, stored.Approved("approved", granted), actor, at)
 
     def activate(self, *, actor: str, at: datetime) -> None:
         assert self.state.state == APPROVED and not self.state.approval_expired(at)
-        self._move(Activated, {"approval_id": self.approval_id}, actor, at)
+        self._move(Activated, stored.Activated(self.approval_id), actor, at)
 
     def roll_back(self, reason: str, *, actor: str, at: datetime) -> None:
-        self._move(RolledBack, {"reason": reason, "restored_baseline": self.state.baseline}, actor, at)
+        self._move(RolledBack, stored.RolledBack(reason, self.state.baseline), actor, at)
 
-    def expire(self, reason: str, *, actor: str, at: datetime) -> None:
-        self._move(Expired, {"reason": reason}, actor, at)
+    def expire(self, reason: stored.ExpiryReason, *, actor: str, at: datetime) -> None:
+        self._move(Expired, stored.Expired(reason), actor, at)
 
     def require_revalidation(self, reason: str, *, actor: str, at: datetime) -> None:
-        self._move(RevalidationRequired, {"reason": reason}, actor, at)
+        self._move(RevalidationRequired, stored.RevalidationRequired(reason), actor, at)
 
     @property
     def approval_id(self) -> str | None:
         return None if self.state.approval is None else str(self.state.approval["id"])
 
 
-def _warp(approval: Approval | None) -> dict[str, Any] | None:
+def _warp(approval: Approval | None) -> stored.WarpAnswer | None:
     if approval is None:
         return None
-    return {
-        "approval_id": approval.approval_id,
-        "decision": approval.decision,
-        "approver": {"id": approval.approver_id, "kind": approval.approver_kind},
-        "binding": {"candidate_hash": approval.candidate_hash, "provenance_hash": approval.provenance_hash},
-        "decided_at": rfc3339(approval.decided_at),
-        "expires_at": rfc3339(approval.expires_at),
-    }
+    return stored.WarpAnswer(
+        approval_id=approval.approval_id,
+        decision=approval.decision,
+        approver=stored.Approver(approval.approver_id, approval.approver_kind),
+        binding=stored.Binding(approval.candidate_hash, approval.provenance_hash),
+        decided_at=rfc3339(approval.decided_at),
+        expires_at=rfc3339(approval.expires_at),
+    )

@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from msgspec import to_builtins
-
+from dobby.engine import payloads as stored
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
 from dobby.engine.judgement import Judgement, MetricResult, Verdict
@@ -91,21 +90,21 @@ class Replay(ChainedAggregate[ReplayState]):
         actor: str,
         at: datetime,
     ) -> Replay:
-        payload = {
-            "tenant_id": body.tenant_id,
-            "target": to_builtins(body.target),
-            "family_versions": body.family_versions,
-            "metrics": to_builtins(body.metrics),
-            "threshold_contract": to_builtins(body.threshold_contract),
-            "workload_similar": body.workload_similar,
-            "run_ids": body.sorted_run_ids,
-            "verdict": judgement.verdict,
-            "reasons": list(judgement.reasons),
-            "metric_results": to_builtins(judgement.metric_results),
-            "candidate_hash": candidate_hash,
-            "provenance_hash": provenance_hash,
-            "request_hash": request_hash,
-            "evaluated_at": rfc3339(at),
-        }
+        payload = stored.ReplayEvaluated(
+            tenant_id=body.tenant_id,
+            target=body.target,
+            family_versions=body.family_versions,
+            metrics=body.metrics,
+            threshold_contract=body.threshold_contract,
+            workload_similar=body.workload_similar,
+            run_ids=body.sorted_run_ids,
+            verdict=judgement.verdict,
+            reasons=list(judgement.reasons),
+            metric_results=list(judgement.metric_results),
+            candidate_hash=candidate_hash,
+            provenance_hash=provenance_hash,
+            request_hash=request_hash,
+            evaluated_at=rfc3339(at),
+        )
         replay: Replay = cls.start(ReplayEvaluated, id=replay_id, payload=payload, actor=actor, at=at)
         return replay

@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from dobby.engine import payloads as stored
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
+from dobby.engine.intake import IntakeSignal
 from dobby.engine.shapes import GuardrailDecision, Hash, Outcome, TargetRef, Timestamp, View
 
 
@@ -80,7 +82,7 @@ class Run(ChainedAggregate[RunState]):
     def accept(
         cls,
         run_id: UUID,
-        body: dict[str, Any],
+        body: IntakeSignal,
         *,
         run_hash: str,
         provenance_hash: str,
@@ -90,14 +92,14 @@ class Run(ChainedAggregate[RunState]):
         actor: str,
         at: datetime,
     ) -> Run:
-        payload = {
-            "body": body,
-            "run_hash": run_hash,
-            "provenance_hash": provenance_hash,
-            "sampled": sampled,
-            "learning_signal": learning_signal,
-            "evidence_digest": evidence_digest,
-            "recorded_at": rfc3339(at),
-        }
+        payload = stored.RunRecorded(
+            body=body,
+            run_hash=run_hash,
+            provenance_hash=provenance_hash,
+            sampled=sampled,
+            learning_signal=learning_signal,
+            evidence_digest=evidence_digest,
+            recorded_at=rfc3339(at),
+        )
         run: Run = cls.start(RunRecorded, id=run_id, payload=payload, actor=actor, at=at)
         return run

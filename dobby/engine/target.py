@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from dobby.engine import payloads as stored
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
 from dobby.engine.errors import ConflictError
-from dobby.engine.shapes import View
+from dobby.engine.shapes import TargetRef, View
 
 
 class TargetView(View, frozen=True):
@@ -113,16 +114,20 @@ class Target(ChainedAggregate[TargetState]):
     @classmethod
     def open(cls, target_id: UUID, tenant_id: str, target: dict[str, str], *, actor: str, at: datetime) -> Target:
         opened: Target = cls.start(
-            TargetOpened, id=target_id, payload={"tenant_id": tenant_id, "target": target}, actor=actor, at=at
+            TargetOpened,
+            id=target_id,
+            payload=stored.TargetOpened(tenant_id, TargetRef(target["type"], target["id"])),
+            actor=actor,
+            at=at,
         )
         return opened
 
     def attach(self, proposal_id: str, *, actor: str, at: datetime) -> None:
-        self.record(ProposalAttached, payload={"proposal_id": proposal_id}, actor=actor, at=at)
+        self.record(ProposalAttached, payload=stored.ProposalAttached(proposal_id), actor=actor, at=at)
 
     def detach(self, proposal_id: str, *, actor: str, at: datetime) -> None:
         if proposal_id in self.state.in_play:
-            self.record(ProposalDetached, payload={"proposal_id": proposal_id}, actor=actor, at=at)
+            self.record(ProposalDetached, payload=stored.ProposalDetached(proposal_id), actor=actor, at=at)
 
     def go_live(
         self, proposal_id: str, change: dict[str, Any], baseline: dict[str, Any], *, actor: str, at: datetime
@@ -130,13 +135,12 @@ class Target(ChainedAggregate[TargetState]):
         active = self.state.active_proposal_id
         if active is not None:
             raise ConflictError(f"proposal {active} is already active on this target")
-        payload = {"proposal_id": proposal_id, "change": change, "baseline": baseline}
+        payload = stored.ProposalWentLive(proposal_id, change, baseline)
         self.record(ProposalWentLive, payload=payload, actor=actor, at=at)
 
     def restore_baseline(self, proposal_id: str, baseline: dict[str, Any], *, actor: str, at: datetime) -> None:
         assert self.state.active_proposal_id == proposal_id
-        payload = {"proposal_id": proposal_id, "baseline": baseline}
-        self.record(BaselineRestored, payload=payload, actor=actor, at=at)
+        self.record(BaselineRestored, payload=stored.BaselineRestored(proposal_id, baseline), actor=actor, at=at)
 
     def demand_revalidation(self, replay_id: str, *, actor: str, at: datetime) -> None:
-        self.record(RevalidationDemanded, payload={"replay_id": replay_id}, actor=actor, at=at)
+        self.record(RevalidationDemanded, payload=stored.RevalidationDemanded(replay_id), actor=actor, at=at)
