@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -141,15 +141,18 @@ class System:
     def db_timeout_seconds(self) -> float:
         return self.settings.db_timeout_seconds
 
-    def start(self, *, background: bool) -> None:
+    def start(self, *, background: bool, when_ready: Callable[[], object] | None = None) -> None:
         """Start without waiting for the database (SPEC §2): Fabric refreshes at once; storage is set up, and the
         tallies and (with `background`) the read side and processors start, on a thread that retries every
-        second until the database answers. Until then the persistence probe fails and the mode is warmup."""
+        second until the database answers. Until then the persistence probe fails and the mode is warmup;
+        `when_ready` is called once storage is ready (the app probes again then, so warmup ends at once)."""
         self.start_fabric_refresh()
-        self._waiter = threading.Thread(target=self._come_up, args=(background,), name="dobby-storage", daemon=True)
+        self._waiter = threading.Thread(
+            target=self._come_up, args=(background, when_ready), name="dobby-storage", daemon=True
+        )
         self._waiter.start()
 
-    def _come_up(self, background: bool) -> None:
+    def _come_up(self, background: bool, when_ready: Callable[[], object] | None) -> None:
         waited = False
         while not self._stopping.is_set():
             try:
@@ -165,6 +168,8 @@ class System:
             self.tallies.start()
             if background:
                 self.start_background()
+            if when_ready is not None:
+                when_ready()
             return
 
     def projection_positions(self) -> dict[str, int]:

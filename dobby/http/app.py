@@ -105,8 +105,8 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         services.engine.context.persistence_reachable = monitor.reachable
-        await run_in_threadpool(services.start, background=background)
         await run_in_threadpool(monitor.start)
+        await run_in_threadpool(services.start, background=background, when_ready=monitor.check)
         try:
             yield
         finally:

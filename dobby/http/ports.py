@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,8 +20,9 @@ class AppServices(Protocol):
     @property
     def db_timeout_seconds(self) -> float: ...
 
-    def start(self, *, background: bool) -> None:
-        """Storage checked, Fabric refreshing, and with `background` the projections and processors running."""
+    def start(self, *, background: bool, when_ready: Callable[[], object] | None = None) -> None:
+        """Without waiting for the database: Fabric refreshing; storage set up (and with `background` the
+        projections and processors running) as soon as the database answers, then `when_ready` called."""
 
     def close(self) -> None: ...
 

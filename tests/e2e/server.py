@@ -78,7 +78,8 @@ def wait_until_healthy(server: Server, timeout: float = 30.0) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"dobby serve exited: {server.log.read_text()}")
         try:
-            if httpx.get(f"{server.url}/ready", timeout=1.0).status_code == 200:
+            ready = httpx.get(f"{server.url}/ready", timeout=1.0)
+            if ready.status_code == 200 and ready.json()["effective_mode"] != "warmup":
                 return
         except httpx.HTTPError:
             pass
