@@ -30,21 +30,21 @@ INTAKE_TOTAL = "dobby_intake_total"
 Scope = frozenset[str] | None
 
 
-class IntakeAccepted(View, frozen=True):
+class IntakeAccepted(View, frozen=True, kw_only=True):
+    accepted: Literal[True] = True
     run_id: str
     run_hash: Hash
     provenance_hash: Hash
     sampled: bool
     duplicate: bool
     position: int
-    accepted: Literal[True] = True
 
 
-class SampledOut(View, frozen=True):
-    run_hash: Hash
-    position: int
+class SampledOut(View, frozen=True, kw_only=True):
     accepted: Literal[False] = False
     reason: Literal["sampled_out"] = "sampled_out"
+    run_hash: Hash
+    position: int
 
 
 @dataclass(frozen=True)
