@@ -12,6 +12,10 @@ from urllib.parse import unquote, urlsplit
 from dobby.engine.modes import Mode
 
 T = TypeVar("T")
+MAX_COUNT = 10**9
+DAY = 86_400
+MAX_WINDOW = 366 * DAY
+MAX_TTL = 31_536_000  # a year, as a proposal's own ttl_seconds
 
 
 class SettingsError(ValueError):
@@ -72,7 +76,7 @@ def _number(
             raise SettingsError(f"{name}={raw!r} is not a valid {parse.__name__}") from None
         number = float(value)  # type: ignore[arg-type]
         if (
-            math.isnan(number)
+            not math.isfinite(number)
             or (low is not None and (number <= low if low_open else number < low))
             or (high is not None and number > high)
         ):
@@ -121,28 +125,28 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("service_mode", "JHF_DOBBY_SERVICE_MODE", _mode)
     take("service_mode", "DOBBY_SERVICE_MODE", _mode)
     take("neutral_sample_rate", "DOBBY_NEUTRAL_SAMPLE_RATE", _number(float, 0, 1))
-    take("replay_budget", "DOBBY_REPLAY_BUDGET", _number(int, 0))
-    take("replay_budget_window_seconds", "DOBBY_REPLAY_BUDGET_WINDOW_SECONDS", _number(float, 0, low_open=True))
-    take("promotion_velocity_max", "DOBBY_PROMOTION_VELOCITY_MAX", _number(int, 0))
+    take("replay_budget", "DOBBY_REPLAY_BUDGET", _number(int, 1, MAX_COUNT))
+    take("replay_budget_window_seconds", "DOBBY_REPLAY_BUDGET_WINDOW_SECONDS", _number(float, 1, MAX_WINDOW))
+    take("promotion_velocity_max", "DOBBY_PROMOTION_VELOCITY_MAX", _number(int, 1, MAX_COUNT))
     take(
         "promotion_velocity_window_seconds",
         "DOBBY_PROMOTION_VELOCITY_WINDOW_SECONDS",
-        _number(float, 0, low_open=True),
+        _number(float, 1, MAX_WINDOW),
     )
-    take("proposal_ttl_seconds", "DOBBY_PROPOSAL_TTL_SECONDS", _number(int, 1))
-    take("processor_interval_seconds", "DOBBY_PROCESSOR_INTERVAL_SECONDS", _number(float, 0, low_open=True))
-    take("db_timeout_seconds", "DOBBY_DB_TIMEOUT_SECONDS", _number(float, 0, low_open=True))
-    take("db_wait_seconds", "DOBBY_DB_WAIT_SECONDS", _number(float, 0))
+    take("proposal_ttl_seconds", "DOBBY_PROPOSAL_TTL_SECONDS", _number(int, 1, MAX_TTL))
+    take("processor_interval_seconds", "DOBBY_PROCESSOR_INTERVAL_SECONDS", _number(float, 0, DAY, low_open=True))
+    take("db_timeout_seconds", "DOBBY_DB_TIMEOUT_SECONDS", _number(float, 0, 3600, low_open=True))
+    take("db_wait_seconds", "DOBBY_DB_WAIT_SECONDS", _number(float, 0, DAY))
     take("group_commit", "DOBBY_GROUP_COMMIT", _switch)
     take("fabric_url", "DOBBY_FABRIC_URL", _url)
     take("fabric_file", "DOBBY_FABRIC_FILE", lambda n, r: Path(r))
-    take("fabric_refresh_seconds", "DOBBY_FABRIC_REFRESH_SECONDS", _number(float, 0, low_open=True))
+    take("fabric_refresh_seconds", "DOBBY_FABRIC_REFRESH_SECONDS", _number(float, 0, DAY, low_open=True))
     take("warp_url", "DOBBY_WARP_URL", _url)
     take("warp_token", "DOBBY_WARP_TOKEN", lambda n, r: r)
     take("warp_approvals_dir", "DOBBY_WARP_APPROVALS_DIR", lambda n, r: Path(r))
-    take("warp_timeout_ms", "DOBBY_WARP_TIMEOUT_MS", _number(int, 1))
+    take("warp_timeout_ms", "DOBBY_WARP_TIMEOUT_MS", _number(int, 1, 600_000))
     take("shuttle_url", "DOBBY_SHUTTLE_URL", _url)
-    take("shuttle_timeout_ms", "DOBBY_SHUTTLE_TIMEOUT_MS", _number(int, 1))
+    take("shuttle_timeout_ms", "DOBBY_SHUTTLE_TIMEOUT_MS", _number(int, 1, 600_000))
     take("api_tokens_file", "DOBBY_API_TOKENS_FILE", lambda n, r: Path(r))
     if "DOBBY_BOBBIN_PATH" in environ:
         raw = environ["DOBBY_BOBBIN_PATH"].strip()
