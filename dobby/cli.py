@@ -22,14 +22,15 @@ from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import SQLAlchemyError
 
 from dobby.adapters.settings import SettingsError
+from dobby.adapters.tokens_file import TokensFileError
 from dobby.bootstrap import engine_from_environment, system_from_environment
+from dobby.cli_projections import projections_rebuild, projections_status, projections_verify
+from dobby.cli_tokens import tokens_add, tokens_list, tokens_revoke
 from dobby.demo import run_demo
 from dobby.engine.errors import DobbyError
 from dobby.engine.schemas import exported
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
-from dobby.http.auth import TokensFileError
-from dobby.projections.rebuild import rebuild, verify
 from dobby.projections.runner import describe
 
 EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
@@ -64,9 +65,23 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve the API (with projections and the expiry processor)")
+    serve.add_argument("--host", default=None, help="listen on this address (overrides DOBBY_HOST)")
+    serve.add_argument("--port", default=None, help="listen on this port (overrides DOBBY_PORT)")
     serve.add_argument("--no-background", action="store_true", help="serve the API only")
     serve.add_argument("--workers", type=int, default=1, help="API worker processes (default 1)")
     serve.set_defaults(handler=_serve)
+
+    tokens = commands.add_parser("tokens", help="bearer tokens in DOBBY_API_TOKENS_FILE (SPEC §8)")
+    token_commands = tokens.add_subparsers(required=True, metavar="ACTION")
+    add = token_commands.add_parser("add", help="make a token; it is printed once, only its hash is kept")
+    add.add_argument("name")
+    add.add_argument("--roles", required=True, help="comma-separated: submitter, proposer, operator, auditor")
+    add.add_argument("--tenants", required=True, help="comma-separated tenant ids, or '*' for every tenant")
+    add.set_defaults(handler=tokens_add)
+    token_commands.add_parser("list", help="names, roles and tenants").set_defaults(handler=tokens_list)
+    revoke = token_commands.add_parser("revoke", help="remove a token")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=tokens_revoke)
 
     demo = commands.add_parser("demo", help="run one whole proposal lifecycle against the configured database")
     demo.set_defaults(handler=_demo)
@@ -82,13 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     projections = commands.add_parser("projections", help="status, rebuild and verify of the query tables")
     projection_commands = projections.add_subparsers(required=True, metavar="ACTION")
     projection_commands.add_parser("status", help="position, lag and last error per projection").set_defaults(
-        handler=_projections_status
+        handler=projections_status
     )
     rebuild_command = projection_commands.add_parser("rebuild", help="rebuild from position 0 and swap in")
     rebuild_command.add_argument("name", nargs="?", default=None)
-    rebuild_command.set_defaults(handler=_projections_rebuild)
+    rebuild_command.set_defaults(handler=projections_rebuild)
     projection_commands.add_parser("verify", help="compare live tables with a fresh fold").set_defaults(
-        handler=_projections_verify
+        handler=projections_verify
     )
 
     audit = commands.add_parser("audit", help="replay a proposal's full history from the event store")
@@ -107,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    system = system_from_environment()
+    flags = {"DOBBY_HOST": args.host, "DOBBY_PORT": args.port}
+    system = system_from_environment({**os.environ, **{name: value for name, value in flags.items() if value}})
     settings = system.settings
     if settings.api_tokens_file is None:
         if not _is_loopback(settings.host):
@@ -175,77 +191,6 @@ def _process(args: argparse.Namespace) -> int:
     finally:
         system.close()
     return 0
-
-
-def _projections_status(_: argparse.Namespace) -> int:
-    system = system_from_environment()
-    try:
-        system.init_storage()
-        head = system.engine.position()
-        errors = system.store.errors()
-        print(f"{'projection':<12} {'position':>10} {'lag':>8}  last error")
-        for name, position in sorted(system.store.positions().items()):
-            print(f"{name:<12} {position:>10} {head - position:>8}  {errors.get(name) or '-'}")
-    finally:
-        system.close()
-    return 0
-
-
-def _projections_rebuild(args: argparse.Namespace) -> int:
-    system = system_from_environment()
-    try:
-        system.init_storage()
-        names = [args.name] if args.name else sorted(system.store.projections)
-        unknown = [name for name in names if name not in system.store.projections]
-        if unknown:
-            print(
-                f"dobby: no projection {unknown[0]!r}; one of {', '.join(sorted(system.store.projections))}",
-                file=sys.stderr,
-            )
-            return 2
-        head = system.engine.position()
-        for name in names:
-            bar = ProgressBar(name, head)
-            report = rebuild(system.store, system.engine.context.uow.log, name, progress=bar.advance)
-            bar.finish(f"{report.events} events in {report.seconds:.2f} s, {report.rate:,.0f} events/s")
-    finally:
-        system.close()
-    return 0
-
-
-def _projections_verify(_: argparse.Namespace) -> int:
-    system = system_from_environment()
-    failed = False
-    try:
-        system.init_storage()
-        for name in sorted(system.store.projections):
-            differences = verify(system.store, system.engine.context.uow.log, name)
-            print(f"{name}: {'ok' if not differences else f'{len(differences)} difference(s)'}")
-            for line in differences[:50]:
-                print(f"  {line}")
-            failed = failed or bool(differences)
-    finally:
-        system.close()
-    return 1 if failed else 0
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr with an events/s figure."""
-
-    def __init__(self, name: str, total: int) -> None:
-        self.name, self.total, self.done = name, max(total, 1), 0
-        self.started = time.perf_counter()
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        share = min(self.done / self.total, 1.0)
-        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
-        bar = "#" * int(share * 30)
-        print(f"\r{self.name:<10} [{bar:<30}] {self.done}/{self.total} {rate:,.0f} ev/s", end="", file=sys.stderr)
-
-    def finish(self, summary: str) -> None:
-        print(file=sys.stderr)
-        print(f"{self.name}: rebuilt, {summary}")
 
 
 def _audit(args: argparse.Namespace) -> int:

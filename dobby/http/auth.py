@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,8 @@ from typing import Any
 from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
 from starlette.requests import HTTPConnection
 
+from dobby.adapters.tokens_file import ROLES, TokensFileError, read_entries
 from dobby.http.errors import HttpError
-
-ROLES = frozenset({"submitter", "proposer", "operator", "auditor"})
-
-
-class TokensFileError(ValueError):
-    """DOBBY_API_TOKENS_FILE cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -49,12 +43,10 @@ ANONYMOUS_ROLES = ROLES
 
 def load_tokens(path: Path) -> dict[str, Principal]:
     """Tokens by the hex SHA-256 of the token; the file holds only hashes, never tokens in clear."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise TokensFileError(f"DOBBY_API_TOKENS_FILE {path}: {error}") from error
-    entries = data.get("tokens") if isinstance(data, dict) else data
-    if not isinstance(entries, list) or not entries:
+    if not path.exists():
+        raise TokensFileError(f"DOBBY_API_TOKENS_FILE {path}: no such file (make one with `dobby tokens add`)")
+    entries = read_entries(path)
+    if not entries:
         raise TokensFileError(f"DOBBY_API_TOKENS_FILE {path}: expected a non-empty list of tokens")
     tokens: dict[str, Principal] = {}
     for index, entry in enumerate(entries):

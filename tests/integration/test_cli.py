@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -8,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from dobby.http.auth import load_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,3 +95,88 @@ def test_projection_commands_status_rebuild_and_verify(tmp_path: Path) -> None:
         connection.execute("UPDATE dobby_proposals SET state = 'active'")
     broken = dobby(["projections", "verify"], tmp_path)
     assert broken.returncode == 1 and "proposals: 1 difference" in broken.stdout
+
+
+def tokens(args: list[str], tmp_path: Path, file: Path | None) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "DOBBY_API_TOKENS_FILE"}
+    if file is not None:
+        env["DOBBY_API_TOKENS_FILE"] = str(file)
+    return subprocess.run(
+        [sys.executable, "-m", "dobby.cli", "tokens", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_tokens_add_list_revoke_keep_only_hashes(tmp_path: Path) -> None:
+    file = tmp_path / "secrets" / "tokens.json"
+    added = tokens(["add", "ci", "--roles", "submitter,auditor", "--tenants", "acme,beta"], tmp_path, file)
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip()
+    assert len(token) >= 40 and token not in file.read_text()
+    assert oct(file.stat().st_mode & 0o777) == "0o600"
+    principals = load_tokens(file)
+    principal = principals[hashlib.sha256(token.encode()).hexdigest()]
+    assert (principal.name, principal.roles, principal.tenants) == (
+        "ci",
+        frozenset({"submitter", "auditor"}),
+        frozenset({"acme", "beta"}),
+    )
+    assert tokens(["add", "ops", "--roles", "operator", "--tenants", "*"], tmp_path, file).returncode == 0
+    listed = tokens(["list"], tmp_path, file)
+    assert listed.returncode == 0
+    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["ci", "ops"]
+    assert hashlib.sha256(token.encode()).hexdigest() not in listed.stdout
+    assert tokens(["revoke", "ci"], tmp_path, file).returncode == 0
+    assert [p.name for p in load_tokens(file).values()] == ["ops"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add", "x", "--roles", "admin", "--tenants", "*"], "roles must be"),
+        (["add", "ops", "--roles", "operator", "--tenants", "*"], "exists already"),
+        (["revoke", "nobody"], "no token named"),
+    ],
+)
+def test_tokens_refusals_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    file = tmp_path / "tokens.json"
+    assert tokens(["add", "ops", "--roles", "operator", "--tenants", "*"], tmp_path, file).returncode == 0
+    before = file.read_bytes()
+    refused = tokens(args, tmp_path, file)
+    assert refused.returncode == 2
+    assert message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert file.read_bytes() == before
+
+
+def test_tokens_without_the_file_setting_name_the_variable(tmp_path: Path) -> None:
+    refused = tokens(["list"], tmp_path, None)
+    assert refused.returncode == 2 and "DOBBY_API_TOKENS_FILE" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_serve_flags_override_the_environment(tmp_path: Path) -> None:
+    refused = subprocess.run(
+        [sys.executable, "-m", "dobby.cli", "serve", "--host", "0.0.0.0", "--port", "70000"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOBBY_PORT": "18096", "DOBBY_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2 and "DOBBY_PORT='70000'" in refused.stderr
+    beyond_loopback = subprocess.run(
+        [sys.executable, "-m", "dobby.cli", "serve", "--host", "0.0.0.0", "--port", "18097"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOBBY_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert beyond_loopback.returncode == 2 and "refusing to serve on 0.0.0.0" in beyond_loopback.stderr

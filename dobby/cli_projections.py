@@ -1,0 +1,81 @@
+"""`dobby projections status | rebuild | verify`: the query tables against the log."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from dobby.bootstrap import system_from_environment
+from dobby.projections.rebuild import rebuild, verify
+
+
+def projections_status(_: argparse.Namespace) -> int:
+    system = system_from_environment()
+    try:
+        system.init_storage()
+        head = system.engine.position()
+        errors = system.store.errors()
+        print(f"{'projection':<12} {'position':>10} {'lag':>8}  last error")
+        for name, position in sorted(system.store.positions().items()):
+            print(f"{name:<12} {position:>10} {head - position:>8}  {errors.get(name) or '-'}")
+    finally:
+        system.close()
+    return 0
+
+
+def projections_rebuild(args: argparse.Namespace) -> int:
+    system = system_from_environment()
+    try:
+        system.init_storage()
+        names = [args.name] if args.name else sorted(system.store.projections)
+        unknown = [name for name in names if name not in system.store.projections]
+        if unknown:
+            print(
+                f"dobby: no projection {unknown[0]!r}; one of {', '.join(sorted(system.store.projections))}",
+                file=sys.stderr,
+            )
+            return 2
+        head = system.engine.position()
+        for name in names:
+            bar = ProgressBar(name, head)
+            report = rebuild(system.store, system.engine.context.uow.log, name, progress=bar.advance)
+            bar.finish(f"{report.events} events in {report.seconds:.2f} s, {report.rate:,.0f} events/s")
+    finally:
+        system.close()
+    return 0
+
+
+def projections_verify(_: argparse.Namespace) -> int:
+    system = system_from_environment()
+    failed = False
+    try:
+        system.init_storage()
+        for name in sorted(system.store.projections):
+            differences = verify(system.store, system.engine.context.uow.log, name)
+            print(f"{name}: {'ok' if not differences else f'{len(differences)} difference(s)'}")
+            for line in differences[:50]:
+                print(f"  {line}")
+            failed = failed or bool(differences)
+    finally:
+        system.close()
+    return 1 if failed else 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr with an events/s figure."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self.name, self.total, self.done = name, max(total, 1), 0
+        self.started = time.perf_counter()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        share = min(self.done / self.total, 1.0)
+        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+        bar = "#" * int(share * 30)
+        print(f"\r{self.name:<10} [{bar:<30}] {self.done}/{self.total} {rate:,.0f} ev/s", end="", file=sys.stderr)
+
+    def finish(self, summary: str) -> None:
+        print(file=sys.stderr)
+        print(f"{self.name}: rebuilt, {summary}")
