@@ -1,0 +1,80 @@
+"""A non-editable install works anywhere (SPEC §7): the wheel ships what dobby needs at run time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.server import free_port
+from tests.support import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*command: str | Path, cwd: Path = ROOT) -> str:
+    done = subprocess.run(
+        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_wheel_in_a_fresh_environment_serves_from_another_directory(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a clean copy: no build/ or egg-info of the editable install to borrow from
+    shutil.copytree(ROOT / "dobby", source / "dobby", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    wheels = tmp_path / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, source)
+    fresh = tmp_path / "fresh"
+    run(sys.executable, "-m", "venv", "--without-pip", fresh)
+    site = Path(run(fresh / "bin/python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").strip())
+    # The dependencies come from this environment's site-packages, appended after the wheel's own place; the
+    # editable dobby there is not picked up (its finder is registered by a .pth file this path line skips).
+    (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n", encoding="utf-8")
+    wheel = next(wheels.glob("dobby-*.whl"))
+    run(sys.executable, "-m", "pip", "--python", fresh / "bin/python", "install", "-q", "--no-deps", wheel)
+    where = run(fresh / "bin/python", "-c", "import dobby; print(dobby.__file__)", cwd=tmp_path)
+    assert where.startswith(str(fresh)), where
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    log = tmp_path / "serve.log"
+    for _ in range(3):  # a port taken between choosing and binding: choose again
+        manifest = served_manifest(fresh / "bin/dobby", elsewhere, log)
+        if manifest is not None:
+            assert manifest == (ROOT / "dobby" / "fabric-manifest.json").read_bytes()
+            return
+        assert "address already in use" in log.read_text(), log.read_text()
+    raise AssertionError(log.read_text())
+
+
+def served_manifest(dobby: Path, workdir: Path, log: Path) -> bytes | None:
+    """`dobby serve` from `workdir`: once /health answers, its /fabric-manifest.json; None when it did not start."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DOBBY_DATABASE_URL": f"sqlite:///{workdir / 'dobby.db'}", "DOBBY_PORT": str(port)}
+    with log.open("wb") as output:
+        server = subprocess.Popen([dobby, "serve"], cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        if not eventually(lambda: server.poll() is not None or healthy(base), 60) or server.poll() is not None:
+            return None
+        answer = httpx.get(f"{base}/fabric-manifest.json", timeout=5)
+        assert answer.status_code == 200
+        return answer.content
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def healthy(base: str) -> bool:
+    try:
+        return bool(httpx.get(f"{base}/health", timeout=1).json() == {"status": "ok", "service": "jhf-dobby"})
+    except httpx.HTTPError:
+        return False
