@@ -1,10 +1,10 @@
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-COPY pyproject.toml README.md LICENSE fabric-manifest.json ./
+COPY pyproject.toml README.md LICENSE ./
 COPY dobby ./dobby
-COPY schemas ./schemas
-RUN pip install --no-cache-dir . && useradd --system --home /app dobby && mkdir -p /app/var && chown dobby /app/var
+RUN pip install --no-cache-dir . && rm -rf dobby build \
+ && useradd --system --home /app dobby && mkdir -p /app/var && chown dobby /app/var
 USER dobby
 EXPOSE 18096
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \

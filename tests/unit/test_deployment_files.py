@@ -1,0 +1,45 @@
+"""The Dockerfile and compose.yml, read as a Docker engine would (none runs on these machines)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_file_the_image_copies_exists_as_a_plain_file_or_folder() -> None:
+    sources = [
+        part
+        for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.startswith("COPY ")
+        for part in line.split()[1:-1]
+    ]
+    assert sources
+    for source in sources:
+        path = ROOT / source
+        assert path.exists() and not path.is_symlink(), source
+
+
+def test_the_image_installs_without_an_editable_tree() -> None:
+    assert re.search(r"pip install --no-cache-dir \.(\s|$)", (ROOT / "Dockerfile").read_text(encoding="utf-8"))
+
+
+def test_a_service_that_listens_beyond_loopback_has_a_tokens_file() -> None:
+    compose: dict[str, Any] = yaml.safe_load((ROOT / "compose.yml").read_text(encoding="utf-8"))
+    for name, service in compose["services"].items():
+        env = service.get("environment") or {}
+        if env.get("DOBBY_HOST") == "0.0.0.0":
+            assert env.get("DOBBY_API_TOKENS_FILE"), name
+            mounted = [volume.split(":")[1] for volume in service.get("volumes", [])]
+            assert any(env["DOBBY_API_TOKENS_FILE"].startswith(path + "/") for path in mounted), name
+
+
+def test_the_readme_shows_the_one_tokens_step_of_the_compose_stack() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    compose = (ROOT / "compose.yml").read_text(encoding="utf-8")
+    step = "docker compose run --rm --no-deps api dobby tokens add"
+    assert step in readme and step in compose
