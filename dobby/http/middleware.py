@@ -10,8 +10,6 @@ from typing import Any
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dobby.http.errors import HttpError
-
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -44,13 +42,22 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class BodyTooLargeError(HttpError):
-    def __init__(self) -> None:
-        super().__init__(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+DRAIN_LIMIT = 8 * MAX_BODY_BYTES
+TOO_LARGE = (
+    b'{"error":{"code":"body_too_large","message":"the body is larger than '
+    + str(MAX_BODY_BYTES).encode()
+    + b' bytes","details":[]}}'
+)
+
+
+class BodyTooLargeError(Exception):
+    """Raised from `receive` once a body passes the limit; BodyLimitMiddleware turns it into the 413."""
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over 1 MiB: by Content-Length up front, and by counting streamed chunks."""
+    """Refuses bodies over 1 MiB with a 413 the client can read: by Content-Length before the app runs, or when a
+    streamed body passes the limit. The rest of the body is read and dropped first (up to 8 MiB), so a client that
+    is still sending gets the answer instead of a reset connection."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -62,8 +69,10 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            scope.setdefault("state", {})["body_too_large"] = True
+            await _refuse(receive, send, 0)
+            return
         received = 0
+        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -74,7 +83,36 @@ class BodyLimitMiddleware:
                     raise BodyTooLargeError()
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except BodyTooLargeError:
+            if started:
+                raise
+            await _refuse(receive, send, received)
+
+
+async def _refuse(receive: Receive, send: Send, already: int) -> None:
+    """Read and drop what is left of the body (up to DRAIN_LIMIT in all), then answer 413."""
+    drained, more = already, True
+    while more and drained <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(TOO_LARGE)).encode()),
+    ]
+    if more:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": TOO_LARGE})
 
 
 class MetricsMiddleware:

@@ -1,0 +1,74 @@
+"""A 413 arrives as a 413 (SPEC §4): a client still sending a body over 1 MiB reads the answer, not a reset."""
+
+from __future__ import annotations
+
+import select
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.server import Server
+
+pytestmark = pytest.mark.backends(["sqlite"])
+INTAKE = "/api/v1/learning/signals/intake"
+THREE_MIB = 3 * 1024 * 1024
+
+
+def chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    yield b'{"tenant_id": "'
+    sent = 0
+    while sent < total:
+        yield b"x" * size
+        sent += size
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_too_large_body_gets_its_413_while_the_client_is_still_sending(server: Server, declared: bool) -> None:
+    body = b"".join(chunks(THREE_MIB))
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        answer = client.post(
+            INTAKE,
+            content=body if declared else chunks(THREE_MIB),
+            headers={"content-type": "application/json"},
+        )
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "body_too_large"
+
+
+def test_a_raw_socket_reads_the_413_after_sending_everything(server: Server) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    payload = b"x" * THREE_MIB
+    request = (
+        f"POST {INTAKE} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(request + payload)
+        answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_a_client_that_keeps_sending_after_the_limit_still_reads_its_413(server: Server) -> None:
+    """The server answers only after it has read and dropped the rest of the body: a client that pauses past the
+    limit (long enough for a server that answers early to answer and close) can still send all of it."""
+    host, port = server.url.removeprefix("http://").split(":")
+    half = b"x" * (THREE_MIB // 2)
+    head = (
+        f"POST {INTAKE} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {2 * len(half)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(head + half)
+        early, _, _ = select.select([connection], [], [], 1.0)
+        connection.sendall(half)
+        answer = connection.recv(65536)
+    assert not early, "the server answered before the body was read to its end"
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_the_server_still_answers_on_a_fresh_connection_afterwards(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        client.post(INTAKE, content=b"x" * THREE_MIB, headers={"content-type": "application/json"})
+        assert client.get("/health").status_code == 200
