@@ -48,15 +48,17 @@ def server(command: list[str], env: dict[str, str], port: int, cwd: Path = ROOT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                httpx.post(
+                probe = httpx.post(
                     f"{url}/api/v1/learning/signals/intake",
                     content=b"{}",
                     headers={"content-type": "application/json"},
                     timeout=1,
                 )
-                break
+                if probe.status_code != 503:  # up, and out of warmup
+                    break
             except httpx.HTTPError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         yield url
     finally:
         process.terminate()
