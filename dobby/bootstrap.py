@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
 from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document, file_fetcher
@@ -220,10 +219,10 @@ class System:
         self.background.append(expiry)
 
     def probe_persistence(self) -> None:
-        """Touch the event store and the projection tables; raises when either cannot answer."""
+        """Touch the event store and the projections' tracking table; raises when either cannot answer (or is
+        not created yet: storage counts as reachable only once it is ready)."""
         self.engine.position()
-        with self.store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        self.store.positions()
 
     def gauges(self) -> dict[str, Any]:
         """The gauge values of SPEC §6, read from the projections at scrape time."""

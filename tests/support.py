@@ -364,6 +364,15 @@ class AppClient:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
 
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def __enter__(self) -> AppClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """The client lives as long as `running_app` does."""
+
 
 @contextmanager
 def running_app(app: Starlette, *, lifespan: bool = True) -> Iterator[AppClient]:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from dobby.engine.clock import rfc3339, system_clock
+from dobby.projections.runner import describe
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class PersistenceMonitor:
 
     def check(self) -> Probe:
         """Probe now, waiting at most `timeout`; a probe still hanging from before counts as a failure."""
+        if self._stop.is_set():
+            return self._last
         with self._lock:
             if self._inflight is not None and not self._inflight.done():
                 future = self._inflight
@@ -72,7 +75,7 @@ class PersistenceMonitor:
         except FutureTimeout:
             probe = Probe(False, None, f"no answer within {self._timeout:g} s", time.monotonic())
         except Exception as error:
-            probe = Probe(False, None, f"{type(error).__name__}: {error}"[:300], time.monotonic())
+            probe = Probe(False, None, describe(error), time.monotonic())
         else:
             probe = Probe(True, round((time.perf_counter() - started) * 1000, 2), None, time.monotonic())
         self._last = probe

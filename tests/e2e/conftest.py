@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import Server, serve
+from tests.e2e.server import InProcessServer, Server, serve, serve_in_process
 
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A real `dobby serve` process, for tests where the process or the socket is the point."""
     with serve(database_url, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def app_server(database_url: str, tmp_path: Path) -> Iterator[InProcessServer]:
+    """The same app in this process, through httpx.ASGITransport."""
+    with serve_in_process(database_url, tmp_path) as running:
         yield running

@@ -1,4 +1,6 @@
-"""A real `dobby serve` (uvicorn with httptools) on a free loopback port, for end-to-end tests."""
+"""dobby for end-to-end tests: in-process (`serve_in_process`, through httpx.ASGITransport, the app's lifespan
+and background threads running as in `dobby serve`), or a real `dobby serve` (uvicorn with httptools) on a free
+loopback port where the process boundary is the point (`serve`)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from dobby.adapters.settings import load_settings
+from dobby.bootstrap import build_system
+from dobby.http.app import create_app
+from tests.support import AppClient, eventually, running_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,22 +42,51 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=10.0)
 
 
+@dataclass
+class InProcessServer:
+    app: AppClient
+    approvals: Path
+    bobbin: Path
+    url: str = "http://dobby.test"
+
+    def client(self) -> AppClient:
+        return self.app
+
+
+Served = Server | InProcessServer
+Client = httpx.Client | AppClient
+
+
+def environment(database_url: str, workdir: Path, **settings: str) -> dict[str, str]:
+    """The settings every test server runs with, as `DOBBY_*` variables."""
+    return {
+        **os.environ,
+        "DOBBY_DATABASE_URL": database_url,
+        "DOBBY_WARP_APPROVALS_DIR": str(workdir / "approvals"),
+        "DOBBY_BOBBIN_PATH": str(workdir / "bobbin.jsonl"),
+        "DOBBY_SERVICE_MODE": "promotion_enabled",
+        "DOBBY_PROCESSOR_INTERVAL_SECONDS": "0.2",
+        **settings,
+    }
+
+
+@contextmanager
+def serve_in_process(database_url: str, workdir: Path, *args: str, **settings: str) -> Iterator[InProcessServer]:
+    """What `dobby serve [--no-background]` runs, in this process: once out of warmup, a client for it."""
+    system = build_system(load_settings(environment(database_url, workdir, **settings)))
+    app = create_app(system, background="--no-background" not in args)
+    with running_app(app) as client:
+        assert eventually(lambda: client.get("/ready").json()["effective_mode"] != "warmup", 30)
+        yield InProcessServer(client, workdir / "approvals", workdir / "bobbin.jsonl")
+
+
 @contextmanager
 def serve(database_url: str, workdir: Path, *args: str, **settings: str) -> Iterator[Server]:
     port = free_port()
     approvals = workdir / "approvals"
     bobbin = workdir / "bobbin.jsonl"
     log = workdir / f"server-{port}.log"
-    env = {
-        **os.environ,
-        "DOBBY_DATABASE_URL": database_url,
-        "DOBBY_PORT": str(port),
-        "DOBBY_WARP_APPROVALS_DIR": str(approvals),
-        "DOBBY_BOBBIN_PATH": str(bobbin),
-        "DOBBY_SERVICE_MODE": "promotion_enabled",
-        "DOBBY_PROCESSOR_INTERVAL_SECONDS": "0.2",
-        **settings,
-    }
+    env = {**environment(database_url, workdir, **settings), "DOBBY_PORT": str(port)}
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "dobby.cli", "serve", *args],

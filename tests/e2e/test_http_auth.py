@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import ROOT, Server, serve
+from tests.e2e.server import ROOT, Client, Served, serve_in_process
 from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING
 from tests.support import intake_body, propose_body, replay_body
 
@@ -32,7 +32,7 @@ def secret(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict[str, str]]]:
     directory = tmp_path_factory.mktemp("auth")
     tokens = [
         {"name": name, "sha256": hashlib.sha256(secret(name).encode()).hexdigest(), **scope}
@@ -41,7 +41,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
     path = directory / "tokens.json"
     path.write_text(json.dumps(tokens))
     assert "token-of" not in path.read_text()
-    with serve(f"sqlite:///{directory / 'auth.db'}", directory, DOBBY_API_TOKENS_FILE=str(path)) as server:
+    with serve_in_process(f"sqlite:///{directory / 'auth.db'}", directory, DOBBY_API_TOKENS_FILE=str(path)) as server:
         ids = seed(server)
         yield server, ids
 
@@ -50,7 +50,7 @@ def as_(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret(name)}"}
 
 
-def seed(server: Server) -> dict[str, str]:
+def seed(server: Served) -> dict[str, str]:
     with server.client() as client:
         headers = as_("root-acme")
         run = client.post(f"{LEARNING}/signals/intake", json=intake_body(FAMILIES), headers=headers).json()
@@ -85,13 +85,13 @@ def routes(ids: dict[str, str]) -> list[tuple[str, str, str, Any]]:
     ]
 
 
-def call(client: httpx.Client, method: str, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+def call(client: Client, method: str, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
     if method == "POST":
         return client.post(f"{LEARNING}{path}", json=body, headers=headers)
     return client.get(f"{LEARNING}{path}", headers=headers)
 
 
-def test_every_route_needs_a_valid_token(secured: tuple[Server, dict[str, str]]) -> None:
+def test_every_route_needs_a_valid_token(secured: tuple[Served, dict[str, str]]) -> None:
     server, ids = secured
     with server.client() as client:
         for method, path, _, body in routes(ids):
@@ -104,7 +104,7 @@ def test_every_route_needs_a_valid_token(secured: tuple[Server, dict[str, str]])
             assert client.get(open_path).status_code == 200
 
 
-def test_each_role_reaches_only_its_routes(secured: tuple[Server, dict[str, str]]) -> None:
+def test_each_role_reaches_only_its_routes(secured: tuple[Served, dict[str, str]]) -> None:
     server, ids = secured
     with server.client() as client:
         for method, path, needed, body in routes(ids):
@@ -117,7 +117,7 @@ def test_each_role_reaches_only_its_routes(secured: tuple[Server, dict[str, str]
                     assert answer.json()["error"]["code"] == "forbidden"
 
 
-def test_tenants_outside_the_token_are_forbidden_and_hidden(secured: tuple[Server, dict[str, str]]) -> None:
+def test_tenants_outside_the_token_are_forbidden_and_hidden(secured: tuple[Served, dict[str, str]]) -> None:
     server, ids = secured
     with server.client() as client:
         for method, path, _, body in routes(ids):
@@ -130,7 +130,7 @@ def test_tenants_outside_the_token_are_forbidden_and_hidden(secured: tuple[Serve
         assert {item["tenant_id"] for item in everywhere["items"]} == {"acme"}
 
 
-def test_the_token_name_is_the_actor(secured: tuple[Server, dict[str, str]]) -> None:
+def test_the_token_name_is_the_actor(secured: tuple[Served, dict[str, str]]) -> None:
     server, ids = secured
     with server.client() as client:
         client.post(

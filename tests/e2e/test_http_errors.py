@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import Server, serve
+from tests.e2e.server import Client, Served, serve_in_process
 from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING, approved, post, write_approval
 from tests.support import eventually, intake_body, propose_body, replay_body
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.backends(["sqlite", "postgres"])
 
 
 @pytest.fixture
-def strict_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+def strict_server(database_url: str, tmp_path: Path) -> Iterator[Served]:
     fabric = tmp_path / "fabric.json"
     fabric.write_text(
         json.dumps(
@@ -31,7 +31,7 @@ def strict_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
             }
         )
     )
-    with serve(
+    with serve_in_process(
         database_url, tmp_path, DOBBY_FABRIC_FILE=str(fabric), DOBBY_REPLAY_BUDGET="3", DOBBY_PROMOTION_VELOCITY_MAX="1"
     ) as running:
         yield running
@@ -41,12 +41,12 @@ def codes(answer: httpx.Response) -> list[str]:
     return [detail["code"] for detail in answer.json()["error"]["details"]]
 
 
-def position(client: httpx.Client) -> int:
+def position(client: Client) -> int:
     ready = client.get("/ready").json()
     return max((p["position"] + p["lag"] for p in ready["projections"].values()), default=0)
 
 
-def refused(client: httpx.Client, path: str, body: Any, status: int, code: str, **kwargs: Any) -> httpx.Response:
+def refused(client: Client, path: str, body: Any, status: int, code: str, **kwargs: Any) -> httpx.Response:
     before = position(client)
     answer = client.post(f"{LEARNING}{path}", json=body, **kwargs)
     assert answer.status_code == status, answer.text
@@ -55,7 +55,7 @@ def refused(client: httpx.Client, path: str, body: Any, status: int, code: str, 
     return answer
 
 
-def test_transport_level_refusals(strict_server: Server) -> None:
+def test_transport_level_refusals(strict_server: Served) -> None:
     with strict_server.client() as client:
         intake = f"{LEARNING}/signals/intake"
         malformed = client.post(intake, content=b'{"tenant_id": ', headers={"content-type": "application/json"})
@@ -73,7 +73,7 @@ def test_transport_level_refusals(strict_server: Server) -> None:
         assert client.post(intake, content=b"[1]", headers={"content-type": "application/json"}).status_code == 422
 
 
-def test_intake_rules(strict_server: Server) -> None:
+def test_intake_rules(strict_server: Served) -> None:
     with strict_server.client() as client:
         body = intake_body(
             FAMILIES,
@@ -92,7 +92,7 @@ def test_intake_rules(strict_server: Server) -> None:
         assert [d.get("field") for d in shape.json()["error"]["details"]] == ["surprise"]
 
 
-def test_replay_rules_and_budget(strict_server: Server) -> None:
+def test_replay_rules_and_budget(strict_server: Served) -> None:
     with strict_server.client() as client:
         body = replay_body(
             FAMILIES,
@@ -125,7 +125,7 @@ def test_replay_rules_and_budget(strict_server: Server) -> None:
         assert int(exhausted.headers["retry-after"]) > 0
 
 
-def test_proposal_and_lifecycle_refusals(strict_server: Server) -> None:
+def test_proposal_and_lifecycle_refusals(strict_server: Served) -> None:
     with strict_server.client() as client:
         rejected = post(client, "/replay/evaluate", replay_body(FAMILIES, workload_similar=False), 201)
         refused(client, "/promotions/propose", propose_body(rejected["replay_id"]), 422, "replay_not_passed")
@@ -161,7 +161,7 @@ def test_proposal_and_lifecycle_refusals(strict_server: Server) -> None:
         ]
 
 
-def test_approval_stale_and_revalidation(strict_server: Server) -> None:
+def test_approval_stale_and_revalidation(strict_server: Served) -> None:
     with strict_server.client() as client:
         replay = post(client, "/replay/evaluate", replay_body(FAMILIES), 201)
         proposal = post(client, "/promotions/propose", propose_body(replay["replay_id"]), 201)
@@ -174,7 +174,7 @@ def test_approval_stale_and_revalidation(strict_server: Server) -> None:
         assert verdict["verdict"] == "revalidate_required"
 
 
-def test_read_refusals(strict_server: Server) -> None:
+def test_read_refusals(strict_server: Served) -> None:
     with strict_server.client() as client:
         unknown = client.get(f"{LEARNING}/proposals/00000000-0000-0000-0000-000000000000")
         assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")
@@ -192,7 +192,7 @@ def test_read_refusals(strict_server: Server) -> None:
 
 
 def test_a_read_waits_for_its_position_then_answers_projection_lagging(database_url: str, tmp_path: Path) -> None:
-    with serve(database_url, tmp_path, "--no-background") as frozen, frozen.client() as client:
+    with serve_in_process(database_url, tmp_path, "--no-background") as frozen, frozen.client() as client:
         run = post(client, "/signals/intake", intake_body(FAMILIES), 201)
         lagging = client.get(f"{LEARNING}/runs/{run['run_id']}", params={"min_position": run["position"]})
         assert (lagging.status_code, lagging.json()["error"]["code"]) == (503, "projection_lagging")

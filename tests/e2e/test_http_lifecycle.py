@@ -1,4 +1,4 @@
-"""The whole lifecycle over HTTP against a real uvicorn, on SQLite and PostgreSQL."""
+"""The whole lifecycle over HTTP (the app in-process through httpx.ASGITransport), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from dobby.resources import read_manifest
-from tests.e2e.server import Server, serve
+from tests.e2e.server import Client, InProcessServer, Served, serve_in_process
 from tests.support import TARGET, eventually, intake_body, propose_body, replay_body, warp_approval
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
@@ -18,27 +17,33 @@ FAMILIES = dict(read_manifest().families)
 LEARNING = "/api/v1/learning"
 
 
-def write_approval(server: Server, proposal: dict[str, Any], **overrides: Any) -> None:
+@pytest.fixture
+def server(app_server: InProcessServer) -> InProcessServer:
+    """In process: nothing here needs a process boundary."""
+    return app_server
+
+
+def write_approval(server: Served, proposal: dict[str, Any], **overrides: Any) -> None:
     approval = warp_approval(proposal, **overrides)
     server.approvals.mkdir(parents=True, exist_ok=True)
     (server.approvals / f"{proposal['proposal_id']}.json").write_text(json.dumps(approval))
 
 
-def post(client: httpx.Client, path: str, body: Any, status: int, **headers: str) -> dict[str, Any]:
+def post(client: Client, path: str, body: Any, status: int, **headers: str) -> dict[str, Any]:
     answer = client.post(f"{LEARNING}{path}", json=body, headers=headers)
     assert answer.status_code == status, answer.text
     result: dict[str, Any] = answer.json()
     return result
 
 
-def metric(client: httpx.Client, line_start: str) -> float:
+def metric(client: Client, line_start: str) -> float:
     for line in client.get("/metrics").text.splitlines():
         if line.startswith(line_start + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
-def approved(client: httpx.Client, server: Server, accuracy: float = 0.86) -> dict[str, Any]:
+def approved(client: Client, server: Served, accuracy: float = 0.86) -> dict[str, Any]:
     body = replay_body(FAMILIES)
     body["metrics"]["candidate"]["accuracy"] = accuracy
     replay = post(client, "/replay/evaluate", body, 201)
@@ -50,7 +55,7 @@ def approved(client: httpx.Client, server: Server, accuracy: float = 0.86) -> di
     return proposal
 
 
-def test_whole_lifecycle(server: Server) -> None:
+def test_whole_lifecycle(server: Served) -> None:
     with server.client() as client:
         run = post(client, "/signals/intake", intake_body(FAMILIES), 201, **{"X-Actor": "collector"})
         again = post(client, "/signals/intake", intake_body(FAMILIES), 200)
@@ -107,12 +112,12 @@ def test_whole_lifecycle(server: Server) -> None:
 
 
 def test_records_and_counters_survive_a_restart(database_url: str, tmp_path: Path) -> None:
-    with serve(database_url, tmp_path) as first, first.client() as client:
+    with serve_in_process(database_url, tmp_path) as first, first.client() as client:
         proposal = approved(client, first)
         last = post(client, "/promotions/activate", {"proposal_id": proposal["proposal_id"]}, 200)
         client.get(f"{LEARNING}/proposals/{proposal['proposal_id']}", params={"min_position": last["position"]})
         before = (client.get("/metrics").text, client.get(f"{LEARNING}/proposals/{proposal['proposal_id']}").json())
-    with serve(database_url, tmp_path) as second, second.client() as client:
+    with serve_in_process(database_url, tmp_path) as second, second.client() as client:
         after = client.get(f"{LEARNING}/proposals/{proposal['proposal_id']}", params={"min_position": last["position"]})
         assert after.json() == before[1]
         assert metric(client, 'dobby_proposal_transitions_total{to="active"}') == 1
@@ -120,7 +125,7 @@ def test_records_and_counters_survive_a_restart(database_url: str, tmp_path: Pat
         assert 'dobby_proposal_transitions_total{to="approved"} 1.0' in before[0]
 
 
-def test_service_surface(server: Server) -> None:
+def test_service_surface(server: Served) -> None:
     with server.client() as client:
         assert client.get("/health").json() == {"status": "ok", "service": "jhf-dobby"}
         ready = client.get("/ready").json()

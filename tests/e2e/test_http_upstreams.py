@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import Server, serve
+from tests.e2e.server import Served, serve_in_process
 from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING, post
 from tests.integration.test_upstreams import FABRIC_ROUTES
 from tests.integration.upstream_server import Upstream, upstream_server
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.backends(["sqlite"])
 
 
 @pytest.fixture
-def world(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, Upstream, Upstream, Upstream]]:
+def world(database_url: str, tmp_path: Path) -> Iterator[tuple[Served, Upstream, Upstream, Upstream]]:
     with upstream_server(dict(FABRIC_ROUTES)) as fabric, upstream_server() as warp, upstream_server() as shuttle:
         fabric.routes["/api/v1/contracts/matrix"] = {
             **FABRIC_ROUTES["/api/v1/contracts/matrix"],
@@ -34,11 +34,11 @@ def world(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, Upstream,
             "DOBBY_SHUTTLE_URL": shuttle.url,
             "DOBBY_SHUTTLE_TIMEOUT_MS": "200",
         }
-        with serve(database_url, tmp_path, **settings) as server:
+        with serve_in_process(database_url, tmp_path, **settings) as server:
             yield server, fabric, warp, shuttle
 
 
-def test_fabric_drift_lowers_the_mode_and_ready_shows_it(world: tuple[Server, Upstream, Upstream, Upstream]) -> None:
+def test_fabric_drift_lowers_the_mode_and_ready_shows_it(world: tuple[Served, Upstream, Upstream, Upstream]) -> None:
     server, fabric, _, _ = world
     with server.client() as client:
         assert client.get("/ready").json()["effective_mode"] == "promotion_enabled"
@@ -57,7 +57,7 @@ def test_fabric_drift_lowers_the_mode_and_ready_shows_it(world: tuple[Server, Up
 
 @pytest.mark.parametrize("mode", ["slow", "error", "garbage", "close"])
 def test_a_misbehaving_warp_never_lets_a_proposal_through(
-    world: tuple[Server, Upstream, Upstream, Upstream], mode: str
+    world: tuple[Served, Upstream, Upstream, Upstream], mode: str
 ) -> None:
     server, _, warp, _ = world
     with server.client() as client:
@@ -78,7 +78,7 @@ def test_a_misbehaving_warp_never_lets_a_proposal_through(
 
 
 def test_shuttle_evidence_is_stored_and_its_absence_never_blocks(
-    world: tuple[Server, Upstream, Upstream, Upstream],
+    world: tuple[Served, Upstream, Upstream, Upstream],
 ) -> None:
     server, _, _, shuttle = world
     with server.client() as client:
@@ -94,7 +94,7 @@ def test_shuttle_evidence_is_stored_and_its_absence_never_blocks(
         assert stored["evidence_digest"] is None
 
 
-def test_fabric_target_types_are_enforced(world: tuple[Server, Upstream, Upstream, Upstream]) -> None:
+def test_fabric_target_types_are_enforced(world: tuple[Served, Upstream, Upstream, Upstream]) -> None:
     server, fabric, _, _ = world
     with server.client() as client:
         body = replay_body(FAMILIES, target={"type": "routing_rule", "id": "r"})

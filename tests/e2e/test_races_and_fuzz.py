@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dobby.engine.lifecycle import next_state
-from tests.e2e.server import Server, serve
+from tests.e2e.server import Served, serve_in_process
 from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING, approved, post
 from tests.support import intake_body, propose_body, replay_body
 
@@ -26,13 +25,16 @@ RACE_REQUESTS = 40
 
 @pytest.mark.backends(["sqlite", "postgres"])
 def test_racing_clients_keep_one_active_proposal_per_target(database_url: str, tmp_path: Path) -> None:
-    with serve(database_url, tmp_path, DOBBY_PROMOTION_VELOCITY_MAX="1000") as server, server.client() as client:
+    with (
+        serve_in_process(database_url, tmp_path, DOBBY_PROMOTION_VELOCITY_MAX="1000") as server,
+        server.client() as client,
+    ):
         proposals = [approved(client, server, 0.90 + index / 1000)["proposal_id"] for index in range(6)]
         statuses: list[int] = []
 
         def racer(seed: int) -> None:
             chooser = random.Random(seed)
-            with httpx.Client(base_url=server.url, timeout=10) as own:
+            with server.client() as own:
                 for _ in range(RACE_REQUESTS):
                     pid = chooser.choice(proposals)
                     action = chooser.choice(["activate", "activate", "rollback", "approve-check"])
@@ -60,9 +62,9 @@ def test_racing_clients_keep_one_active_proposal_per_target(database_url: str, t
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("fuzz")
-    with serve(f"sqlite:///{directory / 'fuzz.db'}", directory) as server:
+    with serve_in_process(f"sqlite:///{directory / 'fuzz.db'}", directory) as server:
         with server.client() as client:
             replay = post(client, "/replay/evaluate", replay_body(FAMILIES), 201)
             post(client, "/promotions/propose", propose_body(replay["replay_id"]), 201)
@@ -98,7 +100,7 @@ def near_valid_bodies() -> st.SearchStrategy[dict[str, Any]]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(WRITE_PATHS), body=json_values | near_valid_bodies())
-def test_generated_bodies_never_get_a_5xx_and_refusals_store_nothing(fuzz_server: Server, path: str, body: Any) -> None:
+def test_generated_bodies_never_get_a_5xx_and_refusals_store_nothing(fuzz_server: Served, path: str, body: Any) -> None:
     with fuzz_server.client() as client:
         before = (
             client.get("/ready").json()["projections"]["runs"]["lag"]
@@ -128,7 +130,7 @@ def test_generated_bodies_never_get_a_5xx_and_refusals_store_nothing(fuzz_server
         (b'"just a string"', "application/json", 422),
     ],
 )
-def test_hostile_bodies(fuzz_server: Server, content: bytes, content_type: str, status: int) -> None:
+def test_hostile_bodies(fuzz_server: Served, content: bytes, content_type: str, status: int) -> None:
     with fuzz_server.client() as client:
         for path in WRITE_PATHS:
             answer = client.post(f"{LEARNING}{path}", content=content, headers={"content-type": content_type})
