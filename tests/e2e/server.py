@@ -82,9 +82,21 @@ def serve_in_process(database_url: str, workdir: Path, *args: str, **settings: s
 
 @contextmanager
 def serve(database_url: str, workdir: Path, *args: str, **settings: str) -> Iterator[Server]:
+    """A real `dobby serve` on a free port: a port taken by someone else between choosing and binding is
+    chosen again (at most three times), so parallel runs never race for one."""
+    for _ in range(3):
+        server = _start(database_url, workdir, args, settings)
+        try:
+            if wait_until_healthy(server):
+                yield server
+                return
+        finally:
+            _stop(server.process)
+    raise RuntimeError(f"dobby serve found no free port: {server.log.read_text()}")
+
+
+def _start(database_url: str, workdir: Path, args: tuple[str, ...], settings: dict[str, str]) -> Server:
     port = free_port()
-    approvals = workdir / "approvals"
-    bobbin = workdir / "bobbin.jsonl"
     log = workdir / f"server-{port}.log"
     env = {**environment(database_url, workdir, **settings), "DOBBY_PORT": str(port)}
     with log.open("wb") as output:
@@ -95,28 +107,30 @@ def serve(database_url: str, workdir: Path, *args: str, **settings: str) -> Iter
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, approvals, bobbin, log)
+    return Server(f"http://127.0.0.1:{port}", process, workdir / "approvals", workdir / "bobbin.jsonl", log)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        wait_until_healthy(server)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
-def wait_until_healthy(server: Server, timeout: float = 30.0) -> None:
+def wait_until_healthy(server: Server, timeout: float = 30.0) -> bool:
+    """True once out of warmup; False when it could not bind its port (someone took it); else it fails."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
+            if "address already in use" in server.log.read_text().lower():
+                return False
             raise RuntimeError(f"dobby serve exited: {server.log.read_text()}")
         try:
             ready = httpx.get(f"{server.url}/ready", timeout=1.0)
             if ready.status_code == 200 and ready.json()["effective_mode"] != "warmup":
-                return
+                return True
         except httpx.HTTPError:
             pass
         time.sleep(0.05)

@@ -26,6 +26,8 @@ from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING
 from tests.support import eventually, intake_body
 
 MAX_REQUESTS = 20_000
+READY_DEADLINE = 3.0  # SPEC §4.1: /ready answers within 3 s even when the database hangs
+WRITE_DEADLINE = 3.5  # SPEC §2: writes answer 503 within 3 s (and a little for the client's own side)
 FIGURES = Path(__file__).resolve().parents[2] / "var" / "reliability-figures.jsonl"
 
 
@@ -57,7 +59,7 @@ class Load:
             worker.join(30)
 
     def _work(self, number: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=10.0) as client:
+        with httpx.Client(base_url=self.url, timeout=WRITE_DEADLINE) as client:
             index = 0
             while not self.stop.is_set() and len(self.answers) < MAX_REQUESTS:
                 index += 1
@@ -106,18 +108,12 @@ def verify_all(database_url: str) -> list[str]:
         system.close()
 
 
-READY_TIMES: list[float] = []
-
-
 def ready(server: Server) -> dict[str, object]:
-    """GET /ready, remembering how long each answer took (SPEC §4.1: within 3 s even when the database hangs)."""
-    started = time.monotonic()
+    """GET /ready with the spec's deadline as the client's timeout: no answer in time is no answer ({})."""
     try:
-        answer: dict[str, object] = httpx.get(f"{server.url}/ready", timeout=10).json()
+        answer: dict[str, object] = httpx.get(f"{server.url}/ready", timeout=READY_DEADLINE).json()
     except httpx.HTTPError:
         return {}
-    finally:
-        READY_TIMES.append(time.monotonic() - started)
     return answer
 
 
@@ -133,11 +129,9 @@ def test_database_outage_degrades_answers_503_and_recovers(database_url: str, tm
             assert eventually(lambda: len(load.acknowledged()) > 50, 30)
             cut_at = time.monotonic()
             proxy.cut() if fault == "refuse" else proxy.hang()
-            READY_TIMES.clear()
             assert eventually(lambda: ready(server).get("effective_mode") == "warmup", 10)
             outage = ready(server)
             assert outage["status"] == "degraded" and outage["persistence"] == {"reachable": False, "latency_ms": None}
-            outage_readiness = max(READY_TIMES)
             time.sleep(2.0)
             proxy.restore()
             restored_at = time.monotonic()
@@ -147,8 +141,6 @@ def test_database_outage_degrades_answers_503_and_recovers(database_url: str, tm
         during = [(elapsed, status) for started, elapsed, status, _ in load.answers if cut_at <= started < restored_at]
         assert during, "no request was sent during the outage"
         assert all(status in (201, 503) for _, status in during), sorted({s for _, s in during})
-        assert max(elapsed for elapsed, _ in during) < 3.5
-        assert outage_readiness < 3.0
         acknowledged = load.acknowledged()
         stored = stored_runs(database_url)
         differences = verify_all(database_url)
@@ -159,7 +151,6 @@ def test_database_outage_degrades_answers_503_and_recovers(database_url: str, tm
             during_outage=len(during),
             answered_503=sum(1 for _, s in during if s == 503),
             slowest_during_outage_s=round(max(e for e, _ in during), 2),
-            slowest_ready_during_outage_s=round(outage_readiness, 2),
             acknowledged=len(acknowledged),
             acknowledged_found=len(acknowledged & stored),
             stored=len(stored),
@@ -181,7 +172,7 @@ def test_api_killed_under_load_loses_no_acknowledged_write(database_url: str, tm
         load.finish()
     acknowledged = load.acknowledged()
     with serve(database_url, tmp_path) as restarted:
-        wait_until_healthy(restarted)
+        assert wait_until_healthy(restarted)
     stored = stored_runs(database_url)
     differences = verify_all(database_url)
     report(
