@@ -85,23 +85,24 @@ def serve(database_url: str, workdir: Path, *args: str, **settings: str) -> Iter
     """A real `dobby serve` on a free port: a port taken by someone else between choosing and binding is
     chosen again (at most three times), so parallel runs never race for one."""
     for _ in range(3):
-        server = _start(database_url, workdir, args, settings)
+        server = start_dobby(database_url, workdir, "serve", *args, **settings)
         try:
             if wait_until_healthy(server):
                 yield server
                 return
         finally:
-            _stop(server.process)
+            stop(server.process)
     raise RuntimeError(f"dobby serve found no free port: {server.log.read_text()}")
 
 
-def _start(database_url: str, workdir: Path, args: tuple[str, ...], settings: dict[str, str]) -> Server:
+def start_dobby(database_url: str, workdir: Path, *args: str, **settings: str) -> Server:
+    """`dobby ARGS…` as a process of its own, on a port of its own, logging to a file in `workdir`."""
     port = free_port()
-    log = workdir / f"server-{port}.log"
+    log = workdir / f"dobby-{args[0]}-{port}.log"
     env = {**environment(database_url, workdir, **settings), "DOBBY_PORT": str(port)}
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dobby.cli", "serve", *args],
+            [sys.executable, "-m", "dobby.cli", *args],
             env=env,
             cwd=ROOT,
             stdout=output,
@@ -110,7 +111,7 @@ def _start(database_url: str, workdir: Path, args: tuple[str, ...], settings: di
     return Server(f"http://127.0.0.1:{port}", process, workdir / "approvals", workdir / "bobbin.jsonl", log)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(10)

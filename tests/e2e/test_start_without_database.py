@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from dobby.resources import read_manifest
-from tests.e2e.server import ROOT, free_port
+from tests.e2e.server import ROOT, start_dobby, stop
 from tests.e2e.tcp_proxy import TcpProxy, tcp_proxy
 from tests.support import eventually, intake_body
 
@@ -35,29 +35,11 @@ def proxied_database(database_url: str, fault: str) -> Iterator[tuple[str, TcpPr
 
 @contextmanager
 def dobby(workdir: Path, database_url: str, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    port = free_port()
-    log = workdir / f"dobby-{args[0]}-{port}.log"
-    env = {
-        **os.environ,
-        "DOBBY_DATABASE_URL": database_url,
-        "DOBBY_PORT": str(port),
-        "DOBBY_WARP_APPROVALS_DIR": str(workdir / "approvals"),
-        "DOBBY_BOBBIN_PATH": str(workdir / "bobbin.jsonl"),
-        "DOBBY_PROCESSOR_INTERVAL_SECONDS": "0.2",
-    }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dobby.cli", *args], env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
-        )
+    server = start_dobby(database_url, workdir, *args)
     try:
-        yield process, f"http://127.0.0.1:{port}", log
+        yield server.process, server.url, server.log
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(server.process)
 
 
 def answer(url: str, method: str = "GET", **kwargs: object) -> httpx.Response | None:
