@@ -130,6 +130,7 @@ class System:
     tallies: DurableTallies
     background: list[Periodic] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _ready: threading.Event = field(default_factory=threading.Event)
     _waiter: threading.Thread | None = None
 
     @property
@@ -140,16 +141,21 @@ class System:
     def db_timeout_seconds(self) -> float:
         return self.settings.db_timeout_seconds
 
-    def start(self, *, background: bool, when_ready: Callable[[], object] | None = None) -> None:
+    def start(
+        self, *, background: bool, when_ready: Callable[[], object] | None = None, first_wait: float = 1.0
+    ) -> None:
         """Start without waiting for the database (SPEC §2): Fabric refreshes at once; storage is set up, and the
         tallies and (with `background`) the read side and processors start, on a thread that retries every
         second until the database answers. Until then the persistence probe fails and the mode is warmup;
-        `when_ready` is called once storage is ready (the app probes again then, so warmup ends at once)."""
+        `when_ready` is called once storage is ready (the app probes again then, so warmup ends at once). A
+        database that answers is waited for up to `first_wait`, so a normal start serves ready from its first
+        request."""
         self.start_fabric_refresh()
         self._waiter = threading.Thread(
             target=self._come_up, args=(background, when_ready), name="dobby-storage", daemon=True
         )
         self._waiter.start()
+        self._ready.wait(first_wait)
 
     def _come_up(self, background: bool, when_ready: Callable[[], object] | None) -> None:
         waited = False
@@ -169,6 +175,7 @@ class System:
                 self.start_background()
             if when_ready is not None:
                 when_ready()
+            self._ready.set()
             return
 
     def projection_positions(self) -> dict[str, int]:
