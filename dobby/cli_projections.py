@@ -14,11 +14,9 @@ def projections_status(_: argparse.Namespace) -> int:
     system = system_from_environment()
     try:
         system.init_storage()
-        head = system.engine.position()
-        errors = system.store.errors()
-        print(f"{'projection':<12} {'position':>10} {'lag':>8}  last error")
-        for name, position in sorted(system.store.positions().items()):
-            print(f"{name:<12} {position:>10} {head - position:>8}  {errors.get(name) or '-'}")
+        print(f"{'projection':<12} {'position':>10} {'lag':>8}  failing")
+        for name, runner in system.projection_health().items():
+            print(f"{name:<12} {runner['position']:>10} {runner['lag']:>8}  {runner['failing'] or '-'}")
     finally:
         system.close()
     return 0
