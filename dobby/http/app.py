@@ -35,24 +35,11 @@ from dobby.http.routes import OPERATIONS
 from dobby.http.surface import SurfaceRoutes
 
 
-def _endpoints(learning: LearningRoutes, surface: SurfaceRoutes) -> dict[str, Any]:
-    queries = learning.services.queries
-    return {
-        "list_runs": learning.lister(queries.list_runs),
-        "get_run": learning.getter(queries.get_run, "run_id"),
-        "list_replays": learning.lister(queries.list_replays),
-        "get_replay": learning.getter(queries.get_replay, "replay_id"),
-        "list_proposals": learning.lister(queries.list_proposals),
-        "get_proposal": learning.getter(queries.get_proposal, "proposal_id"),
-    }
-
-
 def routes(learning: LearningRoutes, surface: SurfaceRoutes) -> list[Route]:
-    built = _endpoints(learning, surface)
+    """One Route per entry of the route table; each names its endpoint on the learning routes or the surface."""
     found = []
     for operation in OPERATIONS:
-        endpoint = built.get(operation.handler) or getattr(learning, operation.handler, None)
-        endpoint = endpoint or getattr(surface, operation.handler)
+        endpoint = getattr(learning, operation.handler, None) or getattr(surface, operation.handler)
         found.append(Route(operation.path, endpoint, methods=[operation.method]))
     return found
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -19,6 +19,7 @@ from dobby.engine.clock import parse_rfc3339
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay
+from dobby.engine.service import Engine
 from dobby.http.auth import Principal, principal_for
 from dobby.http.errors import HttpError
 from dobby.http.ports import AppServices
@@ -27,7 +28,6 @@ MIN_POSITION_WAIT_SECONDS = 2.0
 CALL_DEADLINE_SECONDS = 2.8
 MAX_POSITION = 2**62
 T = TypeVar("T")
-Endpoint = Callable[[Request], Awaitable[Response]]
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -69,7 +69,7 @@ class LearningRoutes:
     services: AppServices
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         return self.services.engine
 
     async def _command(self, request: Request, role: str, kind: type[T]) -> tuple[Principal, T]:
@@ -145,24 +145,35 @@ class LearningRoutes:
 
     # ----- reads -------------------------------------------------------------------------------------
 
-    def getter(self, query: Callable[[str], dict[str, Any]], key: str) -> Endpoint:
-        async def read(request: Request) -> Response:
-            principal = principal_for(request, "auditor")
-            await self.wait_for_min_position(request)
-            view = await call(query, request.path_params[key])
-            principal.require_tenant(view["tenant_id"])
-            return json_response(view)
+    async def _get(self, request: Request, query: Callable[[str], dict[str, Any]], key: str) -> Response:
+        principal = principal_for(request, "auditor")
+        await self.wait_for_min_position(request)
+        view = await call(query, request.path_params[key])
+        principal.require_tenant(view["tenant_id"])
+        return json_response(view)
 
-        return read
+    async def _list(self, request: Request, query: Callable[..., Any]) -> Response:
+        principal = principal_for(request, "auditor")
+        await self.wait_for_min_position(request)
+        return json_response(await call(query, dict(request.query_params), principal.tenants))
 
-    def lister(self, query: Callable[..., Any]) -> Endpoint:
-        async def read(request: Request) -> Response:
-            principal = principal_for(request, "auditor")
-            await self.wait_for_min_position(request)
-            page = await call(query, dict(request.query_params), principal.tenants)
-            return json_response(page)
+    async def get_run(self, request: Request) -> Response:
+        return await self._get(request, self.services.queries.get_run, "run_id")
 
-        return read
+    async def get_replay(self, request: Request) -> Response:
+        return await self._get(request, self.services.queries.get_replay, "replay_id")
+
+    async def get_proposal(self, request: Request) -> Response:
+        return await self._get(request, self.services.queries.get_proposal, "proposal_id")
+
+    async def list_runs(self, request: Request) -> Response:
+        return await self._list(request, self.services.queries.list_runs)
+
+    async def list_replays(self, request: Request) -> Response:
+        return await self._list(request, self.services.queries.list_replays)
+
+    async def list_proposals(self, request: Request) -> Response:
+        return await self._list(request, self.services.queries.list_proposals)
 
     async def history(self, request: Request) -> Response:
         principal = principal_for(request, "auditor")

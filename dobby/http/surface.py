@@ -12,9 +12,11 @@ from starlette.responses import Response
 
 from dobby import __version__
 from dobby.engine.clock import rfc3339
+from dobby.engine.context import Context
 from dobby.engine.modes import Mode
 from dobby.http.auth import principal_for
 from dobby.http.learning import call, json_response
+from dobby.http.middleware import BackpressureState
 from dobby.http.openapi import openapi_document
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor, fabric_section
@@ -30,10 +32,10 @@ class SurfaceRoutes:
     services: AppServices
     monitor: PersistenceMonitor
     registry: CollectorRegistry
-    backpressure: Any
+    backpressure: BackpressureState
 
     @property
-    def context(self) -> Any:
+    def context(self) -> Context:
         return self.services.engine.context
 
     async def health(self, _: Request) -> Response:
