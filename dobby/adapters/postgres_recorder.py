@@ -43,27 +43,25 @@ class LateTypesDatastore(PostgresDatastore):
         PostgresDatastore.register_type_adapters(self)
 
 
-class LateTypesAggregateRecorder(PostgresAggregateRecorder):
-    """The snapshots' recorder, on a datastore that registers its types late."""
+class LateTypes(PostgresAggregateRecorder):
+    """A recorder on a datastore that registers its types late: after creating its table, and before a write."""
 
     datastore: LateTypesDatastore
 
     def create_table(self) -> None:
         super().create_table()
         self.datastore.register_types_now()
+
+
+class LateTypesAggregateRecorder(LateTypes):
+    """The snapshots' recorder."""
 
     def insert_events(self, *args: Any, **kwargs: Any) -> Any:
         self.datastore.register_types_now()
         return super().insert_events(*args, **kwargs)
 
 
-class BoundedPostgresApplicationRecorder(PostgresApplicationRecorder):
-    datastore: LateTypesDatastore
-
-    def create_table(self) -> None:
-        super().create_table()
-        self.datastore.register_types_now()
-
+class BoundedPostgresApplicationRecorder(LateTypes, PostgresApplicationRecorder):
     def insert_events(self, *args: Any, **kwargs: Any) -> Any:
         self.datastore.register_types_now()
         return _bounded_insert(self, *args, **kwargs)

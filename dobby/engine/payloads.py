@@ -21,6 +21,10 @@ class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """An event payload: every field required (optional ones are stored as null)."""
 
 
+class EventPayload(Payload, frozen=True):
+    """The payload of one event type, named as the event class it belongs to."""
+
+
 class Approver(Payload, frozen=True):
     id: str
     kind: Literal["human", "service"]
@@ -49,7 +53,7 @@ class Granted(Payload, frozen=True):
     binding: Binding
 
 
-class RunRecorded(Payload, frozen=True):
+class RunRecorded(EventPayload, frozen=True):
     body: IntakeSignal
     run_hash: Hash
     provenance_hash: Hash
@@ -59,7 +63,7 @@ class RunRecorded(Payload, frozen=True):
     recorded_at: Timestamp
 
 
-class ReplayEvaluated(Payload, frozen=True):
+class ReplayEvaluated(EventPayload, frozen=True):
     tenant_id: Identifier
     target: TargetRef
     family_versions: dict[str, str]
@@ -76,7 +80,7 @@ class ReplayEvaluated(Payload, frozen=True):
     evaluated_at: Timestamp
 
 
-class Generated(Payload, frozen=True):
+class Generated(EventPayload, frozen=True):
     tenant_id: Identifier
     target: TargetRef
     risk: Risk
@@ -93,33 +97,33 @@ class Generated(Payload, frozen=True):
     request_hash: Hash
 
 
-class ReplayValidated(Payload, frozen=True):
+class ReplayValidated(EventPayload, frozen=True):
     checks: Reasons
 
 
-class ApprovalChecked(Payload, frozen=True):
+class ApprovalChecked(EventPayload, frozen=True):
     outcome: ApprovalOutcome
     reasons: Reasons
     approval: WarpAnswer | None
 
 
-class Approved(Payload, frozen=True):
+class Approved(EventPayload, frozen=True):
     outcome: Literal["approved"]
     approval: Granted
 
 
-class Blocked(Payload, frozen=True):
+class Blocked(EventPayload, frozen=True):
     reason: str
     reasons: Reasons
     from_state: Literal["generated", "replay_validated", "approved"]
     approval: WarpAnswer | None
 
 
-class Activated(Payload, frozen=True):
+class Activated(EventPayload, frozen=True):
     approval_id: str | None
 
 
-class RolledBack(Payload, frozen=True):
+class RolledBack(EventPayload, frozen=True):
     reason: str
     restored_baseline: dict[str, Any]
 
@@ -127,80 +131,57 @@ class RolledBack(Payload, frozen=True):
 ExpiryReason = Literal["ttl", "revalidate_required"]
 
 
-class Expired(Payload, frozen=True):
+class Expired(EventPayload, frozen=True):
     reason: ExpiryReason
 
 
-class RevalidationRequired(Payload, frozen=True):
+class RevalidationRequired(EventPayload, frozen=True):
     reason: str
 
 
-class TargetOpened(Payload, frozen=True):
+class TargetOpened(EventPayload, frozen=True):
     tenant_id: str
     target: TargetRef
 
 
-class ProposalAttached(Payload, frozen=True):
+class ProposalAttached(EventPayload, frozen=True):
     proposal_id: RecordId
 
 
-class ProposalDetached(Payload, frozen=True):
+class ProposalDetached(EventPayload, frozen=True):
     proposal_id: RecordId
 
 
-class ProposalWentLive(Payload, frozen=True):
+class ProposalWentLive(EventPayload, frozen=True):
     proposal_id: RecordId
     change: dict[str, Any]
     baseline: dict[str, Any]
 
 
-class BaselineRestored(Payload, frozen=True):
+class BaselineRestored(EventPayload, frozen=True):
     proposal_id: RecordId
     baseline: dict[str, Any]
 
 
-class RevalidationDemanded(Payload, frozen=True):
+class RevalidationDemanded(EventPayload, frozen=True):
     replay_id: RecordId
 
 
 LedgerKind = Literal["replay_budget", "promotion_velocity"]
 
 
-class LedgerOpened(Payload, frozen=True):
+class LedgerOpened(EventPayload, frozen=True):
     kind: LedgerKind
     scope: dict[str, str]
 
 
-class Spent(Payload, frozen=True):
+class Spent(EventPayload, frozen=True):
     at: Timestamp
     ref: str
     window_seconds: float
 
 
-EVENT_PAYLOADS: dict[str, type[Payload]] = {
-    kind.__name__: kind
-    for kind in (
-        RunRecorded,
-        ReplayEvaluated,
-        Generated,
-        ReplayValidated,
-        ApprovalChecked,
-        Approved,
-        Blocked,
-        Activated,
-        RolledBack,
-        Expired,
-        RevalidationRequired,
-        TargetOpened,
-        ProposalAttached,
-        ProposalDetached,
-        ProposalWentLive,
-        BaselineRestored,
-        RevalidationDemanded,
-        LedgerOpened,
-        Spent,
-    )
-}
+EVENT_PAYLOADS: dict[str, type[EventPayload]] = {kind.__name__: kind for kind in EventPayload.__subclasses__()}
 
 
 def payload_problem(event_type: str, payload: dict[str, Any]) -> str | None:
