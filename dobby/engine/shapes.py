@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -13,6 +14,14 @@ CONTROL_FREE = r"^[^\x00-\x1f\x7f]*$"
 NUL_FREE = r"^[^\x00]*$"
 MAX_SAFE_INTEGER = 2**53
 MAX_DEPTH = 32
+
+_CONTROL_FREE = re.compile(CONTROL_FREE)
+
+
+def is_identifier(text: str, max_length: int = 200) -> bool:
+    """Whether `text` could be an Identifier: 1..max_length characters, none of them a control character."""
+    return 0 < len(text) <= max_length and _CONTROL_FREE.match(text) is not None
+
 
 Identifier = Annotated[str, Meta(min_length=1, max_length=200, pattern=CONTROL_FREE)]
 """tenant, trace and correlation ids, target parts, family names and versions, event ids, step and metric names."""

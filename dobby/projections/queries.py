@@ -9,6 +9,7 @@ from sqlalchemy import Select, Table, and_, case, func, select
 
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.lifecycle import OPEN_STATES
+from dobby.engine.shapes import is_identifier
 from dobby.projections.store import ProjectionStore
 
 MAX_LIMIT = 500
@@ -42,6 +43,8 @@ class Queries:
         return self._get(self.proposals, self.proposals.c.proposal_id, proposal_id, "proposal")
 
     def _get(self, table: Table, key: Any, value: str, kind: str) -> dict[str, Any]:
+        if not is_identifier(value, 64):  # no record has such an id (and PostgreSQL could not even compare it)
+            raise NotFoundError(f"no {kind} {value[:80]!r}")
         with self.store.engine.connect() as connection:
             view = connection.execute(select(table.c.view).where(key == value)).scalar_one_or_none()
         if view is None:
@@ -157,7 +160,10 @@ def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[in
         elif key == "min_position":
             continue
         elif key not in allowed:
-            violations.append(Violation("unknown_field", f"{key} is not a filter here", key))
+            violations.append(Violation("unknown_field", f"{key[:80]!r} is not a filter here", key[:80]))
+        elif not is_identifier(value):
+            message = f"{key} must be 1 to 200 characters without control characters"
+            violations.append(Violation("invalid_value", message, key))
         elif key == "revalidate_required":
             if value not in ("true", "false"):
                 violations.append(Violation("invalid_value", "revalidate_required must be true or false", key))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -164,3 +165,25 @@ def test_what_the_boundary_accepted_every_projection_stores_and_verifies(stage: 
     assert run.json()["trace_id"] == edges["trace_id"]
     store, log = stage.world.system.store, stage.world.log
     assert {name: verify(store, log, name) for name in store.projections} == {name: [] for name in store.projections}
+
+
+READS = {
+    "runs": ["tenant_id", "outcome", "trace_id", "limit", "cursor", "min_position"],
+    "replays": ["tenant_id", "verdict", "target_type", "target_id", "limit", "cursor"],
+    "proposals": ["tenant_id", "state", "target_type", "target_id", "revalidate_required", "limit", "cursor"],
+}
+hostile_text = st.text(max_size=30) | st.sampled_from(["\x00", "a\x00b", "\x7f", "9" * 40, "-1", "", "x" * 300])
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_hostile_query_parameters_and_path_ids_never_get_a_5xx(stage: Stage, data: st.DataObject) -> None:
+    kind = data.draw(st.sampled_from(sorted(READS)))
+    params = data.draw(st.dictionaries(st.sampled_from(READS[kind]), hostile_text, max_size=3))
+    listed = stage.client.get(f"{LEARNING}/{kind}", params=params)
+    assert listed.status_code < 500, (kind, params, listed.text)
+    identity = quote(data.draw(hostile_text), safe="")
+    for path in (f"{kind}/{identity}", f"proposals/{identity}/history", f"proposals/{identity}/explain"):
+        read = stage.client.get(f"{LEARNING}/{path}", params={"as_of_version": data.draw(hostile_text)})
+        assert read.status_code < 500, (path, read.text)
