@@ -23,6 +23,7 @@ from dobby.engine.replay_commands import EvaluateReplay
 def run_demo() -> int:
     settings = load_settings(os.environ)
     engine = engine_from_environment()
+    engine.context.uow.create_tables()
     engine.context.requested_mode = Mode.promotion_enabled
     families = dict(engine.context.manifest.families)
     target = {"type": "prompt_template", "id": f"demo-{uuid.uuid4().hex[:8]}"}
