@@ -21,6 +21,7 @@ from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, Warp
 from dobby.adapters.warp import FileApprovals
 from dobby.engine.clock import Clock, rfc3339, system_clock
 from dobby.engine.context import Context, Limits, NoObserver
+from dobby.engine.errors import describe
 from dobby.engine.group_commit import GroupCommitter
 from dobby.engine.modes import Manifest
 from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, Observer, ProvenanceSink
@@ -30,7 +31,7 @@ from dobby.projections.database import connect
 from dobby.projections.periodic import Periodic
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
-from dobby.projections.runner import Follower, describe
+from dobby.projections.runner import Follower
 from dobby.projections.store import ProjectionStore
 from dobby.projections.tallies import DurableTallies
 from dobby.resources import read_manifest

@@ -27,11 +27,10 @@ from dobby.bootstrap import engine_from_environment, system_from_environment
 from dobby.cli_projections import projections_rebuild, projections_status, projections_verify
 from dobby.cli_tokens import tokens_add, tokens_list, tokens_revoke
 from dobby.demo import run_demo
-from dobby.engine.errors import DobbyError
+from dobby.engine.errors import DobbyError, describe
 from dobby.engine.schemas import exported
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
-from dobby.projections.runner import describe
 
 EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
 

@@ -109,3 +109,10 @@ class ServiceUnavailableError(DobbyError):
 class StaleReadError(Exception):
     """Two aggregates read for one command disagree because a concurrent command moved one of them; the command
     is retried from fresh reads (like a version conflict)."""
+
+
+def describe(error: BaseException) -> str:
+    """One line naming the error. Only the first line of its text: SQL errors go on with statements and
+    parameters, which may hold tenants' data, and this line is shown by the open /ready route."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:500]

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from dobby.engine.clock import rfc3339, system_clock
-from dobby.projections.runner import describe
+from dobby.engine.errors import describe
 
 
 @dataclass(frozen=True)

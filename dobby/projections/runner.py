@@ -14,6 +14,7 @@ import psycopg
 from sqlalchemy import Connection, Table, text
 
 from dobby.engine.chain import ChainedEvent
+from dobby.engine.errors import describe
 from dobby.engine.unit_of_work import EventLog
 from dobby.projections.store import ProjectionStore, clear_error, lock_position, record_error, set_position
 from dobby.projections.views import Projection, Recorded
@@ -100,13 +101,6 @@ class RunnerStatus:
     failures: int = 0
     retry_at: float = 0.0
     error_recorded: bool = True  # the tracking row may hold an error left by another process: clear it on success
-
-
-def describe(error: BaseException) -> str:
-    """One line naming the error. Only the first line of its text: SQL errors go on with statements and
-    parameters, which may hold tenants' data, and this line is shown by the open /ready route."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:500]
 
 
 @dataclass(frozen=True)
