@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.from_thread
 import httpx
@@ -38,6 +40,7 @@ from dobby.resources import read_manifest
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = {"type": "prompt_template", "id": "greeting"}
+T = TypeVar("T")
 
 
 @dataclass
@@ -201,15 +204,24 @@ class SystemWorld(World):
     sink: InMemoryProvenanceSink = field(default_factory=InMemoryProvenanceSink)
 
     def step(self) -> int:
-        """One round of the follower; a runner failing in it fails the test (the follower itself only records it)."""
-        worked = self.system.follower.step()
-        failing = {name: s.last_error for name, s in self.system.follower.status.items() if s.last_error}
-        assert not failing, f"runners failing: {failing}"
-        return worked
+        return step(self.system)
 
     def catch_up(self) -> None:
-        while self.step():
-            pass
+        catch_up(self.system)
+
+
+def step(system: System) -> int:
+    """One round of the follower; a runner failing in it fails the test (the follower itself only records it)."""
+    worked = system.follower.step()
+    failing = {name: s.last_error for name, s in system.follower.status.items() if s.last_error}
+    assert not failing, f"runners failing: {failing}"
+    return worked
+
+
+def catch_up(system: System) -> None:
+    """The projections and the Bobbin publisher folded up to the head of the log, on this thread."""
+    while step(system):
+        pass
 
 
 @contextmanager
@@ -305,6 +317,22 @@ def eventually(condition: Callable[[], bool], timeout: float = 10.0, pause: floa
             return True
         time.sleep(pause)
     return False
+
+
+def race(actions: Sequence[Callable[[], T]]) -> list[T | Exception]:
+    """Run every action at once (released together by a barrier); each result is the action's value or the
+    exception it raised, for the test to assert on."""
+    barrier = threading.Barrier(len(actions))
+
+    def run(action: Callable[[], T]) -> T | Exception:
+        barrier.wait()
+        try:
+            return action()
+        except Exception as error:
+            return error
+
+    with ThreadPoolExecutor(len(actions)) as pool:
+        return list(pool.map(run, actions))
 
 
 def warp_approval(proposal: dict[str, Any], **overrides: Any) -> dict[str, Any]:
