@@ -1,6 +1,5 @@
-"""dobby for end-to-end tests: in-process (`serve_in_process`, through httpx.ASGITransport, the app's lifespan
-and background threads running as in `dobby serve`), or a real `dobby serve` (uvicorn with httptools) on a free
-loopback port where the process boundary is the point (`serve`)."""
+"""A real `dobby serve` (uvicorn with httptools) or `dobby process` on a free loopback port, for tests where the
+process boundary is the point (the app in-process is `tests.support.serve_in_process`)."""
 
 from __future__ import annotations
 
@@ -15,11 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
-from dobby.adapters.settings import load_settings
-from dobby.bootstrap import build_system
-from dobby.http.app import create_app
-from tests.support import AppClient, eventually, running_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,21 +36,6 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=10.0)
 
 
-@dataclass
-class InProcessServer:
-    app: AppClient
-    approvals: Path
-    bobbin: Path
-    url: str = "http://dobby.test"
-
-    def client(self) -> AppClient:
-        return self.app
-
-
-Served = Server | InProcessServer
-Client = httpx.Client | AppClient
-
-
 def environment(database_url: str, workdir: Path, **settings: str) -> dict[str, str]:
     """The settings every test server runs with, as `DOBBY_*` variables."""
     return {
@@ -68,16 +47,6 @@ def environment(database_url: str, workdir: Path, **settings: str) -> dict[str, 
         "DOBBY_PROCESSOR_INTERVAL_SECONDS": "0.2",
         **settings,
     }
-
-
-@contextmanager
-def serve_in_process(database_url: str, workdir: Path, *args: str, **settings: str) -> Iterator[InProcessServer]:
-    """What `dobby serve [--no-background]` runs, in this process: once out of warmup, a client for it."""
-    system = build_system(load_settings(environment(database_url, workdir, **settings)))
-    app = create_app(system, background="--no-background" not in args)
-    with running_app(app) as client:
-        assert eventually(lambda: client.get("/ready").json()["effective_mode"] != "warmup", 30)
-        yield InProcessServer(client, workdir / "approvals", workdir / "bobbin.jsonl")
 
 
 @contextmanager

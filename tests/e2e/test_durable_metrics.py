@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import Server, serve
-from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING
-from tests.support import eventually, intake_body
+from tests.support import FAMILIES, LEARNING, eventually, intake_body
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
 MIN_SCRAPES = 40

@@ -22,8 +22,7 @@ from dobby.bootstrap import build_system
 from dobby.projections.rebuild import verify
 from tests.e2e.server import Server, serve, wait_until_healthy
 from tests.e2e.tcp_proxy import tcp_proxy
-from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING
-from tests.support import eventually, intake_body
+from tests.support import FAMILIES, LEARNING, eventually, intake_body
 
 MAX_REQUESTS = 20_000
 READY_DEADLINE = 3.0  # SPEC §4.1: /ready answers within 3 s even when the database hangs

@@ -19,7 +19,7 @@ from dobby.adapters.warp import FileApprovals
 from dobby.engine.modes import Mode, align
 from dobby.engine.ports import Approval, ApprovalSource, UpstreamUnavailableError
 from dobby.resources import read_manifest
-from tests.integration.upstream_server import Upstream, upstream_server
+from tests.integration.upstream_server import FABRIC_ROUTES, Upstream, upstream_server
 
 FAILURES = ["slow", "error", "garbage", "close"]
 NOW = datetime.now(UTC)
@@ -33,15 +33,6 @@ APPROVAL_JSON = {
     "expires_at": (NOW + timedelta(hours=1)).isoformat(),
 }
 MANIFEST = read_manifest()
-FABRIC_ROUTES: dict[str, Any] = {
-    "/api/v1/contracts/matrix": {
-        "capability_class": MANIFEST.capability_class,
-        "target_types": ["prompt_template"],
-        "no_learn_zones": ["prompt_template:x*"],
-    },
-    "/api/v1/contracts/families": {"families": dict(MANIFEST.families)},
-    "/api/v1/contracts/jarvis/readiness": {"status": "green"},
-}
 
 
 def client() -> httpx.Client:
