@@ -46,6 +46,7 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = {"type": "prompt_template", "id": "greeting"}
 FAMILIES = dict(read_manifest().families)
 LEARNING = "/api/v1/learning"
+INTAKE = f"{LEARNING}/signals/intake"
 T = TypeVar("T")
 
 
