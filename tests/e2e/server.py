@@ -1,5 +1,6 @@
-"""A real `dobby serve` (uvicorn with httptools) or `dobby process` on a free loopback port, for tests where the
-process boundary is the point (the app in-process is `tests.support.serve_in_process`)."""
+"""A real `dobby serve` (uvicorn with httptools) or `dobby process`, for tests where the process boundary is the
+point. A server is handed a socket this process already listens on (`--fd`): no port changes hands between
+choosing and binding, so parallel runs never race for one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,13 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import eventually
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -51,32 +47,31 @@ def environment(database_url: str, workdir: Path, **settings: str) -> dict[str, 
 
 @contextmanager
 def serve(database_url: str, workdir: Path, *args: str, **settings: str) -> Iterator[Server]:
-    """A real `dobby serve` on a free port: a port taken by someone else between choosing and binding is
-    chosen again (at most three times), so parallel runs never race for one."""
-    for _ in range(3):
-        server = start_dobby(database_url, workdir, "serve", *args, **settings)
-        try:
-            if wait_until_healthy(server):
-                yield server
-                return
-        finally:
-            stop(server.process)
-    raise RuntimeError(f"dobby serve found no free port: {server.log.read_text()}")
+    """A real `dobby serve ARGS…`, out of warmup."""
+    server = start_dobby(database_url, workdir, "serve", *args, **settings)
+    try:
+        wait_until_healthy(server)
+        yield server
+    finally:
+        stop(server.process)
 
 
 def start_dobby(database_url: str, workdir: Path, *args: str, **settings: str) -> Server:
-    """`dobby ARGS…` as a process of its own, on a port of its own, logging to a file in `workdir`."""
-    port = free_port()
-    log = workdir / f"dobby-{args[0]}-{port}.log"
-    env = {**environment(database_url, workdir, **settings), "DOBBY_PORT": str(port)}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dobby.cli", *args],
-            env=env,
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    """`dobby ARGS…` as a process of its own, logging to a file in `workdir`; `serve` on a loopback socket of its
+    own, opened here and inherited."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        fd = ["--fd", str(listener.fileno())] if args[0] == "serve" else []
+        log = workdir / f"dobby-{args[0]}-{port}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "dobby.cli", *args, *fd],
+                env=environment(database_url, workdir, **settings),
+                cwd=ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                pass_fds=(listener.fileno(),) if fd else (),
+            )
     return Server(f"http://127.0.0.1:{port}", process, workdir / "approvals", workdir / "bobbin.jsonl", log)
 
 
@@ -89,19 +84,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(5)
 
 
-def wait_until_healthy(server: Server, timeout: float = 30.0) -> bool:
-    """True once out of warmup; False when it could not bind its port (someone took it); else it fails."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_until_healthy(server: Server, timeout: float = 30.0) -> None:
+    """Until the server answers /ready out of warmup; it fails when the process exits or the time is up."""
+
+    def healthy() -> bool:
         if server.process.poll() is not None:
-            if "address already in use" in server.log.read_text().lower():
-                return False
-            raise RuntimeError(f"dobby serve exited: {server.log.read_text()}")
+            raise RuntimeError(f"dobby exited: {server.log.read_text()}")
         try:
             ready = httpx.get(f"{server.url}/ready", timeout=1.0)
-            if ready.status_code == 200 and ready.json()["effective_mode"] != "warmup":
-                return True
         except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"dobby serve did not become healthy: {server.log.read_text()}")
+            return False
+        return ready.status_code == 200 and ready.json()["effective_mode"] != "warmup"
+
+    if not eventually(healthy, timeout, pause=0.05):
+        raise RuntimeError(f"dobby did not become healthy: {server.log.read_text()}")

@@ -20,7 +20,7 @@ import pytest
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
 from dobby.projections.rebuild import verify
-from tests.e2e.server import Server, serve, wait_until_healthy
+from tests.e2e.server import Server, serve
 from tests.e2e.tcp_proxy import tcp_proxy
 from tests.support import FAMILIES, LEARNING, eventually, intake_body
 
@@ -170,8 +170,8 @@ def test_api_killed_under_load_loses_no_acknowledged_write(database_url: str, tm
         time.sleep(0.3)
         load.finish()
     acknowledged = load.acknowledged()
-    with serve(database_url, tmp_path) as restarted:
-        assert wait_until_healthy(restarted)
+    with serve(database_url, tmp_path) as restarted, restarted.client() as client:
+        assert client.get("/ready").json()["persistence"]["reachable"] is True
     stored = stored_runs(database_url)
     differences = verify_all(database_url)
     report(

@@ -4,6 +4,7 @@ slowly, with errors, with garbage, or drops the connection. Every failure fails 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,10 +88,11 @@ def test_warp_failures_are_unavailable(warp: Upstream, mode: str) -> None:
 
 
 def test_unreachable_warp_is_unavailable() -> None:
-    with upstream_server() as server:
-        url = server.url
-    with pytest.raises(UpstreamUnavailableError):
-        WarpApprovals(client(), url, "t").approval_for("p1")
+    with socket.socket() as held:  # bound, never listening: connections are refused, and no one else gets the port
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        with pytest.raises(UpstreamUnavailableError):
+            WarpApprovals(client(), url, "t").approval_for("p1")
 
 
 def test_malformed_approval_files_are_unavailable(tmp_path: Path) -> None:
