@@ -56,6 +56,18 @@ def serve(database_url: str, workdir: Path, *args: str, **settings: str) -> Iter
         stop(server.process)
 
 
+def db_init(database_url: str, workdir: Path) -> None:
+    """`dobby db init`, as a deployment runs it once before its API workers start."""
+    subprocess.run(
+        [sys.executable, "-m", "dobby.cli", "db", "init"],
+        env=environment(database_url, workdir),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+
+
 def start_dobby(database_url: str, workdir: Path, *args: str, **settings: str) -> Server:
     """`dobby ARGS…` as a process of its own, logging to a file in `workdir`; `serve` on a loopback socket of its
     own, opened here and inherited."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import Server, serve
+from tests.e2e.server import Server, db_init, serve
 from tests.support import FAMILIES, INTAKE, eventually, intake_body, samples
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
@@ -41,6 +41,7 @@ def every_scrape_agrees(server: Server) -> None:
 
 def test_intake_totals_agree_on_every_worker_and_survive_a_restart(database_url: str, tmp_path: Path) -> None:
     options = {"DOBBY_NEUTRAL_SAMPLE_RATE": "0"}
+    db_init(database_url, tmp_path)  # else both workers create the tables at once, and one waits in warmup
     with serve(database_url, tmp_path, "--workers", "2", **options) as server, server.client() as client:
         assert client.post(INTAKE, json=intake_body(FAMILIES)).status_code == 201
         for _ in range(2):
