@@ -23,9 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, fresh_postgres, record
+from bench.common import ROOT, free_port, fresh_postgres, record
 from bench.intake import _accepted, dobby_env, server, wrk
-from tests.e2e.server import free_port
 
 
 def unpack(revision: str, into: Path) -> Path:

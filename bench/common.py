@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,14 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def free_port() -> int:
+    """A port that was free a moment ago. Fine for a benchmark run by hand (it also serves earlier builds, which
+    take no inherited socket); the tests hand their servers a listening socket instead."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def admin_url() -> str:

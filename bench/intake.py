@@ -27,11 +27,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, fresh_postgres, fresh_sqlite, record
+from bench.common import ROOT, free_port, fresh_postgres, fresh_sqlite, record
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
 from dobby.resources import read_manifest
-from tests.e2e.server import free_port
 
 DOBBY = str(Path(sys.executable).parent / "dobby")
 FAMILIES = json.dumps(dict(read_manifest().families), separators=(",", ":"))

@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API (with projections and the expiry processor)")
     serve.add_argument("--host", default=None, help="listen on this address (overrides DOBBY_HOST)")
     serve.add_argument("--port", default=None, help="listen on this port (overrides DOBBY_PORT)")
+    serve.add_argument(
+        "--fd", type=int, default=None, help="serve on this inherited, listening socket (instead of host and port)"
+    )
     serve.add_argument("--no-background", action="store_true", help="serve the API only")
     serve.add_argument("--workers", type=int, default=1, help="API worker processes (default 1)")
     serve.set_defaults(handler=_serve)
@@ -138,6 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
+        "fd": args.fd,
         "http": "httptools",
         "log_level": "warning",
         "access_log": False,

@@ -1,16 +1,20 @@
-"""Builders shared by the test tiers: a settable clock, an engine on any backend, valid request bodies."""
+"""Builders shared by the test tiers: a settable clock, an engine on any backend, valid request bodies, threads
+released at once, and the HTTP app served in-process with the helpers its tests share."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.from_thread
 import httpx
@@ -18,13 +22,14 @@ import msgspec
 import psycopg
 from starlette.applications import Starlette
 
-from dobby.adapters.fabric import builtin_document
+from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document
 from dobby.adapters.memory import InMemoryApprovals, InMemoryProvenanceSink, StaticGovernanceTruth
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_engine, build_system, open_event_log
 from dobby.engine.activation_commands import Rollback
 from dobby.engine.boundary import convert
 from dobby.engine.canonical import run_id_for
+from dobby.engine.clock import Clock, system_clock
 from dobby.engine.context import PROCESSOR_ACTOR, Context
 from dobby.engine.intake import IntakeSignal, run_hash_of, run_provenance_hash_of
 from dobby.engine.modes import Mode
@@ -34,10 +39,15 @@ from dobby.engine.replay_commands import EvaluateReplay
 from dobby.engine.run import Run
 from dobby.engine.service import Engine
 from dobby.engine.unit_of_work import EventLog, UnitOfWork
+from dobby.http.app import create_app
 from dobby.resources import read_manifest
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = {"type": "prompt_template", "id": "greeting"}
+FAMILIES = dict(read_manifest().families)
+LEARNING = "/api/v1/learning"
+INTAKE = f"{LEARNING}/signals/intake"
+T = TypeVar("T")
 
 
 @dataclass
@@ -201,15 +211,24 @@ class SystemWorld(World):
     sink: InMemoryProvenanceSink = field(default_factory=InMemoryProvenanceSink)
 
     def step(self) -> int:
-        """One round of the follower; a runner failing in it fails the test (the follower itself only records it)."""
-        worked = self.system.follower.step()
-        failing = {name: s.last_error for name, s in self.system.follower.status.items() if s.last_error}
-        assert not failing, f"runners failing: {failing}"
-        return worked
+        return step(self.system)
 
     def catch_up(self) -> None:
-        while self.step():
-            pass
+        catch_up(self.system)
+
+
+def step(system: System) -> int:
+    """One round of the follower; a runner failing in it fails the test (the follower itself only records it)."""
+    worked = system.follower.step()
+    failing = {name: s.last_error for name, s in system.follower.status.items() if s.last_error}
+    assert not failing, f"runners failing: {failing}"
+    return worked
+
+
+def catch_up(system: System) -> None:
+    """The projections and the Bobbin publisher folded up to the head of the log, on this thread."""
+    while step(system):
+        pass
 
 
 @contextmanager
@@ -307,6 +326,22 @@ def eventually(condition: Callable[[], bool], timeout: float = 10.0, pause: floa
     return False
 
 
+def race(actions: Sequence[Callable[[], T]]) -> list[T | Exception]:
+    """Run every action at once (released together by a barrier); each result is the action's value or the
+    exception it raised, for the test to assert on."""
+    barrier = threading.Barrier(len(actions))
+
+    def run(action: Callable[[], T]) -> T | Exception:
+        barrier.wait()
+        try:
+            return action()
+        except Exception as error:
+            return error
+
+    with ThreadPoolExecutor(len(actions)) as pool:
+        return list(pool.map(run, actions))
+
+
 def warp_approval(proposal: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """A Warp approval document granting `proposal`'s exact binding for an hour, by a human."""
     now = datetime.now(UTC)
@@ -364,15 +399,6 @@ class AppClient:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
 
-    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kwargs)
-
-    def __enter__(self) -> AppClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        """The client lives as long as `running_app` does."""
-
 
 @contextmanager
 def running_app(app: Starlette, *, lifespan: bool = True) -> Iterator[AppClient]:
@@ -386,3 +412,115 @@ def running_app(app: Starlette, *, lifespan: bool = True) -> Iterator[AppClient]
             yield AppClient(portal, client)
         finally:
             portal.call(client.aclose)
+
+
+@dataclass
+class InProcess:
+    """dobby built from Settings as `dobby serve` builds it, its app served in this process. What a real server
+    does on threads of its own happens here when the test says so: `catch_up` (projections and Bobbin),
+    `system.expiry.tick()` (the expiry processor), `refresh_fabric`, `flush_tallies`."""
+
+    system: System
+    client: AppClient
+
+    @property
+    def approvals(self) -> Path:
+        return self.system.settings.warp_approvals_dir
+
+    @property
+    def bobbin(self) -> Path:
+        assert self.system.settings.bobbin_path is not None
+        return self.system.settings.bobbin_path
+
+    def catch_up(self) -> None:
+        catch_up(self.system)
+
+    def refresh_fabric(self) -> None:
+        governance = self.system.engine.context.governance
+        assert isinstance(governance, RefreshingGovernanceTruth), governance
+        governance.refresh()
+
+    def flush_tallies(self) -> int:
+        return self.system.tallies.flush()
+
+    def write_approval(self, proposal: dict[str, Any], **overrides: Any) -> None:
+        """Warp's decision on `proposal` as a file in the approvals directory (by default it grants it)."""
+        self.approvals.mkdir(parents=True, exist_ok=True)
+        approval = warp_approval(proposal, **overrides)
+        (self.approvals / f"{proposal['proposal_id']}.json").write_text(json.dumps(approval))
+
+
+@contextmanager
+def serve_in_process(
+    database_url: str, workdir: Path, *, clock: Clock = system_clock, **settings: Any
+) -> Iterator[InProcess]:
+    """The app of `dobby serve --no-background` on the Settings a test gives (promotion_enabled, approvals as
+    files and Bobbin as a file in `workdir`, unless `settings` say otherwise), its lifespan running around the
+    test. Storage is made first, so the app is out of warmup from its first request."""
+    configured = {
+        "database_url": database_url,
+        "service_mode": Mode.promotion_enabled,
+        "warp_approvals_dir": workdir / "approvals",
+        "bobbin_path": workdir / "bobbin.jsonl",
+        "fabric_refresh_seconds": 3600,  # refreshed by the test (refresh_fabric), not by the clock
+        **settings,
+    }
+    system = build_system(Settings(**configured), clock=clock)
+    system.init_storage()
+    with running_app(create_app(system, background=False)) as client:
+        yield InProcess(system, client)
+
+
+def post(client: AppClient, path: str, body: Any, status: int, **headers: str) -> dict[str, Any]:
+    """POST `body` to the learning API's `path`; the answer must have `status`; its JSON body."""
+    answer = client.post(f"{LEARNING}{path}", json=body, headers=headers)
+    assert answer.status_code == status, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def head_position(client: AppClient) -> int:
+    """The log's last position, as /ready shows it (each runner's position plus its lag)."""
+    ready = client.get("/ready").json()
+    return max((p["position"] + p["lag"] for p in ready["projections"].values()), default=0)
+
+
+def refused(client: AppClient, path: str, body: Any, status: int, code: str, **kwargs: Any) -> httpx.Response:
+    """POST to the learning API's `path`: refused with `status` and error `code`, and nothing stored."""
+    before = head_position(client)
+    answer = client.post(f"{LEARNING}{path}", json=body, **kwargs)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"]["code"] == code, answer.text
+    assert head_position(client) == before, "a refused request stored something"
+    return answer
+
+
+def error_codes(answer: httpx.Response) -> list[str]:
+    return [detail["code"] for detail in answer.json()["error"]["details"]]
+
+
+def approved(served: InProcess, accuracy: float = 0.86) -> dict[str, Any]:
+    """A proposal on TARGET through the API, approved by a Warp approval file."""
+    body = replay_body(FAMILIES)
+    body["metrics"]["candidate"]["accuracy"] = accuracy
+    replay = post(served.client, "/replay/evaluate", body, 201)
+    proposal = post(served.client, "/promotions/propose", propose_body(replay["replay_id"]), 201)
+    served.write_approval(proposal)
+    checked = post(served.client, "/promotions/approve-check", {"proposal_id": proposal["proposal_id"]}, 200)
+    assert checked["state"] == "approved", checked
+    return proposal
+
+
+def samples(text: str, prefix: str) -> dict[str, float]:
+    """The samples of a /metrics text whose name starts with `prefix`, keyed by the rest of the name."""
+    found = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            name, value = line.rsplit(" ", 1)
+            found[name.removeprefix(prefix)] = float(value)
+    return found
+
+
+def metric(client: AppClient, sample: str) -> float:
+    """One sample's value on /metrics (0 when it is not shown yet)."""
+    return samples(client.get("/metrics").text, sample).get("", 0.0)

@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end tests against a real server."""
+"""Fixtures for end-to-end tests: the app in-process, or a real server where the process is the point."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import InProcessServer, Server, serve, serve_in_process
+from tests.e2e.server import Server, serve
+from tests.support import InProcess, serve_in_process
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def app_server(database_url: str, tmp_path: Path) -> Iterator[InProcessServer]:
-    """The same app in this process, through httpx.ASGITransport."""
+def app(database_url: str, tmp_path: Path) -> Iterator[InProcess]:
+    """The app of `dobby serve` in this process, through httpx.ASGITransport."""
     with serve_in_process(database_url, tmp_path) as running:
         yield running

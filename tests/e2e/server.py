@@ -1,6 +1,6 @@
-"""dobby for end-to-end tests: in-process (`serve_in_process`, through httpx.ASGITransport, the app's lifespan
-and background threads running as in `dobby serve`), or a real `dobby serve` (uvicorn with httptools) on a free
-loopback port where the process boundary is the point (`serve`)."""
+"""A real `dobby serve` (uvicorn with httptools) or `dobby process`, for tests where the process boundary is the
+point. A server is handed a socket this process already listens on (`--fd`): no port changes hands between
+choosing and binding, so parallel runs never race for one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,18 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from dobby.adapters.settings import load_settings
-from dobby.bootstrap import build_system
-from dobby.http.app import create_app
-from tests.support import AppClient, eventually, running_app
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -40,21 +30,6 @@ class Server:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10.0)
-
-
-@dataclass
-class InProcessServer:
-    app: AppClient
-    approvals: Path
-    bobbin: Path
-    url: str = "http://dobby.test"
-
-    def client(self) -> AppClient:
-        return self.app
-
-
-Served = Server | InProcessServer
-Client = httpx.Client | AppClient
 
 
 def environment(database_url: str, workdir: Path, **settings: str) -> dict[str, str]:
@@ -71,43 +46,44 @@ def environment(database_url: str, workdir: Path, **settings: str) -> dict[str, 
 
 
 @contextmanager
-def serve_in_process(database_url: str, workdir: Path, *args: str, **settings: str) -> Iterator[InProcessServer]:
-    """What `dobby serve [--no-background]` runs, in this process: once out of warmup, a client for it."""
-    system = build_system(load_settings(environment(database_url, workdir, **settings)))
-    app = create_app(system, background="--no-background" not in args)
-    with running_app(app) as client:
-        assert eventually(lambda: client.get("/ready").json()["effective_mode"] != "warmup", 30)
-        yield InProcessServer(client, workdir / "approvals", workdir / "bobbin.jsonl")
-
-
-@contextmanager
 def serve(database_url: str, workdir: Path, *args: str, **settings: str) -> Iterator[Server]:
-    """A real `dobby serve` on a free port: a port taken by someone else between choosing and binding is
-    chosen again (at most three times), so parallel runs never race for one."""
-    for _ in range(3):
-        server = start_dobby(database_url, workdir, "serve", *args, **settings)
-        try:
-            if wait_until_healthy(server):
-                yield server
-                return
-        finally:
-            stop(server.process)
-    raise RuntimeError(f"dobby serve found no free port: {server.log.read_text()}")
+    """A real `dobby serve ARGS…`, out of warmup."""
+    server = start_dobby(database_url, workdir, "serve", *args, **settings)
+    try:
+        wait_until_healthy(server)
+        yield server
+    finally:
+        stop(server.process)
+
+
+def db_init(database_url: str, workdir: Path) -> None:
+    """`dobby db init`, as a deployment runs it once before its API workers start."""
+    subprocess.run(
+        [sys.executable, "-m", "dobby.cli", "db", "init"],
+        env=environment(database_url, workdir),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
 
 
 def start_dobby(database_url: str, workdir: Path, *args: str, **settings: str) -> Server:
-    """`dobby ARGS…` as a process of its own, on a port of its own, logging to a file in `workdir`."""
-    port = free_port()
-    log = workdir / f"dobby-{args[0]}-{port}.log"
-    env = {**environment(database_url, workdir, **settings), "DOBBY_PORT": str(port)}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dobby.cli", *args],
-            env=env,
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    """`dobby ARGS…` as a process of its own, logging to a file in `workdir`; `serve` on a loopback socket of its
+    own, opened here and inherited."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        fd = ["--fd", str(listener.fileno())] if args[0] == "serve" else []
+        log = workdir / f"dobby-{args[0]}-{port}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "dobby.cli", *args, *fd],
+                env=environment(database_url, workdir, **settings),
+                cwd=ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                pass_fds=(listener.fileno(),) if fd else (),
+            )
     return Server(f"http://127.0.0.1:{port}", process, workdir / "approvals", workdir / "bobbin.jsonl", log)
 
 
@@ -120,19 +96,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(5)
 
 
-def wait_until_healthy(server: Server, timeout: float = 30.0) -> bool:
-    """True once out of warmup; False when it could not bind its port (someone took it); else it fails."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_until_healthy(server: Server, timeout: float = 30.0) -> None:
+    """Until the server answers /ready out of warmup; it fails when the process exits or the time is up."""
+
+    def healthy() -> bool:
         if server.process.poll() is not None:
-            if "address already in use" in server.log.read_text().lower():
-                return False
-            raise RuntimeError(f"dobby serve exited: {server.log.read_text()}")
+            raise RuntimeError(f"dobby exited: {server.log.read_text()}")
         try:
             ready = httpx.get(f"{server.url}/ready", timeout=1.0)
-            if ready.status_code == 200 and ready.json()["effective_mode"] != "warmup":
-                return True
         except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"dobby serve did not become healthy: {server.log.read_text()}")
+            return False
+        return ready.status_code == 200 and ready.json()["effective_mode"] != "warmup"
+
+    if not eventually(healthy, timeout, pause=0.05):
+        raise RuntimeError(f"dobby did not become healthy: {server.log.read_text()}")

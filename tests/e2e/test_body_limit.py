@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from tests.e2e.server import Server
+from tests.support import INTAKE
 
 pytestmark = pytest.mark.backends(["sqlite"])
-INTAKE = "/api/v1/learning/signals/intake"
 THREE_MIB = 3 * 1024 * 1024
 
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import Server, serve
-from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING
-from tests.support import eventually, intake_body
+from tests.e2e.server import Server, db_init, serve
+from tests.support import FAMILIES, INTAKE, eventually, intake_body, samples
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
 MIN_SCRAPES = 40
@@ -23,15 +22,8 @@ def scrape(server: Server) -> tuple[dict[str, float], float]:
     """Intake totals and the answering worker's own count of earlier scrapes, over a new connection each time
     (so any worker may answer)."""
     text = httpx.get(f"{server.url}/metrics", timeout=5.0).text
-    totals: dict[str, float] = {}
-    earlier = 0.0
-    for line in text.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name.startswith('dobby_intake_total{result="'):
-            totals[name.split('"')[1]] = float(value)
-        elif name == SCRAPE_COUNT:
-            earlier = float(value)
-    return totals, earlier
+    totals = {labels.split('"')[1]: value for labels, value in samples(text, "dobby_intake_total{").items()}
+    return totals, samples(text, SCRAPE_COUNT).get("", 0.0)
 
 
 def every_scrape_agrees(server: Server) -> None:
@@ -49,17 +41,17 @@ def every_scrape_agrees(server: Server) -> None:
 
 def test_intake_totals_agree_on_every_worker_and_survive_a_restart(database_url: str, tmp_path: Path) -> None:
     options = {"DOBBY_NEUTRAL_SAMPLE_RATE": "0"}
+    db_init(database_url, tmp_path)  # else both workers create the tables at once, and one waits in warmup
     with serve(database_url, tmp_path, "--workers", "2", **options) as server, server.client() as client:
-        intake = f"{LEARNING}/signals/intake"
-        assert client.post(intake, json=intake_body(FAMILIES)).status_code == 201
+        assert client.post(INTAKE, json=intake_body(FAMILIES)).status_code == 201
         for _ in range(2):
-            assert client.post(intake, json=intake_body(FAMILIES)).json()["duplicate"] is True
+            assert client.post(INTAKE, json=intake_body(FAMILIES)).json()["duplicate"] is True
         for index in range(3):
             neutral = intake_body(FAMILIES, trace_id=f"neutral-{index}", outcome="neutral_success")
-            assert client.post(intake, json=neutral).json()["reason"] == "sampled_out"
+            assert client.post(INTAKE, json=neutral).json()["reason"] == "sampled_out"
         for index in range(4):
             blocked = intake_body(FAMILIES, trace_id=f"blocked-{index}", guardrail_decision="BLOCK")
-            assert client.post(intake, json=blocked).status_code == 422
+            assert client.post(INTAKE, json=blocked).status_code == 422
         every_scrape_agrees(server)
     with serve(database_url, tmp_path, "--workers", "2", **options) as server:
         every_scrape_agrees(server)

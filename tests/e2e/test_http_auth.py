@@ -13,9 +13,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import ROOT, Client, Served, serve_in_process
-from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING
-from tests.support import intake_body, propose_body, replay_body
+from tests.e2e.server import ROOT
+from tests.support import (
+    FAMILIES,
+    LEARNING,
+    AppClient,
+    InProcess,
+    intake_body,
+    post,
+    propose_body,
+    replay_body,
+    serve_in_process,
+)
 
 pytestmark = pytest.mark.backends(["sqlite"])
 ROLES = ["submitter", "proposer", "operator", "auditor"]
@@ -32,7 +41,7 @@ def secret(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict[str, str]]]:
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcess, dict[str, str]]]:
     directory = tmp_path_factory.mktemp("auth")
     tokens = [
         {"name": name, "sha256": hashlib.sha256(secret(name).encode()).hexdigest(), **scope}
@@ -40,26 +49,22 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, 
     ]
     path = directory / "tokens.json"
     path.write_text(json.dumps(tokens))
-    assert "token-of" not in path.read_text()
-    with serve_in_process(f"sqlite:///{directory / 'auth.db'}", directory, DOBBY_API_TOKENS_FILE=str(path)) as server:
-        ids = seed(server)
-        yield server, ids
+    with serve_in_process(f"sqlite:///{directory / 'auth.db'}", directory, api_tokens_file=path) as app:
+        ids = seed(app)
+        yield app, ids
 
 
 def as_(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret(name)}"}
 
 
-def seed(server: Served) -> dict[str, str]:
-    with server.client() as client:
-        headers = as_("root-acme")
-        run = client.post(f"{LEARNING}/signals/intake", json=intake_body(FAMILIES), headers=headers).json()
-        replay = client.post(f"{LEARNING}/replay/evaluate", json=replay_body(FAMILIES), headers=headers).json()
-        proposal = client.post(
-            f"{LEARNING}/promotions/propose", json=propose_body(replay["replay_id"]), headers=headers
-        ).json()
-        client.get(f"{LEARNING}/runs", params={"min_position": proposal["position"]}, headers=headers)
-        return {"run": run["run_id"], "replay": replay["replay_id"], "proposal": proposal["proposal_id"]}
+def seed(app: InProcess) -> dict[str, str]:
+    root = as_("root-acme")
+    run = post(app.client, "/signals/intake", intake_body(FAMILIES), 201, **root)
+    replay = post(app.client, "/replay/evaluate", replay_body(FAMILIES), 201, **root)
+    proposal = post(app.client, "/promotions/propose", propose_body(replay["replay_id"]), 201, **root)
+    app.catch_up()
+    return {"run": run["run_id"], "replay": replay["replay_id"], "proposal": proposal["proposal_id"]}
 
 
 def routes(ids: dict[str, str]) -> list[tuple[str, str, str, Any]]:
@@ -85,62 +90,62 @@ def routes(ids: dict[str, str]) -> list[tuple[str, str, str, Any]]:
     ]
 
 
-def call(client: Client, method: str, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+def call(client: AppClient, method: str, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
     if method == "POST":
         return client.post(f"{LEARNING}{path}", json=body, headers=headers)
     return client.get(f"{LEARNING}{path}", headers=headers)
 
 
-def test_every_route_needs_a_valid_token(secured: tuple[Served, dict[str, str]]) -> None:
-    server, ids = secured
-    with server.client() as client:
-        for method, path, _, body in routes(ids):
-            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
-                answer = call(client, method, path, body, headers)
-                assert answer.status_code == 401, (method, path, answer.text)
-                assert answer.headers["www-authenticate"].startswith("Bearer")
-        assert client.get("/api/v1/contract").status_code == 401
-        for open_path in ("/health", "/ready", "/version", "/metrics", "/openapi.json"):
-            assert client.get(open_path).status_code == 200
+def test_every_route_needs_a_valid_token(secured: tuple[InProcess, dict[str, str]]) -> None:
+    app, ids = secured
+    client = app.client
+    for method, path, _, body in routes(ids):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+            answer = call(client, method, path, body, headers)
+            assert answer.status_code == 401, (method, path, answer.text)
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert client.get("/api/v1/contract").status_code == 401
+    for open_path in ("/health", "/ready", "/version", "/metrics", "/openapi.json"):
+        assert client.get(open_path).status_code == 200
 
 
-def test_each_role_reaches_only_its_routes(secured: tuple[Served, dict[str, str]]) -> None:
-    server, ids = secured
-    with server.client() as client:
-        for method, path, needed, body in routes(ids):
-            for role in ROLES:
-                answer = call(client, method, path, body, as_(f"{role}-acme"))
-                if role == needed:
-                    assert answer.status_code not in (401, 403), (role, method, path, answer.text)
-                else:
-                    assert answer.status_code == 403, (role, method, path, answer.text)
-                    assert answer.json()["error"]["code"] == "forbidden"
-
-
-def test_tenants_outside_the_token_are_forbidden_and_hidden(secured: tuple[Served, dict[str, str]]) -> None:
-    server, ids = secured
-    with server.client() as client:
-        for method, path, _, body in routes(ids):
-            answer = call(client, method, path, body, as_("all-roles-other"))
-            if path in ("/runs", "/replays", "/proposals"):
-                assert answer.status_code == 200 and answer.json()["items"] == [], path
+def test_each_role_reaches_only_its_routes(secured: tuple[InProcess, dict[str, str]]) -> None:
+    app, ids = secured
+    client = app.client
+    for method, path, needed, body in routes(ids):
+        for role in ROLES:
+            answer = call(client, method, path, body, as_(f"{role}-acme"))
+            if role == needed:
+                assert answer.status_code not in (401, 403), (role, method, path, answer.text)
             else:
-                assert answer.status_code == 403, (method, path, answer.text)
-        everywhere = client.get(f"{LEARNING}/runs", headers=as_("auditor-everywhere")).json()
-        assert {item["tenant_id"] for item in everywhere["items"]} == {"acme"}
+                assert answer.status_code == 403, (role, method, path, answer.text)
+                assert answer.json()["error"]["code"] == "forbidden"
 
 
-def test_the_token_name_is_the_actor(secured: tuple[Served, dict[str, str]]) -> None:
-    server, ids = secured
-    with server.client() as client:
-        client.post(
-            f"{LEARNING}/promotions/approve-check",
-            json={"proposal_id": ids["proposal"]},
-            headers={**as_("operator-acme"), "X-Actor": "someone-else"},
-        )
-        history = client.get(f"{LEARNING}/proposals/{ids['proposal']}/history", headers=as_("auditor-acme")).json()
-        assert history["events"][0]["actor"] == "root-acme"
-        assert history["events"][-1]["actor"] == "operator-acme"
+def test_tenants_outside_the_token_are_forbidden_and_hidden(secured: tuple[InProcess, dict[str, str]]) -> None:
+    app, ids = secured
+    client = app.client
+    for method, path, _, body in routes(ids):
+        answer = call(client, method, path, body, as_("all-roles-other"))
+        if path in ("/runs", "/replays", "/proposals"):
+            assert answer.status_code == 200 and answer.json()["items"] == [], path
+        else:
+            assert answer.status_code == 403, (method, path, answer.text)
+    everywhere = client.get(f"{LEARNING}/runs", headers=as_("auditor-everywhere")).json()
+    assert {item["tenant_id"] for item in everywhere["items"]} == {"acme"}
+
+
+def test_the_token_name_is_the_actor(secured: tuple[InProcess, dict[str, str]]) -> None:
+    app, ids = secured
+    client = app.client
+    client.post(
+        f"{LEARNING}/promotions/approve-check",
+        json={"proposal_id": ids["proposal"]},
+        headers={**as_("operator-acme"), "X-Actor": "someone-else"},
+    )
+    history = client.get(f"{LEARNING}/proposals/{ids['proposal']}/history", headers=as_("auditor-acme")).json()
+    assert history["events"][0]["actor"] == "root-acme"
+    assert history["events"][-1]["actor"] == "operator-acme"
 
 
 def test_dobby_refuses_a_public_address_without_tokens(tmp_path: Path) -> None:

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from dobby.http.app import create_app
-from tests.support import AppClient, SystemWorld, intake_body, make_system, replay_body, running_app
+from tests.support import LEARNING, AppClient, SystemWorld, intake_body, make_system, replay_body, running_app
 
-LEARNING = "/api/v1/learning"
 JSON = {"content-type": "application/json"}
 
 

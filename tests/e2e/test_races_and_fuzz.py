@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +15,49 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dobby.engine.lifecycle import next_state
-from tests.e2e.server import Served, serve_in_process
-from tests.e2e.test_http_lifecycle import FAMILIES, LEARNING, approved, post
-from tests.support import intake_body, propose_body, replay_body
+from tests.support import (
+    FAMILIES,
+    LEARNING,
+    AppClient,
+    InProcess,
+    approved,
+    head_position,
+    intake_body,
+    post,
+    propose_body,
+    race,
+    replay_body,
+    serve_in_process,
+)
 
 RACE_CLIENTS = 12
 RACE_REQUESTS = 40
 
 
+def racer(client: AppClient, proposals: list[str], seed: int) -> list[int]:
+    """RACE_REQUESTS random activations, rollbacks and approve-checks on `proposals`: their statuses."""
+    chooser = random.Random(seed)
+    statuses = []
+    for _ in range(RACE_REQUESTS):
+        pid = chooser.choice(proposals)
+        action = chooser.choice(["activate", "activate", "rollback", "approve-check"])
+        body: dict[str, Any] = {"proposal_id": pid}
+        if action == "rollback":
+            body["reason"] = "race"
+        statuses.append(client.post(f"{LEARNING}/promotions/{action}", json=body).status_code)
+    return statuses
+
+
 @pytest.mark.backends(["sqlite", "postgres"])
 def test_racing_clients_keep_one_active_proposal_per_target(database_url: str, tmp_path: Path) -> None:
-    with (
-        serve_in_process(database_url, tmp_path, DOBBY_PROMOTION_VELOCITY_MAX="1000") as server,
-        server.client() as client,
-    ):
-        proposals = [approved(client, server, 0.90 + index / 1000)["proposal_id"] for index in range(6)]
-        statuses: list[int] = []
-
-        def racer(seed: int) -> None:
-            chooser = random.Random(seed)
-            with server.client() as own:
-                for _ in range(RACE_REQUESTS):
-                    pid = chooser.choice(proposals)
-                    action = chooser.choice(["activate", "activate", "rollback", "approve-check"])
-                    body: dict[str, Any] = {"proposal_id": pid}
-                    if action == "rollback":
-                        body["reason"] = "race"
-                    statuses.append(own.post(f"{LEARNING}/promotions/{action}", json=body).status_code)
-
-        threads = [threading.Thread(target=racer, args=(seed,)) for seed in range(RACE_CLIENTS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
-        assert len(statuses) == RACE_CLIENTS * RACE_REQUESTS
+    with serve_in_process(database_url, tmp_path, promotion_velocity_max=1000) as app:
+        proposals = [approved(app, 0.90 + index / 1000)["proposal_id"] for index in range(6)]
+        results = race([partial(racer, app.client, proposals, seed) for seed in range(RACE_CLIENTS)])
+        failed = [result for result in results if isinstance(result, Exception)]
+        assert not failed, failed  # every client made all its requests
+        statuses = [status for result in results if not isinstance(result, Exception) for status in result]
         assert all(status < 500 for status in statuses), sorted(set(statuses))
-        histories = [client.get(f"{LEARNING}/proposals/{pid}/history").json() for pid in proposals]
+        histories = [app.client.get(f"{LEARNING}/proposals/{pid}/history").json() for pid in proposals]
         active = [h for h in histories if h["events"][-1]["state_after"] == "active"]
         assert len(active) <= 1
         for history in histories:
@@ -62,13 +69,12 @@ def test_racing_clients_keep_one_active_proposal_per_target(database_url: str, t
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     directory = tmp_path_factory.mktemp("fuzz")
-    with serve_in_process(f"sqlite:///{directory / 'fuzz.db'}", directory) as server:
-        with server.client() as client:
-            replay = post(client, "/replay/evaluate", replay_body(FAMILIES), 201)
-            post(client, "/promotions/propose", propose_body(replay["replay_id"]), 201)
-        yield server
+    with serve_in_process(f"sqlite:///{directory / 'fuzz.db'}", directory) as app:
+        replay = post(app.client, "/replay/evaluate", replay_body(FAMILIES), 201)
+        post(app.client, "/promotions/propose", propose_body(replay["replay_id"]), 201)
+        yield app
 
 
 json_values = st.recursive(
@@ -100,20 +106,16 @@ def near_valid_bodies() -> st.SearchStrategy[dict[str, Any]]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(WRITE_PATHS), body=json_values | near_valid_bodies())
-def test_generated_bodies_never_get_a_5xx_and_refusals_store_nothing(fuzz_server: Served, path: str, body: Any) -> None:
-    with fuzz_server.client() as client:
-        before = (
-            client.get("/ready").json()["projections"]["runs"]["lag"]
-            + client.get("/ready").json()["projections"]["runs"]["position"]
-        )
-        answer = client.post(
-            f"{LEARNING}{path}", content=json.dumps(body).encode(), headers={"content-type": "application/json"}
-        )
-        assert answer.status_code < 500, answer.text
-        assert "error" in answer.json() or answer.status_code in (200, 201)
-        if answer.status_code >= 400:
-            ready = client.get("/ready").json()["projections"]["runs"]
-            assert ready["position"] + ready["lag"] == before, "a refused request stored something"
+def test_generated_bodies_never_get_a_5xx_and_refusals_store_nothing(fuzz_app: InProcess, path: str, body: Any) -> None:
+    client = fuzz_app.client
+    before = head_position(client)
+    answer = client.post(
+        f"{LEARNING}{path}", content=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    assert answer.status_code < 500, answer.text
+    assert "error" in answer.json() or answer.status_code in (200, 201)
+    if answer.status_code >= 400:
+        assert head_position(client) == before, "a refused request stored something"
 
 
 @pytest.mark.parametrize(
@@ -130,8 +132,7 @@ def test_generated_bodies_never_get_a_5xx_and_refusals_store_nothing(fuzz_server
         (b'"just a string"', "application/json", 422),
     ],
 )
-def test_hostile_bodies(fuzz_server: Served, content: bytes, content_type: str, status: int) -> None:
-    with fuzz_server.client() as client:
-        for path in WRITE_PATHS:
-            answer = client.post(f"{LEARNING}{path}", content=content, headers={"content-type": content_type})
-            assert answer.status_code == status, (path, answer.text[:300])
+def test_hostile_bodies(fuzz_app: InProcess, content: bytes, content_type: str, status: int) -> None:
+    for path in WRITE_PATHS:
+        answer = fuzz_app.client.post(f"{LEARNING}{path}", content=content, headers={"content-type": content_type})
+        assert answer.status_code == status, (path, answer.text[:300])

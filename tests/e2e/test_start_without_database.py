@@ -14,13 +14,11 @@ import httpx
 import psycopg
 import pytest
 
-from dobby.resources import read_manifest
 from tests.e2e.server import ROOT, start_dobby, stop
 from tests.e2e.tcp_proxy import TcpProxy, tcp_proxy
-from tests.support import eventually, intake_body
+from tests.support import FAMILIES, INTAKE, eventually, intake_body
 
 pytestmark = pytest.mark.backends(["postgres"])
-INTAKE = "/api/v1/learning/signals/intake"
 
 
 @contextmanager
@@ -50,7 +48,7 @@ def answer(url: str, method: str = "GET", **kwargs: object) -> httpx.Response | 
 
 
 def intake(base: str, trace: str) -> httpx.Response | None:
-    return answer(f"{base}{INTAKE}", "POST", json=intake_body(dict(read_manifest().families), trace_id=trace))
+    return answer(f"{base}{INTAKE}", "POST", json=intake_body(FAMILIES, trace_id=trace))
 
 
 @pytest.mark.parametrize("fault", ["refuse", "hang"])

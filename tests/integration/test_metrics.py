@@ -23,6 +23,7 @@ from tests.support import (
     propose_body,
     replay_body,
     running_app,
+    samples,
 )
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
@@ -41,19 +42,13 @@ def get(world: SystemWorld, path: str) -> httpx.Response:
         return client.get(path)
 
 
-def samples(world: SystemWorld, prefix: str) -> dict[str, float]:
-    """The samples of /metrics whose line starts with `prefix`, keyed by the rest of the sample's name."""
-    text = get(world, "/metrics").text
-    found = {}
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            name, value = line.rsplit(" ", 1)
-            found[name.removeprefix(prefix)] = float(value)
-    return found
+def scraped(world: SystemWorld, prefix: str) -> dict[str, float]:
+    """The samples of /metrics whose name starts with `prefix`, keyed by the rest of the sample's name."""
+    return samples(get(world, "/metrics").text, prefix)
 
 
 def intake_totals(world: SystemWorld) -> dict[str, float]:
-    return samples(world, "dobby_intake_total")
+    return scraped(world, "dobby_intake_total")
 
 
 class TestDurableTallies:
@@ -73,7 +68,7 @@ class TestDurableTallies:
             first.system.tallies.count("dobby_intake_total", {"result": "sampled_out"})
         with make_system(database_url) as restarted:
             assert intake_totals(restarted) == {**expected, '{result="sampled_out"}': 1.0}  # flushed at shutdown
-            assert samples(restarted, "dobby_activation_denials_total") == {'{reason="conflict"}': 1.0}
+            assert scraped(restarted, "dobby_activation_denials_total") == {'{reason="conflict"}': 1.0}
 
     def test_a_failed_flush_keeps_its_counts_for_the_next(self, world: SystemWorld) -> None:
         table = tallies_table(MetaData())
@@ -131,17 +126,17 @@ def test_revalidation_gauges_count_open_and_active_flagged_proposals(world: Syst
     verdict = world.evaluate_replay(replay_body(drifted), actor="s").body["verdict"]
     assert verdict == "revalidate_required"  # flags every open or active proposal on acme's greeting
     world.catch_up()
-    assert samples(world, "dobby_replay_queue_depth") == {"": 1.0}
+    assert scraped(world, "dobby_replay_queue_depth") == {"": 1.0}
     assert get(world, "/ready").json()["queue_depth"] == 1
-    assert samples(world, "dobby_active_revalidate_required") == {'{tenant_id="acme"}': 1.0, '{tenant_id="beta"}': 0.0}
+    assert scraped(world, "dobby_active_revalidate_required") == {'{tenant_id="acme"}': 1.0, '{tenant_id="beta"}': 0.0}
     assert world.system.queries.get_proposal(open_unflagged["proposal_id"])["revalidate_required"] is False
 
     world.system.expiry.tick()
     world.catch_up()
     assert world.system.queries.get_proposal(open_flagged["proposal_id"])["state"] == "expired"
-    assert samples(world, "dobby_replay_queue_depth") == {"": 0.0}
-    assert samples(world, "dobby_active_revalidate_required")['{tenant_id="acme"}'] == 1.0  # not rolled back
+    assert scraped(world, "dobby_replay_queue_depth") == {"": 0.0}
+    assert scraped(world, "dobby_active_revalidate_required")['{tenant_id="acme"}'] == 1.0  # not rolled back
 
     world.rollback({"proposal_id": flagged_active["proposal_id"], "reason": "revalidate"}, actor="op")
     world.catch_up()
-    assert samples(world, "dobby_active_revalidate_required") == {'{tenant_id="beta"}': 0.0}
+    assert scraped(world, "dobby_active_revalidate_required") == {'{tenant_id="beta"}': 0.0}

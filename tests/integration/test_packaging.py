@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.server import free_port
 from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,25 +46,27 @@ def test_a_wheel_in_a_fresh_environment_serves_from_another_directory(tmp_path: 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     log = tmp_path / "serve.log"
-    for _ in range(3):  # a port taken between choosing and binding: choose again
-        manifest = served_manifest(fresh / "bin/dobby", elsewhere, log)
-        if manifest is not None:
-            assert manifest == (ROOT / "dobby" / "fabric-manifest.json").read_bytes()
-            return
-        assert "address already in use" in log.read_text().lower(), log.read_text()
-    raise AssertionError(log.read_text())
+    manifest = served_manifest(fresh / "bin/dobby", elsewhere, log)
+    assert manifest == (ROOT / "dobby" / "fabric-manifest.json").read_bytes()
 
 
-def served_manifest(dobby: Path, workdir: Path, log: Path) -> bytes | None:
-    """`dobby serve` from `workdir`: once /health answers, its /fabric-manifest.json; None when it did not start."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DOBBY_DATABASE_URL": f"sqlite:///{workdir / 'dobby.db'}", "DOBBY_PORT": str(port)}
-    with log.open("wb") as output:
-        server = subprocess.Popen([dobby, "serve"], cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT)
+def served_manifest(dobby: Path, workdir: Path, log: Path) -> bytes:
+    """`dobby serve` from `workdir`, on a socket opened here: once /health answers, its /fabric-manifest.json."""
+    env = {**os.environ, "DOBBY_DATABASE_URL": f"sqlite:///{workdir / 'dobby.db'}"}
+    with socket.create_server(("127.0.0.1", 0)) as listener, log.open("wb") as output:
+        base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        server = subprocess.Popen(
+            [dobby, "serve", "--fd", str(listener.fileno())],
+            cwd=workdir,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
+        )
     try:
-        if not eventually(lambda: server.poll() is not None or healthy(base), 60) or server.poll() is not None:
-            return None
+        assert eventually(lambda: server.poll() is not None or healthy(base), 60) and server.poll() is None, (
+            log.read_text()
+        )
         answer = httpx.get(f"{base}/fabric-manifest.json", timeout=5)
         assert answer.status_code == 200
         return answer.content

@@ -4,6 +4,7 @@ slowly, with errors, with garbage, or drops the connection. Every failure fails 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from dobby.adapters.warp import FileApprovals
 from dobby.engine.modes import Mode, align
 from dobby.engine.ports import Approval, ApprovalSource, UpstreamUnavailableError
 from dobby.resources import read_manifest
-from tests.integration.upstream_server import Upstream, upstream_server
+from tests.integration.upstream_server import FABRIC_ROUTES, Upstream, upstream_server
 
 FAILURES = ["slow", "error", "garbage", "close"]
 NOW = datetime.now(UTC)
@@ -33,15 +34,6 @@ APPROVAL_JSON = {
     "expires_at": (NOW + timedelta(hours=1)).isoformat(),
 }
 MANIFEST = read_manifest()
-FABRIC_ROUTES: dict[str, Any] = {
-    "/api/v1/contracts/matrix": {
-        "capability_class": MANIFEST.capability_class,
-        "target_types": ["prompt_template"],
-        "no_learn_zones": ["prompt_template:x*"],
-    },
-    "/api/v1/contracts/families": {"families": dict(MANIFEST.families)},
-    "/api/v1/contracts/jarvis/readiness": {"status": "green"},
-}
 
 
 def client() -> httpx.Client:
@@ -96,10 +88,11 @@ def test_warp_failures_are_unavailable(warp: Upstream, mode: str) -> None:
 
 
 def test_unreachable_warp_is_unavailable() -> None:
-    with upstream_server() as server:
-        url = server.url
-    with pytest.raises(UpstreamUnavailableError):
-        WarpApprovals(client(), url, "t").approval_for("p1")
+    with socket.socket() as held:  # bound, never listening: connections are refused, and no one else gets the port
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        with pytest.raises(UpstreamUnavailableError):
+            WarpApprovals(client(), url, "t").approval_for("p1")
 
 
 def test_malformed_approval_files_are_unavailable(tmp_path: Path) -> None:

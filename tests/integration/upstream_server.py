@@ -1,4 +1,5 @@
-"""A real loopback HTTP server standing in for Fabric, Warp or Shuttle, with scriptable misbehaviour."""
+"""A real loopback HTTP server standing in for Fabric, Warp or Shuttle, with scriptable misbehaviour; the
+documents of a Fabric aligned with dobby's manifest."""
 
 from __future__ import annotations
 
@@ -10,6 +11,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from dobby.resources import read_manifest
+
+_MANIFEST = read_manifest()
+FABRIC_ROUTES: dict[str, Any] = {
+    "/api/v1/contracts/matrix": {
+        "capability_class": _MANIFEST.capability_class,
+        "target_types": ["prompt_template"],
+        "no_learn_zones": ["prompt_template:x*"],
+    },
+    "/api/v1/contracts/families": {"families": dict(_MANIFEST.families)},
+    "/api/v1/contracts/jarvis/readiness": {"status": "green"},
+}
 
 
 @dataclass

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from dobby.http.app import create_app
 from dobby.projections.rebuild import verify
 from tests.support import (
+    LEARNING,
     AppClient,
     SystemWorld,
     approved_proposal,
@@ -26,7 +27,6 @@ from tests.support import (
     running_app,
 )
 
-LEARNING = "/api/v1/learning"
 SENTINEL = "\u2063hostile\u2063"
 RAW_FRAGMENTS = [
     "1e999",
