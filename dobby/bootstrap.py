@@ -202,8 +202,9 @@ class System:
 
     def init_storage(self) -> None:
         """The event store's and the projections' tables, created when missing (idempotent)."""
-        self.engine.context.uow.create_tables()
-        self.store.create(extra_tracking=[BOBBIN] if self.publisher else [])
+        with self.store.creating():
+            self.engine.context.uow.create_tables()
+            self.store.create(extra_tracking=[BOBBIN] if self.publisher else [])
 
     def start_fabric_refresh(self) -> None:
         """Refresh Fabric on a thread of its own, so no request ever waits for it (the API needs this too)."""

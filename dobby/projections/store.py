@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, update
+from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, text, update
 
 from dobby.projections.database import writer
 from dobby.projections.tables import tallies_table, tracking_table
@@ -30,6 +31,21 @@ class ProjectionStore:
 
     def table(self, projection: str, table: str) -> Table:
         return self.live[projection][table]
+
+    @contextlib.contextmanager
+    def creating(self) -> Iterator[None]:
+        """One process at a time creates tables: on PostgreSQL two concurrent `CREATE … IF NOT EXISTS` of one
+        table or type can still collide in the catalogue (a unique violation), e.g. two workers starting."""
+        if not self.is_postgres:
+            yield
+            return
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(hashtext('dobby.storage'))"))
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(hashtext('dobby.storage'))"))
+                connection.commit()
 
     def create(self, extra_tracking: Iterable[str] = ()) -> None:
         """Create every table that is missing (the tallies too) and a tracking row per projection (idempotent)."""
