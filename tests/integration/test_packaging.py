@@ -15,11 +15,19 @@ import httpx
 from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
+# Without PYTHONPATH: a test run that puts the source tree on it would otherwise hand it to the fresh environment.
+ENVIRONMENT = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "PYTHONHOME")}
 
 
 def run(*command: str | Path, cwd: Path = ROOT) -> str:
     done = subprocess.run(
-        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+        [str(part) for part in command],
+        cwd=cwd,
+        env=ENVIRONMENT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -31,7 +39,8 @@ def test_a_wheel_in_a_fresh_environment_serves_from_another_directory(tmp_path: 
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, source)
+    offline = ("-q", "--no-index", "--no-deps")
+    run(sys.executable, "-m", "pip", "wheel", *offline, "--no-build-isolation", "-w", wheels, source)
     fresh = tmp_path / "fresh"
     run(sys.executable, "-m", "venv", "--without-pip", fresh)
     site = Path(run(fresh / "bin/python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").strip())
@@ -39,7 +48,7 @@ def test_a_wheel_in_a_fresh_environment_serves_from_another_directory(tmp_path: 
     # editable dobby there is not picked up (its finder is registered by a .pth file this path line skips).
     (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n", encoding="utf-8")
     wheel = next(wheels.glob("dobby-*.whl"))
-    run(sys.executable, "-m", "pip", "--python", fresh / "bin/python", "install", "-q", "--no-deps", wheel)
+    run(sys.executable, "-m", "pip", "--python", fresh / "bin/python", "install", *offline, wheel)
     where = run(fresh / "bin/python", "-c", "import dobby; print(dobby.__file__)", cwd=tmp_path)
     assert where.startswith(str(fresh)), where
 
@@ -47,12 +56,12 @@ def test_a_wheel_in_a_fresh_environment_serves_from_another_directory(tmp_path: 
     elsewhere.mkdir()
     log = tmp_path / "serve.log"
     manifest = served_manifest(fresh / "bin/dobby", elsewhere, log)
-    assert manifest == (ROOT / "dobby" / "fabric-manifest.json").read_bytes()
+    assert manifest == (ROOT / "fabric-manifest.json").read_bytes()
 
 
 def served_manifest(dobby: Path, workdir: Path, log: Path) -> bytes:
     """`dobby serve` from `workdir`, on a socket opened here: once /health answers, its /fabric-manifest.json."""
-    env = {**os.environ, "DOBBY_DATABASE_URL": f"sqlite:///{workdir / 'dobby.db'}"}
+    env = {**ENVIRONMENT, "DOBBY_DATABASE_URL": f"sqlite:///{workdir / 'dobby.db'}"}
     with socket.create_server(("127.0.0.1", 0)) as listener, log.open("wb") as output:
         base = f"http://127.0.0.1:{listener.getsockname()[1]}"
         server = subprocess.Popen(
