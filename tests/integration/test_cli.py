@@ -65,7 +65,9 @@ def test_a_tampered_event_fails_verification(tmp_path: Path) -> None:
     assert "chain BROKEN" in audit.stdout
 
 
-@pytest.mark.parametrize(("name", "value"), [("DOBBY_REPLAY_BUDGET", "lots"), ("DOBBY_SERVICE_MODE", "fast")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("DOBBY_REPLAY_BUDGET", "lots"), ("DOBBY_REPLAY_BUDGET", "0"), ("DOBBY_SERVICE_MODE", "fast")]
+)
 def test_bad_settings_stop_the_start_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
     env = {**os.environ, name: value}
     result = subprocess.run(
@@ -78,6 +80,7 @@ def test_bad_settings_stop_the_start_naming_the_variable(tmp_path: Path, name: s
         check=False,
     )
     assert result.returncode == 2 and name in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_projection_commands_status_rebuild_and_verify(tmp_path: Path) -> None:

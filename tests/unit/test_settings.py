@@ -54,6 +54,7 @@ def test_the_jhf_alias_sets_the_mode_and_dobby_wins() -> None:
         ("DOBBY_NEUTRAL_SAMPLE_RATE", "nan"),
         ("DOBBY_REPLAY_BUDGET", "-1"),
         ("DOBBY_REPLAY_BUDGET", "0"),
+        ("DOBBY_REPLAY_BUDGET", "2.5"),
         ("DOBBY_PROMOTION_VELOCITY_MAX", "0"),
         ("DOBBY_PROPOSAL_TTL_SECONDS", "0"),
         ("DOBBY_PROPOSAL_TTL_SECONDS", "99999999999"),
@@ -63,7 +64,12 @@ def test_the_jhf_alias_sets_the_mode_and_dobby_wins() -> None:
         ("DOBBY_PROMOTION_VELOCITY_WINDOW_SECONDS", "0"),
         ("DOBBY_PROMOTION_VELOCITY_WINDOW_SECONDS", "1e300"),
         ("DOBBY_PROCESSOR_INTERVAL_SECONDS", "inf"),
+        ("DOBBY_PROCESSOR_INTERVAL_SECONDS", "0"),
         ("DOBBY_DB_TIMEOUT_SECONDS", "0"),
+        ("DOBBY_DB_WAIT_SECONDS", "-1"),
+        ("DOBBY_FABRIC_REFRESH_SECONDS", "0"),
+        ("DOBBY_WARP_TIMEOUT_MS", "0"),
+        ("DOBBY_SHUTTLE_TIMEOUT_MS", "0"),
         ("DOBBY_SERVICE_MODE", "turbo"),
         ("DOBBY_GROUP_COMMIT", "maybe"),
         ("DOBBY_DATABASE_URL", "mysql://x"),
@@ -74,7 +80,7 @@ def test_the_jhf_alias_sets_the_mode_and_dobby_wins() -> None:
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({name: value})
-    assert name in str(caught.value)
+    assert name in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_sqlite_paths() -> None:
