@@ -22,7 +22,7 @@ from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import SQLAlchemyError
 
 from dobby.adapters.settings import SettingsError
-from dobby.adapters.tokens_file import TokensFileError
+from dobby.adapters.tokens_file import TokenRefusedError, TokensFileError
 from dobby.bootstrap import engine_from_environment, system_from_environment
 from dobby.cli_projections import projections_rebuild, projections_status, projections_verify
 from dobby.cli_tokens import tokens_add, tokens_list, tokens_revoke
@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args)
     except (SettingsError, TokensFileError) as error:
         return _fail(args, f"bad setting: {error}", 2)
+    except TokenRefusedError as error:
+        return _fail(args, str(error), 1)
     except DobbyError as error:
         return _fail(args, f"{error.code}: {error.message}", 1)
     except EXPECTED_FAILURES as error:

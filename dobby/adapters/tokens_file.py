@@ -18,6 +18,10 @@ class TokensFileError(ValueError):
     """DOBBY_API_TOKENS_FILE cannot be used; the message says why."""
 
 
+class TokenRefusedError(ValueError):
+    """The file is fine but the change is not: a duplicate or unknown name, roles or tenants no token can hold."""
+
+
 @dataclass(frozen=True)
 class TokenEntry:
     name: str
@@ -46,15 +50,15 @@ def read_entries(path: Path) -> list[dict[str, Any]]:
 def add_token(path: Path, name: str, roles: list[str], tenants: list[str] | str) -> str:
     """A new random token for `name`, stored as its hash; the token itself is returned once and kept nowhere."""
     if not name or len(name) > 200 or not name.isprintable():
-        raise TokensFileError("a token's name is 1 to 200 printable characters")
+        raise TokenRefusedError("a token's name is 1 to 200 printable characters")
     unknown = sorted(set(roles) - ROLES)
     if not roles or unknown:
-        raise TokensFileError(f"roles must be a non-empty subset of {sorted(ROLES)}; unknown: {unknown}")
+        raise TokenRefusedError(f"roles must be a non-empty subset of {sorted(ROLES)}; unknown: {unknown}")
     if tenants != "*" and (not tenants or not all(tenants)):
-        raise TokensFileError('tenants must be tenant ids or "*"')
+        raise TokenRefusedError('tenants must be tenant ids or "*"')
     entries = read_entries(path)
     if any(entry.get("name") == name for entry in entries):
-        raise TokensFileError(f"a token named {name!r} exists already; revoke it first")
+        raise TokenRefusedError(f"a token named {name!r} exists already; revoke it first")
     token = secrets.token_urlsafe(32)
     digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
     _write(path, [*entries, TokenEntry(name, digest, tenants, sorted(set(roles))).as_json()])
@@ -65,7 +69,7 @@ def revoke_token(path: Path, name: str) -> None:
     entries = read_entries(path)
     kept = [entry for entry in entries if entry.get("name") != name]
     if len(kept) == len(entries):
-        raise TokensFileError(f"no token named {name!r} in {path}")
+        raise TokenRefusedError(f"no token named {name!r} in {path}")
     _write(path, kept)
 
 
