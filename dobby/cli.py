@@ -31,6 +31,7 @@ from dobby.engine.errors import DobbyError, describe
 from dobby.engine.schemas import exported
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
+from dobby.http.auth import load_tokens
 
 EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
 
@@ -126,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        print("dobby: --workers must be at least 1", file=sys.stderr)
+        return 2
     flags = {"DOBBY_HOST": args.host, "DOBBY_PORT": args.port}
     system = system_from_environment({**os.environ, **{name: value for name, value in flags.items() if value}})
     settings = system.settings
@@ -137,9 +141,6 @@ def _serve(args: argparse.Namespace) -> int:
             "dobby: WARNING: no DOBBY_API_TOKENS_FILE — every /api/v1 route is open; serving on loopback only",
             file=sys.stderr,
         )
-    if args.workers < 1:
-        print("dobby: --workers must be at least 1", file=sys.stderr)
-        return 2
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -150,6 +151,8 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if args.workers > 1:
         system.close()  # each worker builds its own, and waits for the database by itself
+        if settings.api_tokens_file is not None:
+            load_tokens(settings.api_tokens_file)  # a bad file stops the start here, not every worker, again and again
         os.environ[BACKGROUND_VARIABLE] = "0" if args.no_background else "1"
         uvicorn.run("dobby.http.asgi:app", factory=True, workers=args.workers, **options)
         return 0

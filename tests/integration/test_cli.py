@@ -184,3 +184,22 @@ def test_serve_flags_override_the_environment(tmp_path: Path) -> None:
         check=False,
     )
     assert beyond_loopback.returncode == 2 and "refusing to serve on 0.0.0.0" in beyond_loopback.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_with_a_missing_tokens_file_stops_in_one_line(tmp_path: Path, workers: str) -> None:
+    refused = subprocess.run(
+        [sys.executable, "-m", "dobby.cli", "serve", "--port", "18097", "--workers", workers],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "DOBBY_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+            "DOBBY_API_TOKENS_FILE": str(tmp_path / "missing.json"),
+        },
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2 and "DOBBY_API_TOKENS_FILE" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
