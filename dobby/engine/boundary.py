@@ -49,7 +49,7 @@ def decode(raw: bytes, kind: type[T]) -> T:
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(generic, MAX_DEPTH) > MAX_DEPTH:
         message = f"the body is nested deeper than {MAX_DEPTH} levels"
         raise InvalidInputError(message, [Violation("too_deep", message)])
-    if _ESCAPED_NUL.search(raw):
+    if b"\\u0000" in raw and _ESCAPED_NUL.search(raw):
         path = next(_nul_paths(generic), "")
         raise InvalidInputError(
             f"{path or '(body)'} holds U+0000", [Violation("nul_character", "U+0000 is not allowed", path or None)]
@@ -68,7 +68,7 @@ def convert(value: Any, kind: type[T]) -> T:
 
 def _strict_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, object_pairs_hook=_unique_members, parse_int=_safe_integer, parse_constant=_constant)
+        return _STRICT.decode(raw.decode("utf-8"))
     except _RefusalError as refusal:
         if refusal.code == "duplicate_member":
             raise MalformedInputError(str(refusal), [Violation("duplicate_member", str(refusal))]) from None
@@ -112,6 +112,9 @@ def _nul_paths(value: Any, path: str = "") -> Iterator[str]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _nul_paths(item, f"{path}[{index}]")
+
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_unique_members, parse_int=_safe_integer, parse_constant=_constant)
 
 
 def _invalid(message: str) -> InvalidInputError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -30,9 +31,23 @@ def canonical_json(value: Any) -> bytes:
         encoded = _ENCODER.encode(value)
     except (TypeError, OverflowError) as error:
         raise NotCanonicalError(str(error)) from error
-    if b"null" in encoded and _has_non_finite(value):  # msgspec writes NaN and Infinity as null
-        raise NotCanonicalError("NaN and Infinity have no JSON form")
+    if b"null" in encoded and _may_hold_non_finite(value) and _has_non_finite(value):
+        raise NotCanonicalError("NaN and Infinity have no JSON form")  # msgspec would have written them as null
     return encoded
+
+
+# In MessagePack, as msgspec writes it, every float is 0xcb and eight big-endian bytes; NaN and ±Infinity have all
+# exponent bits set. Bytes that cannot be such a float prove the value holds none, without walking it in Python
+# (most payloads hold a null, so the JSON alone cannot tell); a match may be a false alarm, and the walk decides.
+_NON_FINITE_FLOAT = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]")
+
+
+def _may_hold_non_finite(value: Any) -> bool:
+    try:
+        packed = msgspec.msgpack.encode(value)
+    except (TypeError, OverflowError):
+        return True
+    return _NON_FINITE_FLOAT.search(packed) is not None
 
 
 def _has_non_finite(value: Any) -> bool:

@@ -5,10 +5,16 @@ queued (at most `max_batch` saves, waiting at most `max_wait` seconds for compan
 one `save`: one table lock and one fsync for the whole batch, with the log's gap-free ordering untouched.
 When the merged save hits a version conflict, the members are saved again one by one, so only the real loser
 gets the IntegrityError and retries its command.
+
+Callers on an event loop get an asyncio future, and every answer of a batch reaches the loop in one
+`call_soon_threadsafe`: a wake-up per answer would hand the GIL back and forth with the busy loop once per
+request, and under load that hand-off, not the database, set the pace.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -32,6 +38,33 @@ class BackpressureError(RuntimeError):
 class _Save:
     events: list[Any]
     answer: Future[int] = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[int] | None = None
+
+    def start(self) -> bool:
+        """Whether the save is still wanted (its caller has not withdrawn it), and is now being written."""
+        if self.waiter is not None:
+            return not self.waiter.cancelled()
+        return self.answer.set_running_or_notify_cancel()
+
+    def settle(self, result: int | None, error: BaseException | None, loops: dict[Any, list[Any]]) -> None:
+        if self.loop is None:
+            if error is None:
+                self.answer.set_result(result)  # type: ignore[arg-type]
+            else:
+                self.answer.set_exception(error)
+        else:
+            loops.setdefault(self.loop, []).append((self.waiter, result, error))
+
+
+def _settle_on_loop(answers: list[tuple[asyncio.Future[int], int | None, BaseException | None]]) -> None:
+    for waiter, result, error in answers:
+        if waiter.done():
+            continue
+        if error is None:
+            waiter.set_result(result)  # type: ignore[arg-type]
+        else:
+            waiter.set_exception(error)
 
 
 class GroupCommitter:
@@ -73,13 +106,24 @@ class GroupCommitter:
 
     def submit(self, events: list[Any]) -> Future[int]:
         """Queue `events` for the next merged save; the future holds the position of the last one."""
+        request = _Save(events)
+        self._enqueue(request)
+        return request.answer
+
+    def submit_async(self, events: list[Any]) -> asyncio.Future[int]:
+        """`submit` for a caller on the running event loop: the answer comes back on that loop."""
+        loop = asyncio.get_running_loop()
+        request = _Save(events, loop=loop, waiter=loop.create_future())
+        self._enqueue(request)
+        assert request.waiter is not None
+        return request.waiter
+
+    def _enqueue(self, request: _Save) -> None:
         if self._closed:
             raise RuntimeError("the group committer is closed")
         if self._queue.qsize() >= self._max_pending:
             raise BackpressureError(f"{self._max_pending} saves are already waiting for the database")
-        request = _Save(events)
         self._queue.put(request)
-        return request.answer
 
     @property
     def pending(self) -> int:
@@ -115,33 +159,42 @@ class GroupCommitter:
                 return
 
     def _commit(self, queued: list[_Save]) -> None:
-        batch = [request for request in queued if request.answer.set_running_or_notify_cancel()]
+        batch = [request for request in queued if request.start()]
         if not batch:
             return
         self.batches += 1
         self.saves += len(batch)
+        loops: dict[Any, list[Any]] = {}
+        try:
+            self._write(batch, loops)
+        finally:
+            for loop, answers in loops.items():
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for these answers any more
+                    loop.call_soon_threadsafe(_settle_on_loop, answers)
+
+    def _write(self, batch: list[_Save], loops: dict[Any, list[Any]]) -> None:
         if len(batch) == 1:
-            self._commit_one(batch[0])
+            self._commit_one(batch[0], loops)
             return
         try:
             recordings = self._log.save(*(event for request in batch for event in request.events))
         except IntegrityError:
             for request in batch:
-                self._commit_one(request)
+                self._commit_one(request, loops)
             return
         except BaseException as error:
             for request in batch:
-                request.answer.set_exception(error)
+                request.settle(None, error, loops)
             return
         offset = 0
         for request in batch:
             offset += len(request.events)
-            request.answer.set_result(recordings[offset - 1].notification.id)
+            request.settle(recordings[offset - 1].notification.id, None, loops)
 
-    def _commit_one(self, request: _Save) -> None:
+    def _commit_one(self, request: _Save, loops: dict[Any, list[Any]]) -> None:
         try:
             recordings = self._log.save(*request.events)
         except BaseException as error:
-            request.answer.set_exception(error)
+            request.settle(None, error, loops)
         else:
-            request.answer.set_result(recordings[-1].notification.id)
+            request.settle(recordings[-1].notification.id, None, loops)

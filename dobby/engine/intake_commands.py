@@ -140,8 +140,9 @@ class IntakeCommands:
             return SampledOut(run_hash=prepared, position=await asyncio.to_thread(uow.position))
         events = list(prepared.run(None, actor, self.context).collect_events())
         try:
-            answer = uow.committer.submit(events)
-            position = await asyncio.wait_for(asyncio.wrap_future(answer), uow.save_timeout)
+            answer = uow.committer.submit_async(events)
+            async with asyncio.timeout(uow.save_timeout):
+                position = await answer
         except BackpressureError as error:
             raise ServiceUnavailableError(str(error), "backpressure") from error
         except TimeoutError as error:

@@ -22,13 +22,7 @@ from dobby.http.auth import TokenBackend, load_tokens
 from dobby.http.errors import HttpError, error_body, error_response, http_error_response
 from dobby.http.learning import LearningRoutes
 from dobby.http.metrics import DobbyCollector, build_registry
-from dobby.http.middleware import (
-    BackpressureGate,
-    BackpressureState,
-    BodyLimitMiddleware,
-    MetricsMiddleware,
-    RequestIdMiddleware,
-)
+from dobby.http.middleware import BackpressureState, EdgeMiddleware
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor
 from dobby.http.routes import OPERATIONS
@@ -103,10 +97,7 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     return Starlette(
         routes=routes(learning, surface),
         middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(MetricsMiddleware, histogram=histogram),
-            Middleware(BodyLimitMiddleware),
-            Middleware(BackpressureGate, gate=gate),
+            Middleware(EdgeMiddleware, histogram=histogram, gate=gate),
             Middleware(AuthenticationMiddleware, backend=backend),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

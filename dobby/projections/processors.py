@@ -17,7 +17,7 @@ from dobby.engine.ports import ProvenanceRecord, ProvenanceSink
 from dobby.engine.proposal import Approved, Proposal
 from dobby.engine.unit_of_work import EventLog
 from dobby.projections.queries import Queries
-from dobby.projections.runner import read_batch
+from dobby.projections.runner import Reader, read_batch
 from dobby.projections.store import ProjectionStore, ensure_tracking, lock_position, set_position
 
 LOG = logging.getLogger("dobby.processors")
@@ -85,11 +85,10 @@ class ProvenancePublisher:
         with self.store.writer.begin() as connection:
             ensure_tracking(connection, self.store.tracking, BOBBIN)
 
-    def step(self) -> int:
-        log = self.log
+    def step(self, read: Reader | None = None) -> int:
         with self.store.writer.begin() as connection:
             position = lock_position(connection, self.store.tracking, BOBBIN)
-            batch = read_batch(log, position, self.batch_size)
+            batch = read(position) if read is not None else read_batch(self.log, position, self.batch_size)
             if not batch:
                 return 0
             for recorded in batch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import threading
@@ -33,6 +34,34 @@ def read_batch(log: EventLog, after: int, limit: int, stop: int | None = None) -
     return batch
 
 
+Reader = Callable[[int], list[Recorded]]
+"""The recorded events after a position, in log order (at most one batch)."""
+
+
+@dataclass
+class SharedRead:
+    """One read of the log per round, shared by every runner, so each event is fetched and decoded once however
+    many projections fold it. `prime` reads from the lowest position any runner will ask for; a runner that asks
+    for a position the read does not cover (behind its start, or at the end of a full batch) reads for itself."""
+
+    log: EventLog
+    limit: int = BATCH_SIZE
+    start: int | None = None
+    batch: list[Recorded] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+
+    def prime(self, after: int) -> None:
+        self.start = after
+        self.batch = read_batch(self.log, after, self.limit)
+        self.positions = [recorded.position for recorded in self.batch]
+
+    def __call__(self, after: int) -> list[Recorded]:
+        full = len(self.batch) >= self.limit
+        if self.start is None or after < self.start or (full and after >= self.positions[-1]):
+            return read_batch(self.log, after, self.limit)
+        return self.batch[bisect.bisect_right(self.positions, after) :]
+
+
 def apply_batch(
     connection: Connection,
     store: ProjectionStore,
@@ -42,12 +71,13 @@ def apply_batch(
     tables: dict[str, Table],
     tracking_name: str,
     limit: int = BATCH_SIZE,
+    read: Reader | None = None,
 ) -> int:
     """One batch inside the caller's transaction: lock the position, fold, move the position. Returns events read."""
     position = lock_position(connection, store.tracking, tracking_name)
     if store.is_postgres:
         connection.execute(text("SET LOCAL synchronous_commit = off"))
-    batch = read_batch(log, position, limit)
+    batch = read(position) if read is not None else read_batch(log, position, limit)
     if not batch:
         return 0
     projection.apply(connection, tables, batch)
@@ -122,14 +152,16 @@ class Follower:
     session advisory lock per runner elects one active follower across processes; the others stand by and take
     over when it goes. A runner that fails is retried alone with exponential backoff while the others go on
     every round; its error is kept in `status` and in the tracking table for readiness and metrics until it
-    succeeds again.
+    succeeds again. Each round reads the log once for all runners (SharedRead); while events only trickle in, it
+    waits `gather_seconds` between rounds so that a round folds a batch rather than one event.
     """
 
     store: ProjectionStore
     log: EventLog
     listen_url: str | None = None
     poll_seconds: float = 0.05
-    extra_steps: Mapping[str, Callable[[], int]] = field(default_factory=dict)
+    gather_seconds: float = 0.02
+    extra_steps: Mapping[str, Callable[[Reader | None], int]] = field(default_factory=dict)
     status: dict[str, RunnerStatus] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _wake: threading.Event = field(default_factory=threading.Event)
@@ -173,6 +205,8 @@ class Follower:
                 if not worked:
                     self._wake.wait(self._idle_seconds())
                     self._wake.clear()
+                elif worked < BATCH_SIZE:  # a trickle: let a few more events gather, a round costs the same
+                    self._stop.wait(self.gather_seconds)
 
     def _idle_seconds(self) -> float:
         """The pause when no runner had work: until woken, the next poll, or the next retry of a failing runner."""
@@ -186,14 +220,18 @@ class Follower:
         """One round: each runner this follower leads and whose backoff is over runs once; a runner's failure is
         its own (recorded, backed off) and never stops the others. Returns the events read."""
         worked = 0
+        due = []
         for name in self.names:
             status = self.status.setdefault(name, RunnerStatus())
             status.running = True
             status.leader = leading is None or name in leading
-            if not status.leader or time.monotonic() < status.retry_at:
-                continue
+            if status.leader and time.monotonic() >= status.retry_at:
+                due.append(name)
+        read = self._shared_read(due)
+        for name in due:
+            status = self.status[name]
             try:
-                count = self._run(name)
+                count = self._run(name, read)
                 if status.error_recorded:
                     clear_error(self.store.engine, self.store.tracking, name)
             except Exception as error:
@@ -221,10 +259,22 @@ class Follower:
             health[name] = RunnerHealth(position, max(head - position, 0), local or recorded, restarts)
         return health
 
-    def _run(self, name: str) -> int:
+    def _shared_read(self, names: list[str]) -> Reader | None:
+        """One read from the lowest tracked position of the due runners; None (each reads alone) if that fails."""
+        if len(names) < 2:
+            return None
+        read = SharedRead(self.log)
+        try:
+            tracked = self.store.tracked(names)
+            read.prime(min(tracked.get(name, (0, None))[0] for name in names))
+        except Exception:  # the runners meet the same failure each on its own, and record it
+            return None
+        return read
+
+    def _run(self, name: str, read: Reader | None = None) -> int:
         extra = self.extra_steps.get(name)
         if extra is not None:
-            return extra()
+            return extra(read)
         with self.store.writer.begin() as connection:
             return apply_batch(
                 connection,
@@ -233,6 +283,7 @@ class Follower:
                 self.store.projections[name],
                 tables=self.store.live[name],
                 tracking_name=name,
+                read=read,
             )
 
     def _failed(self, name: str, status: RunnerStatus, error: Exception) -> None:
