@@ -11,13 +11,14 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, PersistenceError
 
 from dobby.engine.chain import ChainedAggregate, ChainedEvent, chain_is_valid
 from dobby.engine.errors import ConcurrentModificationError, ServiceUnavailableError, StaleReadError
 from dobby.engine.group_commit import BackpressureError, CommitTimeoutError, GroupCommitter
 from dobby.engine.ledger import Ledger
 from dobby.engine.snapshots import SNAPSHOT_INTERVAL, crossed_interval, register_state_transcodings
+from dobby.engine.stored_events import EventMapper
 from dobby.engine.target import Target
 
 A = TypeVar("A", bound=ChainedAggregate[Any])
@@ -33,6 +34,10 @@ class EventLog(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_state_transcodings(transcoder)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Events as typed envelopes (dobby.engine.stored_events); snapshots through the library's mapper."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=EventMapper)
 
 
 @dataclass
