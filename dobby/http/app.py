@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from dobby.engine.errors import DobbyError
 from dobby.http.auth import TokenBackend, load_tokens
+from dobby.http.direct import DirectRoutes
 from dobby.http.errors import HttpError, error_body, error_response, http_error_response
 from dobby.http.learning import LearningRoutes
 from dobby.http.metrics import DobbyCollector, build_registry
@@ -94,10 +95,12 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
             monitor.stop()
             await run_in_threadpool(services.close)
 
+    table = routes(learning, surface)
     return Starlette(
-        routes=routes(learning, surface),
+        routes=table,
         middleware=[
             Middleware(EdgeMiddleware, histogram=histogram, gate=gate),
+            Middleware(DirectRoutes, routes=table, backend=backend, handlers=EXCEPTION_HANDLERS),
             Middleware(AuthenticationMiddleware, backend=backend),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

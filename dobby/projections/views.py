@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -18,6 +19,7 @@ from dobby.engine.lifecycle import TRANSITIONS
 from dobby.engine.proposal import PROPOSAL_EVENTS, Blocked, Generated, Proposal, ProposalState
 from dobby.engine.replay import Replay, ReplayEvaluated
 from dobby.engine.run import Run, RunRecorded
+from dobby.projections.database import copy_rows
 from dobby.projections.tables import counters_table, encode_labels, proposals_table, replays_table, runs_table
 
 TRANSITION_TARGETS = {event_type: state for (_, event_type), state in TRANSITIONS.items()}
@@ -59,7 +61,7 @@ class RecordProjection(Projection):
             if isinstance(recorded.event, self.event_type)
         ]
         if rows:
-            connection.execute(insert(tables[self.name]), rows)
+            copy_rows(connection, tables[self.name], rows)
 
 
 class RunsProjection(RecordProjection):
@@ -173,7 +175,13 @@ def counter_deltas(batch: Sequence[Recorded]) -> Counter[tuple[str, str]]:
 
 
 def _labels(**labels: str) -> str:
-    return encode_labels(labels)
+    return _encoded(tuple(sorted(labels.items())))
+
+
+@functools.cache
+def _encoded(labels: tuple[tuple[str, str], ...]) -> str:
+    """Label sets come from a handful of values (results, verdicts, states): each is encoded once."""
+    return encode_labels(dict(labels))
 
 
 class CountersProjection(Projection):
