@@ -160,8 +160,8 @@ def main() -> int:
         "CPU columns: seconds of CPU per 1,000 stored intakes, of the dobby processes (the ceiling's server on its "
         "row) and of every PostgreSQL process.",
         "",
-        "| layout | requests/s | ÷ ceiling | p50 ms | p99 ms | non-201 | dobby CPU s / 1,000 | PostgreSQL CPU s / 1,000 "
-        "| after the run |",
+        "| layout | requests/s | ÷ ceiling | p50 ms | p99 ms | non-201 | dobby CPU s / 1,000 "
+        "| PostgreSQL CPU s / 1,000 | after the run |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
         f"| parse-only Starlette ceiling | {base:,.0f} | 1.00 | {first['p50']:.1f} | {first['p99']:.1f} | 0 | "
         f"{(first['server_cpu'] + last['server_cpu']) / 2:.2f} | | |",
