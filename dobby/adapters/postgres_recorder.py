@@ -66,6 +66,17 @@ class BoundedPostgresApplicationRecorder(LateTypes, PostgresApplicationRecorder)
         self.datastore.register_types_now()
         return _bounded_insert(self, *args, **kwargs)
 
+    def _lock_table(self, curs: Any) -> None:
+        """Under the table lock, the next position is the one after the last stored event: a save that failed (a
+        version conflict) used numbers of the sequence, and a hole in the positions would read as a deleted event
+        (SPEC §11: log position P is leaf P−1 of the digest)."""
+        super()._lock_table(curs)
+        table = f'"{self.datastore.schema}"."{self.events_table_name}"'
+        curs.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'notification_id'), "
+            f"COALESCE(MAX(notification_id), 0) + 1, false) FROM {table}"
+        )
+
     select_events = _bounded("select_events")
     select_notifications = _bounded("select_notifications")
     max_notification_id = _bounded("max_notification_id")
