@@ -10,7 +10,7 @@ BENCH = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    for script in ("intake.py", "rebuild.py"):
+    for script in ("capacity.py", "intake.py", "rebuild.py"):
         print(f"== {script}", flush=True)
         code = subprocess.call([sys.executable, str(BENCH / script)])
         if code != 0:

@@ -151,7 +151,6 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ[BACKGROUND_VARIABLE] = "0" if args.no_background else "1"
         uvicorn.run("dobby.http.asgi:app", factory=True, workers=args.workers, **options)
         return 0
-    sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
     uvicorn.run(create_app(system, background=not args.no_background), **options)
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -59,3 +61,57 @@ def test_group_commit_off_still_holds_the_rules(database_url: str) -> None:
         results = race([partial(world.intake, intake_body(world.families), actor="s")] * 8)
         answers = [r for r in results if not isinstance(r, Exception)]
         assert len(answers) == 8 and sum(r.created for r in answers) == 1, results
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+def test_callers_on_an_event_loop_get_their_own_answers_back_on_that_loop(database_url: str) -> None:
+    with make_world(database_url) as world:
+        committer = GroupCommitter(world.log, max_wait=0.01)
+
+        async def many() -> list[int | BaseException]:
+            waiters = [committer.submit_async(opening_events()) for _ in range(40)]
+            clash = opening_events()
+            waiters += [committer.submit_async(clash), committer.submit_async(clash)]
+            return await asyncio.gather(*waiters, return_exceptions=True)
+
+        try:
+            outcomes = asyncio.run(many())
+        finally:
+            committer.close()
+        positions = [o for o in outcomes if isinstance(o, int)]
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(positions) == 41 and len(set(positions)) == 41
+        assert len(errors) == 1 and isinstance(errors[0], IntegrityError)
+        stored = {n.id for n in world.log.recorder.select_notifications(start=None, limit=100)}
+        assert stored == set(positions)
+        assert committer.batches < committer.saves  # answers of one batch reached the loop together
+
+
+@pytest.mark.backends(["sqlite"])
+def test_a_save_withdrawn_by_its_caller_before_it_was_written_is_not_written(database_url: str) -> None:
+    with make_world(database_url) as world:
+        committer = GroupCommitter(world.log)
+        blocker, writing = threading.Event(), threading.Event()
+        original = world.log.save
+
+        def slow_save(*events: Any) -> Any:
+            writing.set()
+            blocker.wait(5)
+            return original(*events)
+
+        world.log.save = slow_save  # type: ignore[method-assign, assignment]
+
+        async def withdraw() -> None:
+            committer.submit_async(opening_events())  # holds the writer in slow_save
+            assert await asyncio.to_thread(writing.wait, 5)
+            waiter = committer.submit_async(opening_events())
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await waiter
+            blocker.set()
+
+        try:
+            asyncio.run(withdraw())
+        finally:
+            committer.close()
+        assert len(world.log.recorder.select_notifications(start=None, limit=10)) == 1

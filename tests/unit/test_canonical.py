@@ -68,3 +68,42 @@ def test_canonical_bytes_read_back_as_the_same_value_and_match_sorted_json_dumps
 
 def test_exponents_are_written_in_the_shortest_form() -> None:
     assert canonical_json([1e16, 1e-7, 0.1]) == b"[1e16,1e-7,0.1]"
+
+
+any_floats = st.recursive(
+    st.none() | st.integers(min_value=-(2**63), max_value=2**64 - 1) | st.floats() | st.text(max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def holds_non_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value) or math.isinf(value)
+    if isinstance(value, dict):
+        return any(holds_non_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return any(holds_non_finite(item) for item in value)
+    return False
+
+
+@given(any_floats)
+def test_a_value_is_refused_exactly_when_it_holds_nan_or_infinity(value: object) -> None:
+    if holds_non_finite(value):
+        with pytest.raises(NotCanonicalError):
+            canonical_json(value)
+    else:
+        assert json.loads(canonical_json(value)) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [None, 0x00CB7FF000000000],  # an integer whose MessagePack bytes read like a non-finite float
+        {"a": None, "b": -0x00CBFFF800000000},
+        [None, "\u02ff\u007f"],  # text that starts like one: valid UTF-8 never holds those bytes
+        [None, 1.7976931348623157e308, -5e-324],
+    ],
+)
+def test_finite_values_that_look_non_finite_in_bytes_are_accepted(value: object) -> None:
+    assert json.loads(canonical_json(value)) == value
