@@ -17,6 +17,7 @@ from dobby.adapters.bobbin import BobbinProvenanceSink
 from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document, file_fetcher
 from dobby.adapters.memory import StaticGovernanceTruth
 from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
+from dobby.adapters.signing import load_signer
 from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, WarpApprovals
 from dobby.adapters.warp import FileApprovals
 from dobby.engine.clock import Clock, rfc3339, system_clock
@@ -28,6 +29,7 @@ from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, 
 from dobby.engine.service import Engine
 from dobby.engine.unit_of_work import EventLog, UnitOfWork
 from dobby.projections.database import connect
+from dobby.projections.digest import CHECKPOINT_SECONDS, MERKLE, LogDigest
 from dobby.projections.periodic import Periodic
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
@@ -129,6 +131,7 @@ class System:
     expiry: ExpiryProcessor
     publisher: ProvenancePublisher | None
     tallies: DurableTallies
+    digest: LogDigest
     background: list[Periodic] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -226,6 +229,9 @@ class System:
         expiry = Periodic(self.expiry.tick, self.settings.processor_interval_seconds, "dobby-expiry")
         expiry.start()
         self.background.append(expiry)
+        signer = Periodic(self.digest.tick, CHECKPOINT_SECONDS, "dobby-checkpoints")
+        signer.start()
+        self.background.append(signer)
 
     def probe_persistence(self) -> None:
         """Touch the event store and the projections' tracking table; raises when either cannot answer (or is
@@ -292,7 +298,21 @@ def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **en
         extra_steps={BOBBIN: publisher.step} if publisher else {},
     )
     expiry = ExpiryProcessor(engine.context, engine.expiry, queries)
-    return System(settings, engine, store, queries, follower, expiry, publisher, tallies)
+    digest = build_digest(settings, store, engine)
+    return System(settings, engine, store, queries, follower, expiry, publisher, tallies, digest)
+
+
+def build_digest(settings: Settings, store: ProjectionStore, engine: Engine) -> LogDigest:
+    signer = load_signer(settings.audit_signing_key) if settings.audit_signing_key is not None else None
+    return LogDigest(
+        store.engine,
+        store.writer,
+        store.live[MERKLE],
+        store.checkpoints,
+        engine.context.uow.log,
+        engine.context.clock,
+        signer,
+    )
 
 
 def system_from_environment(environ: Mapping[str, str] | None = None) -> System:

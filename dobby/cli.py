@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import psycopg
 import uvicorn
 from eventsourcing.persistence import PersistenceError
@@ -23,7 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dobby.adapters.settings import SettingsError
 from dobby.adapters.tokens_file import TokenRefusedError, TokensFileError
-from dobby.bootstrap import engine_from_environment, system_from_environment
+from dobby.bootstrap import system_from_environment
+from dobby.cli_audit import add_audit_parser
 from dobby.cli_projections import projections_rebuild, projections_status, projections_verify
 from dobby.cli_tokens import tokens_add, tokens_list, tokens_revoke
 from dobby.demo import run_demo
@@ -111,12 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         handler=projections_verify
     )
 
-    audit = commands.add_parser("audit", help="replay a proposal's full history from the event store")
-    audit.add_argument("proposal_id")
-    audit.add_argument("--as-of-version", type=int, default=None)
-    audit.add_argument("--verify", action="store_true", help="exit 1 unless the hash chain verifies")
-    audit.add_argument("--json", action="store_true", help="print the history as JSON")
-    audit.set_defaults(handler=_audit)
+    add_audit_parser(commands)
 
     schemas = commands.add_parser("schemas", help="JSON Schemas of the command bodies")
     schema_commands = schemas.add_subparsers(required=True, metavar="ACTION")
@@ -199,29 +194,6 @@ def _process(args: argparse.Namespace) -> int:
     finally:
         system.close()
     return 0
-
-
-def _audit(args: argparse.Namespace) -> int:
-    engine = engine_from_environment()
-    try:
-        history = msgspec.to_builtins(engine.audit.get_history(args.proposal_id, as_of_version=args.as_of_version))
-    finally:
-        engine.close()
-    if args.json:
-        print(json.dumps(history, indent=2, ensure_ascii=False))
-    else:
-        _print_history(history)
-    return 0 if history["chain_valid"] or not args.verify else 1
-
-
-def _print_history(history: dict[str, Any]) -> None:
-    print(f"proposal {history['proposal_id']}")
-    for event in history["events"]:
-        print(
-            f"  v{event['version']:<3} {event['occurred_at']}  {event['type']:<22} "
-            f"{event['state_before'] or '—':>16} → {event['state_after']:<16} by {event['actor']}"
-        )
-    print(f"chain {'valid' if history['chain_valid'] else 'BROKEN'}")
 
 
 def _export_schemas(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from eventsourcing.utils import EnvType, retry
-from psycopg.sql import SQL, Composable, Identifier, Literal
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
 ATTEMPTS = 2
 WAIT = 0.1
@@ -120,6 +120,23 @@ class BoundedPostgresApplicationRecorder(LateTypes, PostgresApplicationRecorder)
         ]
         joined: Composable = SQL("; ").join(statements)
         return joined
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lock_table_statements.append(self._restart_sequence_statement())
+
+    def _restart_sequence_statement(self) -> Composed:
+        """Under the table lock, the next position is the one after the last stored event: a save that failed (a
+        version conflict) used numbers of the sequence, and a hole in the positions would read as a deleted event
+        (SPEC §11: log position P is leaf P−1 of the digest). Rides with the lock statements, so every insert
+        path that takes the lock runs it."""
+        table = Identifier(self.datastore.schema, self.events_table_name)
+        name = f'"{self.datastore.schema}"."{self.events_table_name}"'
+        statement: Composed = SQL(
+            "SELECT setval(pg_get_serial_sequence({name}, 'notification_id'), "
+            "COALESCE(MAX(notification_id), 0) + 1, false) FROM {table}"
+        ).format(name=Literal(name), table=table)
+        return statement
 
     select_events = _bounded("select_events")
     select_notifications = _bounded("select_notifications")

@@ -49,6 +49,7 @@ class Settings:
     shuttle_timeout_ms: int = 300
     bobbin_path: Path | None = Path("var/bobbin-provenance.jsonl")
     api_tokens_file: Path | None = None
+    audit_signing_key: Path | None = None
 
     @property
     def backend(self) -> str:
@@ -148,6 +149,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("shuttle_url", "DOBBY_SHUTTLE_URL", _url)
     take("shuttle_timeout_ms", "DOBBY_SHUTTLE_TIMEOUT_MS", _number(int, 1, 600_000))
     take("api_tokens_file", "DOBBY_API_TOKENS_FILE", lambda n, r: Path(r))
+    take("audit_signing_key", "DOBBY_AUDIT_SIGNING_KEY", lambda n, r: Path(r))
     if "DOBBY_BOBBIN_PATH" in environ:
         raw = environ["DOBBY_BOBBIN_PATH"].strip()
         values["bobbin_path"] = Path(raw) if raw else None

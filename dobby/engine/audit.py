@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from dobby.engine.chain import ChainedEvent, chain_is_valid
+from dobby.engine.chain import ChainedEvent
 from dobby.engine.clock import rfc3339
 from dobby.engine.proposal import Proposal, ProposalState, ProposalView
 from dobby.engine.shapes import UNSET, Hash, Timestamp, UnsetType, View
+from dobby.engine.verification import chain_is_valid
 
 
 class HistoryEvent(View, frozen=True):
     version: int
+    position: int
+    """The event's global log position (SPEC §4.8)."""
     type: str
     occurred_at: Timestamp
     actor: str
@@ -36,6 +39,7 @@ class History(View, frozen=True):
 def proposal_history(
     proposal_id: str,
     events: Sequence[ChainedEvent],
+    positions: Mapping[int, int],
     *,
     as_of_version: int | None = None,
     as_of: datetime | None = None,
@@ -55,6 +59,7 @@ def proposal_history(
         rows.append(
             HistoryEvent(
                 version=event.originator_version,
+                position=positions.get(event.originator_version, 0),
                 type=event.type_name,
                 occurred_at=rfc3339(event.timestamp),
                 actor=event.actor,

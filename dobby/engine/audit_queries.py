@@ -11,6 +11,7 @@ from dobby.engine.canonical import target_id_for
 from dobby.engine.context import Context
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.guards import GuardView, activation_guards
+from dobby.engine.log_reading import stream_positions
 from dobby.engine.proposal import Generated, ProposalView
 from dobby.engine.proposals import (
     drift_now,
@@ -66,7 +67,8 @@ class AuditQueries:
         events = self.context.uow.stream(pid)
         if not events or not isinstance(events[0], Generated):
             raise NotFoundError(f"no proposal {proposal_id!r}")
-        return proposal_history(str(pid), events, as_of_version=as_of_version, as_of=as_of)
+        positions = stream_positions(self.context.uow.log, pid)
+        return proposal_history(str(pid), events, positions, as_of_version=as_of_version, as_of=as_of)
 
     def get_explanation(self, proposal_id: str) -> Explanation:
         context = self.context

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
@@ -11,12 +10,37 @@ import msgspec
 from eventsourcing.domain import Aggregate, AggregateCreated, AggregateEvent
 
 from dobby.engine.canonical import GENESIS_HASH, content_hash
+from dobby.engine.clock import rfc3339
 
 State = TypeVar("State")
 
 
-def chain_hash(stream_id: UUID, version: int, event_type: str, payload: dict[str, Any], prev_hash: str) -> str:
-    """The event_hash of SPEC §3: a hash of the stream id, version, event type, payload and prev_hash."""
+def chain_hash(  # noqa: PLR0917
+    stream_id: UUID,
+    version: int,
+    event_type: str,
+    occurred_at: datetime,
+    actor: str,
+    payload: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """The event_hash of SPEC §3: a hash of the stream id, version, event type, occurred_at (RFC 3339 UTC with
+    microseconds, `2026-01-01T12:00:00.000000Z`, as every view shows it), actor, payload and prev_hash."""
+    return content_hash(
+        {
+            "stream_id": str(stream_id),
+            "version": version,
+            "type": event_type,
+            "occurred_at": rfc3339(occurred_at),
+            "actor": actor,
+            "payload": payload,
+            "prev_hash": prev_hash,
+        }
+    )
+
+
+def legacy_chain_hash(stream_id: UUID, version: int, event_type: str, payload: dict[str, Any], prev_hash: str) -> str:
+    """The event_hash of builds before the chain covered who and when (docs/DECISIONS.md, "Chain format")."""
     return content_hash(
         {
             "stream_id": str(stream_id),
@@ -44,10 +68,26 @@ class ChainedEvent(AggregateEvent):
     def type_name(self) -> str:
         return type(self).__name__
 
-    def links_correctly(self, prev_hash: str) -> bool:
-        return self.prev_hash == prev_hash and self.event_hash == chain_hash(
-            self.originator_id, self.originator_version, self.type_name, self.payload, self.prev_hash
+    def expected_hash(self) -> str:
+        """The event_hash this event's content gives (SPEC §3)."""
+        return chain_hash(
+            self.originator_id,
+            self.originator_version,
+            self.type_name,
+            self.timestamp,
+            self.actor,
+            self.payload,
+            self.prev_hash,
         )
+
+    def legacy_expected_hash(self) -> str:
+        event = self
+        return legacy_chain_hash(
+            event.originator_id, event.originator_version, event.type_name, event.payload, event.prev_hash
+        )
+
+    def links_correctly(self, prev_hash: str) -> bool:
+        return self.prev_hash == prev_hash and self.event_hash == self.expected_hash()
 
 
 class ChainedCreated(ChainedEvent, AggregateCreated):
@@ -87,7 +127,7 @@ class ChainedAggregate(Aggregate, Generic[State]):
             actor=actor,
             payload=data,
             prev_hash=GENESIS_HASH,
-            event_hash=chain_hash(id, cls.INITIAL_VERSION, event_class.__name__, data, GENESIS_HASH),
+            event_hash=chain_hash(id, cls.INITIAL_VERSION, event_class.__name__, at, actor, data, GENESIS_HASH),
         )
 
     def record(self, event_class: type[ChainedEvent], *, payload: msgspec.Struct, actor: str, at: datetime) -> None:
@@ -99,7 +139,7 @@ class ChainedAggregate(Aggregate, Generic[State]):
             actor=actor,
             payload=data,
             prev_hash=self.last_hash,
-            event_hash=chain_hash(self.id, version, event_class.__name__, data, self.last_hash),
+            event_hash=chain_hash(self.id, version, event_class.__name__, at, actor, data, self.last_hash),
         )
 
 
@@ -108,13 +148,3 @@ def _stored(payload: msgspec.Struct, event_class: type[ChainedEvent]) -> dict[st
     assert type(payload).__name__ == event_class.__name__, (type(payload).__name__, event_class.__name__)
     data: dict[str, Any] = msgspec.to_builtins(payload)
     return data
-
-
-def chain_is_valid(events: Iterable[ChainedEvent]) -> bool:
-    """Whether each event links to the one before it and its own hash matches its content."""
-    prev_hash = GENESIS_HASH
-    for expected_version, event in enumerate(events, start=1):
-        if event.originator_version != expected_version or not event.links_correctly(prev_hash):
-            return False
-        prev_hash = event.event_hash
-    return True

@@ -13,13 +13,14 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, PersistenceError
 
-from dobby.engine.chain import ChainedAggregate, ChainedEvent, chain_is_valid
+from dobby.engine.chain import ChainedAggregate, ChainedEvent
 from dobby.engine.errors import ConcurrentModificationError, ServiceUnavailableError, StaleReadError
 from dobby.engine.group_commit import BackpressureError, CommitTimeoutError, GroupCommitter
 from dobby.engine.ledger import Ledger
 from dobby.engine.snapshots import SNAPSHOT_INTERVAL, crossed_interval, register_state_transcodings
 from dobby.engine.stored_events import EventMapper
 from dobby.engine.target import Target
+from dobby.engine.verification import chain_is_valid
 
 A = TypeVar("A", bound=ChainedAggregate[Any])
 T = TypeVar("T")

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dobby.engine.errors import DobbyError
+from dobby.http.audit import AuditRoutes
 from dobby.http.auth import TokenBackend, load_tokens
 from dobby.http.direct import DirectRoutes
 from dobby.http.errors import HttpError, error_body, error_response, http_error_response
@@ -30,11 +31,12 @@ from dobby.http.routes import OPERATIONS
 from dobby.http.surface import SurfaceRoutes
 
 
-def routes(learning: LearningRoutes, surface: SurfaceRoutes) -> list[Route]:
-    """One Route per entry of the route table; each names its endpoint on the learning routes or the surface."""
+def routes(learning: LearningRoutes, surface: SurfaceRoutes, audit: AuditRoutes) -> list[Route]:
+    """One Route per entry of the route table; each names its endpoint on the learning, audit or surface routes."""
     found = []
     for operation in OPERATIONS:
-        endpoint = getattr(learning, operation.handler, None) or getattr(surface, operation.handler)
+        endpoint = getattr(learning, operation.handler, None) or getattr(audit, operation.handler, None)
+        endpoint = endpoint or getattr(surface, operation.handler)
         found.append(Route(operation.path, endpoint, methods=[operation.method]))
     return found
 
@@ -95,7 +97,7 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
             monitor.stop()
             await run_in_threadpool(services.close)
 
-    table = routes(learning, surface)
+    table = routes(learning, surface, AuditRoutes(services))
     return Starlette(
         routes=table,
         middleware=[

@@ -63,7 +63,7 @@ def _operation(operation: Operation, schemas: dict[Any, dict[str, Any]]) -> dict
         statuses = []
     else:
         responses["200"] = _json(answer, "found")
-        statuses = [404, 422, 503] if operation.role is not None else []
+        statuses = [404, 422, 503] if operation.role is not None else list(operation.refusals or ())
     if operation.role is not None:
         statuses += [401, 403]
         spec["security"] = [{"bearer": []}]

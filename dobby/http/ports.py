@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dobby.engine.service import Engine
+from dobby.projections.digest import LogDigest
 from dobby.projections.queries import Queries
 
 
 class AppServices(Protocol):
     engine: Engine
     queries: Queries
+    digest: LogDigest
 
     @property
     def tokens_file(self) -> Path | None: ...

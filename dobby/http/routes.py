@@ -8,6 +8,7 @@ from typing import Any
 from dobby.engine.activation_commands import Rollback, RollbackAnswer
 from dobby.engine.audit import History
 from dobby.engine.audit_queries import Explanation
+from dobby.engine.checkpoint import Checkpoint, ConsistencyProof, InclusionProof, PublicKey
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.intake_commands import IntakeAccepted, SampledOut
 from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
@@ -18,6 +19,7 @@ from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer
 from dobby.engine.run import RunView
 
 LEARNING = "/api/v1/learning"
+AUDIT = "/api/v1/audit"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Operation:
     created: bool = False
     params: tuple[Param, ...] = ()
     list_item: Any = None
+    refusals: tuple[int, ...] | None = None
+    """Error statuses besides the usual ones of its kind (documented in /openapi.json)."""
 
     @property
     def answers(self) -> tuple[Any, ...]:
@@ -153,5 +157,25 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         Explanation,
         params=(_path("proposal_id"),),
+    ),
+    Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint, refusals=(404, 503)),
+    Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey, refusals=(404,)),
+    Operation(
+        "GET",
+        f"{AUDIT}/proofs/inclusion",
+        "inclusion_proof",
+        "auditor",
+        None,
+        InclusionProof,
+        params=(Param("position", {**INTEGER, "minimum": 1}, required=True), Param("tree_size", INTEGER)),
+    ),
+    Operation(
+        "GET",
+        f"{AUDIT}/proofs/consistency",
+        "consistency_proof",
+        "auditor",
+        None,
+        ConsistencyProof,
+        params=(Param("first", {**INTEGER, "minimum": 1}, required=True), Param("second", INTEGER)),
     ),
 )

@@ -9,17 +9,21 @@ from collections.abc import Iterable, Iterator
 from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, text, update
 
 from dobby.projections.database import writer
+from dobby.projections.digest import MerkleProjection, checkpoints_table
 from dobby.projections.tables import tallies_table, tracking_table
 from dobby.projections.views import PROJECTIONS, Projection
 
+EVERY_PROJECTION: tuple[Projection, ...] = (*PROJECTIONS, MerkleProjection())
+
 
 class ProjectionStore:
-    def __init__(self, engine: Engine, projections: Iterable[Projection] = PROJECTIONS) -> None:
+    def __init__(self, engine: Engine, projections: Iterable[Projection] = EVERY_PROJECTION) -> None:
         self.engine = engine
         self.writer = writer(engine)
         self.metadata = MetaData()
         self.tracking = tracking_table(self.metadata)
         self.tallies = tallies_table(self.metadata)
+        self.checkpoints = checkpoints_table(self.metadata)
         self.projections = {projection.name: projection for projection in projections}
         self.live: dict[str, dict[str, Table]] = {
             name: projection.tables(self.metadata) for name, projection in self.projections.items()

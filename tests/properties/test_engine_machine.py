@@ -6,25 +6,29 @@ lifecycle, one active proposal per target, governed activation, budgets, re-fold
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import uuid
 from collections import defaultdict
 from contextlib import ExitStack
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from dobby.engine.audit import fold
-from dobby.engine.canonical import replay_budget_id_for, target_id_for, velocity_ledger_id_for
+from dobby.engine.canonical import GENESIS_HASH, replay_budget_id_for, target_id_for, velocity_ledger_id_for
 from dobby.engine.clock import parse_rfc3339
 from dobby.engine.errors import DobbyError
 from dobby.engine.lifecycle import ACTIVE, TERMINAL_STATES, next_state
 from dobby.engine.payloads import payload_problem
 from dobby.engine.proposal import Proposal
+from dobby.engine.verification import chain_is_valid
 from tests.support import World, make_world, propose_body, replay_body, reset_postgres
 
 TENANTS = ("acme", "beta")
@@ -250,8 +254,22 @@ class EngineMachine(RuleBasedStateMachine):
         for stream_id in streams:
             events = self.world.uow.stream(stream_id)
             assert not events or self.world.uow.verify_stream(stream_id)
+            prev_hash = GENESIS_HASH
             for event in events:
                 assert payload_problem(event.type_name, event.payload) is None, event.type_name
+                assert event.prev_hash == prev_hash
+                assert event.event_hash == spec_event_hash(event)
+                prev_hash = event.event_hash
+            if events:
+                last = events[-1]
+                for forged in (
+                    dataclasses.replace(cast(Any, last), actor=last.actor + "-not"),
+                    dataclasses.replace(cast(Any, last), timestamp=last.timestamp + timedelta(microseconds=1)),
+                ):
+                    assert not chain_is_valid([*events[:-1], forged]), "who and when are inside the chain"
+        for pid in self.proposals:
+            positions = [event["position"] for event in self.world.get_history(pid)["events"]]
+            assert positions == sorted(set(positions)) and positions[0] >= 1
 
     @invariant()
     def snapshotted_streams_load_as_their_events_fold(self) -> None:
@@ -285,6 +303,21 @@ class EngineMachine(RuleBasedStateMachine):
                 target = self.world.get_target(tenant, "prompt_template", target_id)
                 held = target["in_play"] if target else []
                 assert len(held) == len(set(held)) and set(held) == in_play[(tenant, target_id)]
+
+
+def spec_event_hash(event: Any) -> str:
+    """SPEC §3 read literally: the hash of {stream id, version, event type, occurred_at, actor, payload, prev_hash}."""
+    content = {
+        "stream_id": str(event.originator_id),
+        "version": event.originator_version,
+        "type": type(event).__name__,
+        "occurred_at": event.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": event.actor,
+        "payload": event.payload,
+        "prev_hash": event.prev_hash,
+    }
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
 
 def fresh_storage(database_url: str) -> None:

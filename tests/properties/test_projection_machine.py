@@ -15,7 +15,10 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
+from dobby.engine.checkpoint import extension_problems
 from dobby.engine.lifecycle import TRANSITIONS
+from dobby.engine.log_reading import read_entries
+from dobby.engine.verification import check_log
 from dobby.projections.rebuild import rebuild, verify
 from tests.properties.test_engine_machine import LIMITS, EngineMachine, run_machine
 from tests.support import SystemWorld, make_system
@@ -33,7 +36,7 @@ class ProjectedMachine(EngineMachine):
     def projections_catch_up(self) -> None:
         self.world.step()
 
-    @rule(name=st.sampled_from(["runs", "replays", "proposals", "counters"]))
+    @rule(name=st.sampled_from(["runs", "replays", "proposals", "counters", "merkle"]))
     def operator_rebuilds(self, name: str) -> None:
         rebuild(self.world.system.store, self.world.log, name)
 
@@ -63,6 +66,17 @@ class ProjectedMachine(EngineMachine):
         assert {key: counted.get(f'{{"to":"{key}"}}', 0) for key in transitions} == dict(transitions)
         for name in world.system.store.projections:
             assert verify(world.system.store, world.log, name) == []
+        self.the_digest_is_the_log_s_own()
+
+    def the_digest_is_the_log_s_own(self) -> None:
+        """The signed tree is the tree of the events as stored, and the log verifies against where it saw them."""
+        digest = self.world.system.digest
+        checkpoint = digest.refresh()
+        assert checkpoint is not None and checkpoint.tree_size == self.world.engine.position()
+        problems, size, root = extension_problems(checkpoint, read_entries(self.world.log))
+        assert problems == [] and size == checkpoint.tree_size and root.hex() == checkpoint.root
+        report = check_log(read_entries(self.world.log), positions=True, seen=digest.seen())
+        assert report.problems == [] and report.legacy_events == 0
 
 
 def test_projections_machine_in_memory() -> None:

@@ -1,0 +1,50 @@
+"""The verifiable-audit routes of SPEC §11: the latest checkpoint, the signing key, inclusion and consistency proofs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dobby.http.auth import principal_for
+from dobby.http.errors import HttpError
+from dobby.http.learning import LearningRoutes, call, invalid, json_response, natural
+from dobby.http.ports import AppServices
+
+
+@dataclass
+class AuditRoutes:
+    services: AppServices
+
+    async def checkpoint(self, _: Request) -> Response:
+        return json_response(await call(self.services.digest.current))
+
+    async def key(self, _: Request) -> Response:
+        return json_response(await call(self.services.digest.public_key))
+
+    async def inclusion_proof(self, request: Request) -> Response:
+        _auditor(request)
+        await LearningRoutes(self.services).wait_for_min_position(request)
+        position = _required(request, "position")
+        return json_response(await call(self.services.digest.inclusion, position, natural(request, "tree_size")))
+
+    async def consistency_proof(self, request: Request) -> Response:
+        _auditor(request)
+        await LearningRoutes(self.services).wait_for_min_position(request)
+        first = _required(request, "first")
+        return json_response(await call(self.services.digest.consistency, first, natural(request, "second")))
+
+
+def _auditor(request: Request) -> None:
+    """Proofs are for auditors and operators (SPEC §8); they cover the whole log, every tenant's event hashes."""
+    principal = principal_for(request, "any")
+    if not principal.roles & {"auditor", "operator"}:
+        raise HttpError(403, "forbidden", f"token {principal.name!r} lacks the auditor role")
+
+
+def _required(request: Request, name: str) -> int:
+    value = natural(request, name)
+    if value is None:
+        raise invalid(name, f"{name} is required")
+    return value

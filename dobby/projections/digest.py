@@ -1,0 +1,315 @@
+"""The log digest (SPEC §11): the RFC 6962 tree over every event's hash in log order, kept as a projection like the
+others (tracked, rebuildable, verified), its signed checkpoints, and the proofs served against them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
+
+from dobby.engine import merkle
+from dobby.engine.checkpoint import (
+    Checkpoint,
+    CheckpointSigner,
+    ConsistencyProof,
+    InclusionProof,
+    PublicKey,
+    make_checkpoint,
+    public_key_view,
+)
+from dobby.engine.clock import Clock
+from dobby.engine.errors import InvalidInputError, NotFoundError, RuleViolationError, Violation
+from dobby.engine.log_reading import read_entries
+from dobby.engine.unit_of_work import EventLog
+from dobby.engine.verification import Seen
+from dobby.projections.views import Projection, Recorded
+
+MERKLE = "merkle"
+CHECKPOINTS = "dobby_audit_checkpoints"
+CHECKPOINT_SECONDS = 5.0
+"""How often the signer looks (SPEC §11: a checkpoint at least every 10 s while the log grows)."""
+ON_DEMAND_SECONDS = 1.0
+"""A checkpoint asked for over HTTP is at most this old when the tree has grown since."""
+
+
+def merkle_tables(metadata: MetaData, suffix: str = "") -> dict[str, Table]:
+    leaves = Table(
+        "dobby_merkle_leaves" + suffix,
+        metadata,
+        Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+        Column("position", BigInteger, nullable=False, unique=True),
+        Column("stream_id", String(64), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("leaf_hash", LargeBinary(32), nullable=False),
+    )
+    nodes = Table(
+        "dobby_merkle_nodes" + suffix,
+        metadata,
+        Column("level", Integer, primary_key=True, autoincrement=False),
+        Column("node_index", BigInteger, primary_key=True, autoincrement=False),
+        Column("hash", LargeBinary(32), nullable=False),
+    )
+    return {"leaves": leaves, "nodes": nodes}
+
+
+def checkpoints_table(metadata: MetaData) -> Table:
+    """Signed checkpoints: history, not derived from the log alone (times, signatures); never rebuilt or dropped."""
+    return Table(
+        CHECKPOINTS,
+        metadata,
+        Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+        Column("root", String(64), nullable=False),
+        Column("signed_at", String(40), nullable=False),
+        Column("key_id", String(16), nullable=True),
+        Column("signature", Text, nullable=True),
+    )
+
+
+def tree_size(connection: Connection, tables: dict[str, Table]) -> int:
+    leaves = tables["leaves"]
+    last = connection.execute(select(func.max(leaves.c.leaf_index))).scalar()
+    return 0 if last is None else int(last) + 1
+
+
+def fetch_nodes(connection: Connection, tables: dict[str, Table], ids: Iterable[tuple[int, int]]) -> merkle.Nodes:
+    """The stored perfect subtrees `ids`, fetched in (at most) two queries, as a Nodes function."""
+    wanted = set(ids)
+    found: dict[tuple[int, int], bytes] = {}
+    leaves, nodes = tables["leaves"], tables["nodes"]
+    at_leaves = sorted(index for level, index in wanted if level == 0)
+    if at_leaves:
+        rows = connection.execute(
+            select(leaves.c.leaf_index, leaves.c.leaf_hash).where(leaves.c.leaf_index.in_(at_leaves))
+        )
+        found.update({(0, int(index)): bytes(value) for index, value in rows})
+    above = sorted((level, index) for level, index in wanted if level > 0)
+    if above:
+        condition = or_(*(and_(nodes.c.level == level, nodes.c.node_index == index) for level, index in above))
+        rows = connection.execute(select(nodes.c.level, nodes.c.node_index, nodes.c.hash).where(condition))
+        found.update({(int(level), int(index)): bytes(value) for level, index, value in rows})
+    missing = wanted - set(found)
+    if missing:
+        raise LookupError(f"the Merkle tree lacks nodes {sorted(missing)[:5]}")
+    return lambda level, index: found[(level, index)]
+
+
+def computed(connection: Connection, tables: dict[str, Table], compute: Callable[[merkle.Nodes], Any]) -> Any:
+    """`compute` over the stored tree, with every node it needs fetched at once."""
+    return compute(fetch_nodes(connection, tables, merkle.needed(compute)))
+
+
+class MerkleProjection(Projection):
+    """Appends each event's leaf and the perfect subtrees it completes; ignores no event."""
+
+    name = MERKLE
+
+    def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
+        return merkle_tables(metadata, suffix)
+
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        if not batch:
+            return
+        size = tree_size(connection, tables)
+        nodes = fetch_nodes(connection, tables, merkle.frontier_ids(size))
+        frontier = {level: nodes(level, index) for level, index in merkle.frontier_ids(size)}
+        leaf_rows, node_rows = [], []
+        for recorded in batch:
+            event = recorded.event
+            leaf = merkle.event_leaf(event.event_hash)
+            leaf_rows.append(
+                {
+                    "leaf_index": size,
+                    "position": recorded.position,
+                    "stream_id": str(event.originator_id),
+                    "version": event.originator_version,
+                    "leaf_hash": leaf,
+                }
+            )
+            completed = merkle.append(size, frontier, leaf)
+            node_rows += [{"level": level, "node_index": index, "hash": value} for level, index, value in completed]
+            size += 1
+        connection.execute(insert(tables["leaves"]), leaf_rows)
+        if node_rows:
+            connection.execute(insert(tables["nodes"]), node_rows)
+
+
+class DigestForkError(RuntimeError):
+    """The stored tree no longer extends the last checkpoint: the log (and the tree) were rewritten."""
+
+
+@dataclass
+class LogDigest:
+    """Checkpoints of the Merkle projection, signed when a key is configured, and proofs against them."""
+
+    engine: Any
+    """The SQLAlchemy engine of the projection store."""
+    writer: Any
+    tables: dict[str, Table]
+    checkpoints: Table
+    log: EventLog
+    clock: Clock
+    signer: CheckpointSigner | None = None
+    _refreshed_at: float = float("-inf")
+
+    @property
+    def is_postgres(self) -> bool:
+        return bool(self.engine.dialect.name == "postgresql")
+
+    def public_key(self) -> PublicKey:
+        if self.signer is None:
+            raise NotFoundError("no signing key is configured (DOBBY_AUDIT_SIGNING_KEY): checkpoints are unsigned")
+        return public_key_view(self.signer)
+
+    def latest(self) -> Checkpoint | None:
+        with self.engine.connect() as connection:
+            return self._latest(connection)
+
+    def _latest(self, connection: Connection) -> Checkpoint | None:
+        table = self.checkpoints
+        row = connection.execute(select(table).order_by(table.c.tree_size.desc()).limit(1)).mappings().first()
+        return None if row is None else Checkpoint(**dict(row))
+
+    def tick(self) -> Checkpoint | None:
+        """The signer's round: a new checkpoint when the tree grew since the last one."""
+        return self.refresh()
+
+    def current(self) -> Checkpoint:
+        """The latest checkpoint; a new one first when the tree grew and the latest is older than a second here."""
+        if time.monotonic() - self._refreshed_at >= ON_DEMAND_SECONDS:
+            fresh = self.refresh()
+            if fresh is not None:
+                return fresh
+        latest = self.latest()
+        return latest if latest is not None else self._refresh_now()
+
+    def _refresh_now(self) -> Checkpoint:
+        fresh = self.refresh()
+        latest = fresh or self.latest()
+        if latest is None:  # another signer holds the lock: it is writing the first checkpoint now
+            raise NotFoundError("no checkpoint is stored yet; ask again in a moment")
+        return latest
+
+    def refresh(self) -> Checkpoint | None:
+        """Store (and sign) a checkpoint of the tree as it is, unless it has not grown; None when another process
+        is signing at this moment. Refuses to sign a tree that does not extend the last checkpoint."""
+        self._refreshed_at = time.monotonic()
+        with self.writer.begin() as connection:
+            if self.is_postgres:
+                locked = connection.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('dobby.checkpoints'))"))
+                if not locked.scalar():
+                    return None
+            latest = self._latest(connection)
+            size = tree_size(connection, self.tables)
+            if latest is not None and size <= latest.tree_size:
+                return latest
+            if latest is not None and latest.tree_size > 0:
+                then = computed(connection, self.tables, lambda nodes: merkle.root(latest.tree_size, nodes))
+                if then.hex() != latest.root:
+                    raise DigestForkError(
+                        f"the Merkle tree's first {latest.tree_size} leaves have root {then.hex()}, but checkpoint "
+                        f"{latest.tree_size} signed {latest.root}: the log was rewritten; not signing"
+                    )
+            root = computed(connection, self.tables, lambda nodes: merkle.root(size, nodes))
+            checkpoint = make_checkpoint(size, root, self.clock(), self.signer)
+            connection.execute(insert(self.checkpoints).values(**_columns(checkpoint)))
+            return checkpoint
+
+    def inclusion(self, position: int, size: int | None) -> InclusionProof:
+        checkpoint = self.current()
+        size = _within(checkpoint, size, "tree_size")
+        if not 1 <= position <= size:
+            raise _beyond("position", f"position {position} is not in a tree of {size} events")
+        leaves = self.tables["leaves"]
+        with self.engine.connect() as connection:
+            row = connection.execute(select(leaves).where(leaves.c.position == position)).mappings().first()
+            if row is None or row["leaf_index"] >= size:
+                raise _beyond("position", f"position {position} is not in a tree of {size} events")
+            index = int(row["leaf_index"])
+            proof, root = computed(
+                connection,
+                self.tables,
+                lambda nodes: (merkle.inclusion_proof(index, size, nodes), merkle.root(size, nodes)),
+            )
+        entry = next(read_entries(self.log, position - 1, position), None)
+        event_hash = entry.event.event_hash if entry is not None and entry.event is not None else ""
+        return InclusionProof(
+            position=position,
+            tree_size=size,
+            event_hash=event_hash,
+            leaf_hash=bytes(row["leaf_hash"]).hex(),
+            proof=[node.hex() for node in proof],
+            root=root.hex(),
+            leaf_index=index,
+        )
+
+    def consistency(self, first: int, second: int | None) -> ConsistencyProof:
+        checkpoint = self.current()
+        second = _within(checkpoint, second, "second")
+        if not 1 <= first <= second:
+            raise _beyond("first", f"first must be in 1..{second} (the second tree's size)")
+        with self.engine.connect() as connection:
+            proof, first_root, second_root = computed(
+                connection,
+                self.tables,
+                lambda nodes: (
+                    merkle.consistency_proof(first, second, nodes),
+                    merkle.root(first, nodes),
+                    merkle.root(second, nodes),
+                ),
+            )
+        return ConsistencyProof(first, second, [node.hex() for node in proof], first_root.hex(), second_root.hex())
+
+    def seen(self, batch: int = 5000) -> Iterator[Seen]:
+        """Where the tree saw each event (position, stream, version), in log order."""
+        leaves = self.tables["leaves"]
+        after = 0
+        while True:
+            statement = (
+                select(leaves.c.position, leaves.c.stream_id, leaves.c.version)
+                .where(leaves.c.position > after)
+                .order_by(leaves.c.position)
+                .limit(batch)
+            )
+            with self.engine.connect() as connection:
+                rows = connection.execute(statement).all()
+            yield from (Seen(int(position), stream, int(version)) for position, stream, version in rows)
+            if len(rows) < batch:
+                return
+            after = int(rows[-1][0])
+
+
+def _columns(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {name: getattr(checkpoint, name) for name in checkpoint.__struct_fields__}
+
+
+def _within(checkpoint: Checkpoint, size: int | None, name: str) -> int:
+    if size is None:
+        return checkpoint.tree_size
+    if size > checkpoint.tree_size:
+        raise _beyond(name, f"{name} {size} is beyond the latest checkpoint's tree ({checkpoint.tree_size} events)")
+    if size < 1:
+        raise InvalidInputError(f"{name} must be ≥ 1", [Violation("out_of_range", f"{name} must be ≥ 1", name)])
+    return size
+
+
+def _beyond(name: str, message: str) -> RuleViolationError:
+    return RuleViolationError([Violation("beyond_checkpoint", message, name)])
