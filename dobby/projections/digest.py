@@ -41,6 +41,7 @@ from dobby.engine.errors import InvalidInputError, NotFoundError, RuleViolationE
 from dobby.engine.log_reading import read_entries
 from dobby.engine.unit_of_work import EventLog
 from dobby.engine.verification import Seen
+from dobby.projections.database import copy_rows
 from dobby.projections.views import Projection, Recorded
 
 MERKLE = "merkle"
@@ -147,9 +148,9 @@ class MerkleProjection(Projection):
             completed = merkle.append(size, frontier, leaf)
             node_rows += [{"level": level, "node_index": index, "hash": value} for level, index, value in completed]
             size += 1
-        connection.execute(insert(tables["leaves"]), leaf_rows)
+        copy_rows(connection, tables["leaves"], leaf_rows)
         if node_rows:
-            connection.execute(insert(tables["nodes"]), node_rows)
+            copy_rows(connection, tables["nodes"], node_rows)
 
 
 class DigestForkError(RuntimeError):
