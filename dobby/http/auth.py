@@ -91,13 +91,18 @@ class TokenBackend(AuthenticationBackend):
         return AuthCredentials(sorted(principal.roles)), principal
 
 
-def principal_for(request: HTTPConnection, role: str) -> Principal:
-    """The caller, when it holds `role` ("any": any role); 401 unauthenticated, 403 without the role."""
+READERS = ("auditor", "operator")
+"""Who may read (SPEC §8): reads, history, explain and proofs are for auditors and operators."""
+
+
+def principal_for(request: HTTPConnection, role: str | tuple[str, ...]) -> Principal:
+    """The caller, when it holds `role` (or one of several; "any": any role); 401 unauthenticated, 403 without."""
     user = request.user
     if not isinstance(user, Principal):
         raise _unauthorized(request.scope.get("dobby.auth_problem", "a bearer token is required"))
-    if role != "any" and role not in user.roles:
-        raise HttpError(403, "forbidden", f"token {user.name!r} lacks the {role} role")
+    allowed = (role,) if isinstance(role, str) else role
+    if "any" not in allowed and not user.roles & set(allowed):
+        raise HttpError(403, "forbidden", f"token {user.name!r} lacks the {' or '.join(allowed)} role")
     return user
 
 

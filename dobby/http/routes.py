@@ -18,6 +18,7 @@ from dobby.engine.replay import ReplayView
 from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer
 from dobby.engine.run import RunView
 
+READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
 LEARNING = "/api/v1/learning"
 AUDIT = "/api/v1/audit"
 
@@ -105,16 +106,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", f"{LEARNING}/promotions/approve-check", "approve_check", "operator", ProposalRef, CheckAnswer),
     Operation("POST", f"{LEARNING}/promotions/activate", "activate", "operator", ProposalRef, ProposalAnswer),
     Operation("POST", f"{LEARNING}/promotions/rollback", "rollback", "operator", Rollback, RollbackAnswer),
-    Operation("GET", f"{LEARNING}/runs", "list_runs", "auditor", params=PAGE + RUN_FILTERS, list_item=RunView),
-    Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", "auditor", None, RunView, params=(_path("run_id"),)),
-    Operation(
-        "GET", f"{LEARNING}/replays", "list_replays", "auditor", params=PAGE + REPLAY_FILTERS, list_item=ReplayView
-    ),
+    Operation("GET", f"{LEARNING}/runs", "list_runs", READ, params=PAGE + RUN_FILTERS, list_item=RunView),
+    Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", READ, None, RunView, params=(_path("run_id"),)),
+    Operation("GET", f"{LEARNING}/replays", "list_replays", READ, params=PAGE + REPLAY_FILTERS, list_item=ReplayView),
     Operation(
         "GET",
         f"{LEARNING}/replays/{{replay_id}}",
         "get_replay",
-        "auditor",
+        READ,
         None,
         ReplayView,
         params=(_path("replay_id"),),
@@ -123,7 +122,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals",
         "list_proposals",
-        "auditor",
+        READ,
         params=PAGE + PROPOSAL_FILTERS,
         list_item=ProposalView,
     ),
@@ -131,7 +130,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals/{{proposal_id}}",
         "get_proposal",
-        "auditor",
+        READ,
         None,
         ProposalView,
         params=(_path("proposal_id"),),
@@ -140,7 +139,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals/{{proposal_id}}/history",
         "history",
-        "auditor",
+        READ,
         None,
         History,
         params=(
@@ -153,7 +152,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals/{{proposal_id}}/explain",
         "explain",
-        "auditor",
+        READ,
         None,
         Explanation,
         params=(_path("proposal_id"),),
@@ -164,7 +163,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{AUDIT}/proofs/inclusion",
         "inclusion_proof",
-        "auditor",
+        READ,
         None,
         InclusionProof,
         params=(Param("position", {**INTEGER, "minimum": 1}, required=True), Param("tree_size", INTEGER)),
@@ -173,7 +172,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{AUDIT}/proofs/consistency",
         "consistency_proof",
-        "auditor",
+        READ,
         None,
         ConsistencyProof,
         params=(Param("first", {**INTEGER, "minimum": 1}, required=True), Param("second", INTEGER)),
