@@ -13,8 +13,6 @@ from dobby.bootstrap import open_event_log
 from tests import tampering
 from tests.support import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def dobby(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """`dobby ARGS` on the test's database, signing with its key file once `dobby audit keygen` made it."""
