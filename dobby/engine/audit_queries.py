@@ -16,6 +16,7 @@ from dobby.engine.proposal import Generated, ProposalView
 from dobby.engine.proposals import (
     drift_now,
     explain_velocity,
+    hold_now,
     load_proposal,
     proposal_uuid,
     target_of,
@@ -84,6 +85,7 @@ class AuditQueries:
             velocity=explain_velocity(context, state.tenant_id, now),
             drift=drift_now(context, state.family_versions),
             now=now,
+            hold=hold_now(context, state, now),
         )
         return Explanation(
             proposal_id=state.proposal_id,

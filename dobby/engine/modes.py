@@ -100,4 +100,8 @@ _REQUIRED = {
     "rollback": Mode.observe_only,
     "expire": Mode.observe_only,
     "mark_revalidation_required": Mode.observe_only,
+    "freeze": Mode.observe_only,  # SPEC §12: safety actions, allowed in every mode but warmup
+    "lift_freeze": Mode.observe_only,
+    "stop": Mode.observe_only,
+    "resume": Mode.observe_only,
 }

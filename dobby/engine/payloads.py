@@ -181,6 +181,35 @@ class Spent(EventPayload, frozen=True):
     window_seconds: float
 
 
+class PolicyOpened(EventPayload, frozen=True):
+    tenant_id: str
+
+
+class FreezeDeclared(EventPayload, frozen=True):
+    freeze_id: RecordId
+    targets: str
+    starts_at: Timestamp
+    ends_at: Timestamp
+    reason: str
+
+
+class FreezeFiled(EventPayload, frozen=True):
+    tenant_id: str
+
+
+class FreezeLifted(EventPayload, frozen=True):
+    freeze_id: RecordId
+    reason: str
+
+
+class ActivationsStopped(EventPayload, frozen=True):
+    reason: str
+
+
+class ActivationsResumed(EventPayload, frozen=True):
+    reason: str
+
+
 EVENT_PAYLOADS: dict[str, type[EventPayload]] = {kind.__name__: kind for kind in EventPayload.__subclasses__()}
 
 

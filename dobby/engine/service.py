@@ -9,6 +9,7 @@ from dobby.engine.audit_queries import AuditQueries
 from dobby.engine.context import Context
 from dobby.engine.expiry_commands import ExpiryCommands
 from dobby.engine.intake_commands import IntakeCommands
+from dobby.engine.policy_commands import PolicyCommands
 from dobby.engine.ports import ApprovalSource, EvidenceSource
 from dobby.engine.promotion_commands import PromotionCommands
 from dobby.engine.replay_commands import ReplayCommands
@@ -24,6 +25,7 @@ class Engine:
     promotions: PromotionCommands
     activations: ActivationCommands
     expiry: ExpiryCommands
+    policy: PolicyCommands
     audit: AuditQueries
 
     @classmethod
@@ -35,6 +37,7 @@ class Engine:
             promotions=PromotionCommands(context, approvals),
             activations=ActivationCommands(context),
             expiry=ExpiryCommands(context),
+            policy=PolicyCommands(context),
             audit=AuditQueries(context),
         )
 

@@ -25,18 +25,18 @@ from dobby.http.errors import HttpError, error_body, error_response, http_error_
 from dobby.http.learning import LearningRoutes
 from dobby.http.metrics import DobbyCollector, build_registry
 from dobby.http.middleware import BackpressureState, EdgeMiddleware
+from dobby.http.policy import PolicyRoutes
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor
 from dobby.http.routes import OPERATIONS
 from dobby.http.surface import SurfaceRoutes
 
 
-def routes(learning: LearningRoutes, surface: SurfaceRoutes, audit: AuditRoutes) -> list[Route]:
-    """One Route per entry of the route table; each names its endpoint on the learning, audit or surface routes."""
+def routes(*owners: object) -> list[Route]:
+    """One Route per entry of the route table; each names its endpoint on the first of `owners` that has it."""
     found = []
     for operation in OPERATIONS:
-        endpoint = getattr(learning, operation.handler, None) or getattr(audit, operation.handler, None)
-        endpoint = endpoint or getattr(surface, operation.handler)
+        endpoint = next(getattr(o, operation.handler) for o in owners if hasattr(o, operation.handler))
         found.append(Route(operation.path, endpoint, methods=[operation.method]))
     return found
 
@@ -97,7 +97,7 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
             monitor.stop()
             await run_in_threadpool(services.close)
 
-    table = routes(learning, surface, AuditRoutes(services))
+    table = routes(learning, surface, AuditRoutes(services), PolicyRoutes(services))
     return Starlette(
         routes=table,
         middleware=[

@@ -72,7 +72,7 @@ class LearningRoutes:
     def engine(self) -> Engine:
         return self.services.engine
 
-    async def _command(self, request: Request, role: str, kind: type[T]) -> tuple[Principal, T]:
+    async def command(self, request: Request, role: str, kind: type[T]) -> tuple[Principal, T]:
         principal = principal_for(request, role)
         body = decode(await read_body(request), kind)
         tenant = getattr(body, "tenant_id", None)
@@ -81,7 +81,7 @@ class LearningRoutes:
         return principal, body
 
     async def _proposal_command(self, request: Request, kind: type[T]) -> tuple[Principal, T]:
-        principal, body = await self._command(request, "operator", kind)
+        principal, body = await self.command(request, "operator", kind)
         await self.require_proposal_tenant(principal, body.proposal_id)  # type: ignore[attr-defined]
         return principal, body
 
@@ -122,12 +122,12 @@ class LearningRoutes:
         return json_response(answer, 201 if created else 200)
 
     async def evaluate_replay(self, request: Request) -> Response:
-        principal, body = await self._command(request, "submitter", EvaluateReplay)
+        principal, body = await self.command(request, "submitter", EvaluateReplay)
         answer, created = await call(self.engine.replays.evaluate, body, actor=principal.name)
         return json_response(answer, 201 if created else 200)
 
     async def propose(self, request: Request) -> Response:
-        principal, body = await self._command(request, "proposer", Propose)
+        principal, body = await self.command(request, "proposer", Propose)
         answer, created = await call(self.engine.promotions.propose, body, actor=principal.name)
         return json_response(answer, 201 if created else 200)
 

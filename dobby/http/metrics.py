@@ -21,6 +21,7 @@ COUNTERS = {
     "dobby_revalidate_required_total": ("Replays judged revalidate_required", []),
     "dobby_proposal_transitions_total": ("Proposal lifecycle transitions, by target state", ["to"]),
     "dobby_activation_denials_total": ("Refused activations, by reason", ["reason"]),
+    "dobby_frozen_activations_total": ("Activations held back by a freeze or the emergency stop", []),
 }
 
 

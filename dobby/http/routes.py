@@ -11,6 +11,8 @@ from dobby.engine.audit_queries import Explanation
 from dobby.engine.checkpoint import Checkpoint, ConsistencyProof, InclusionProof, PublicKey
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.intake_commands import IntakeAccepted, SampledOut
+from dobby.engine.policy import FreezeView
+from dobby.engine.policy_commands import DeclareFreeze, FreezeAnswer, StopAnswer, TenantAction
 from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
 from dobby.engine.proposal import ProposalView
 from dobby.engine.proposals import ProposalAnswer
@@ -157,6 +159,31 @@ OPERATIONS: tuple[Operation, ...] = (
         Explanation,
         params=(_path("proposal_id"),),
     ),
+    Operation("POST", f"{LEARNING}/freezes", "declare_freeze", "operator", DeclareFreeze, FreezeAnswer, True),
+    Operation(
+        "GET",
+        f"{LEARNING}/freezes",
+        "list_freezes",
+        READ,
+        params=(
+            Param("tenant_id", {"type": "string"}, required=True),
+            Param("include", {"enum": ["past"]}),
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+            Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+        ),
+        list_item=FreezeView,
+    ),
+    Operation(
+        "DELETE",
+        f"{LEARNING}/freezes/{{freeze_id}}",
+        "lift_freeze",
+        "operator",
+        None,
+        FreezeAnswer,
+        params=(_path("freeze_id"), Param("reason", {"type": "string", "minLength": 1}, required=True)),
+    ),
+    Operation("POST", f"{LEARNING}/stop", "stop", "operator", TenantAction, StopAnswer),
+    Operation("POST", f"{LEARNING}/resume", "resume", "operator", TenantAction, StopAnswer),
     Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint, refusals=(404, 503)),
     Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey, refusals=(404,)),
     Operation(

@@ -46,7 +46,7 @@ def test_whole_lifecycle(app: InProcess) -> None:
     assert (checked["state"], checked["approval_outcome"]) == ("approved", "approved")
 
     explained = client.get(f"{LEARNING}/proposals/{pid}/explain").json()
-    assert explained["can_activate"] is True and len(explained["guards"]) == 6
+    assert explained["can_activate"] is True and len(explained["guards"]) == 7  # SPEC §4.6 and §12
     active = post(client, "/promotions/activate", {"proposal_id": pid}, 200, **{"X-Actor": "operator-1"})
     assert active["state"] == "active"
     rolled = post(client, "/promotions/rollback", {"proposal_id": pid, "reason": "worse"}, 200)

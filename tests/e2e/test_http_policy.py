@@ -1,0 +1,124 @@
+"""SPEC §12 freezes and the emergency stop over HTTP, on SQLite and PostgreSQL: activation is held back with the
+freeze or stop named, explain shows `not_frozen`, rollback never waits, and every act is in the policy stream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.support import LEARNING, TARGET, InProcess, approved, metric, post, refused
+
+pytestmark = pytest.mark.backends(["sqlite", "postgres"])
+
+
+def moment(**delta: float) -> str:
+    return (datetime.now(UTC) + timedelta(**delta)).isoformat()
+
+
+def freeze(app: InProcess, **overrides: Any) -> dict[str, Any]:
+    body = {"tenant_id": "acme", "ends_at": moment(hours=1), "reason": "holiday freeze", **overrides}
+    return post(app.client, "/freezes", body, 201, **{"X-Actor": "ops-lead"})
+
+
+def guard(app: InProcess, proposal_id: str, name: str) -> dict[str, Any]:
+    explained = app.client.get(f"{LEARNING}/proposals/{proposal_id}/explain").json()
+    found: dict[str, Any] = next(g for g in explained["guards"] if g["name"] == name)
+    return found
+
+
+def test_a_freeze_holds_activation_back_until_it_is_lifted(app: InProcess) -> None:
+    proposal = approved(app)
+    pid = proposal["proposal_id"]
+    declared = freeze(app, targets=f"{TARGET['type']}:*")
+    assert declared["targets"] == "prompt_template:*" and declared["declared_by"] == "ops-lead"
+    assert (
+        post(
+            app.client,
+            "/freezes",
+            {k: declared[k] for k in ("tenant_id", "targets", "ends_at", "reason")}
+            | {"starts_at": declared["starts_at"]},
+            200,
+        )["duplicate"]
+        is True
+    )
+
+    answer = refused(app.client, "/promotions/activate", {"proposal_id": pid}, 422, "frozen")
+    failed = answer.json()["error"]["details"]
+    assert failed[0]["guard"] == "not_frozen"
+    assert declared["freeze_id"] in failed[0]["message"] and "holiday freeze" in failed[0]["message"]
+    assert declared["ends_at"] in failed[0]["message"]
+    held = guard(app, pid, "not_frozen")
+    assert held["passed"] is False and declared["freeze_id"] in held["reason"]
+
+    listed = app.client.get(f"{LEARNING}/freezes", params={"tenant_id": "acme"}).json()
+    assert [f["freeze_id"] for f in listed["items"]] == [declared["freeze_id"]] and listed["next_cursor"] is None
+
+    lifted = app.client.delete(f"{LEARNING}/freezes/{declared['freeze_id']}", params={"reason": "incident over"})
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["lift_reason"] == "incident over" and lifted.json()["lifted_at"] is not None
+    assert app.client.get(f"{LEARNING}/freezes", params={"tenant_id": "acme"}).json()["items"] == []
+    past = app.client.get(f"{LEARNING}/freezes", params={"tenant_id": "acme", "include": "past"}).json()
+    assert [f["freeze_id"] for f in past["items"]] == [declared["freeze_id"]]
+
+    assert guard(app, pid, "not_frozen")["passed"] is True
+    assert post(app.client, "/promotions/activate", {"proposal_id": pid}, 200)["state"] == "active"
+    app.flush_tallies()
+    assert metric(app.client, "dobby_frozen_activations_total") == 1
+
+
+def test_a_freeze_covers_only_its_targets_and_its_window(app: InProcess) -> None:
+    proposal = approved(app)
+    freeze(app, targets="routing_rule:*")
+    freeze(app, starts_at=moment(hours=1), ends_at=moment(hours=2), reason="later")
+    freeze(app, tenant_id="other", reason="another tenant's freeze")
+    assert guard(app, proposal["proposal_id"], "not_frozen")["passed"] is True
+    assert post(app.client, "/promotions/activate", {"proposal_id": proposal["proposal_id"]}, 200)["state"] == "active"
+
+
+def test_the_stop_holds_every_activation_and_rollback_still_works(app: InProcess) -> None:
+    active = approved(app, 0.90)
+    post(app.client, "/promotions/activate", {"proposal_id": active["proposal_id"]}, 200)
+    waiting = approved(app, 0.91)
+
+    stopped = post(app.client, "/stop", {"tenant_id": "acme", "reason": "incident 42"}, 200)
+    assert stopped["stopped"] is True and stopped["reason"] == "incident 42"
+    again = post(app.client, "/stop", {"tenant_id": "acme", "reason": "twice"}, 200)
+    assert again["reason"] == "incident 42"  # already stopped: nothing written
+
+    answer = refused(app.client, "/promotions/activate", {"proposal_id": waiting["proposal_id"]}, 422, "frozen")
+    assert "stopped" in answer.json()["error"]["message"] and "incident 42" in answer.json()["error"]["message"]
+    rolled = post(app.client, "/promotions/rollback", {"proposal_id": active["proposal_id"], "reason": "bad"}, 200)
+    assert rolled["state"] == "rolled_back"
+
+    resumed = post(app.client, "/resume", {"tenant_id": "acme", "reason": "fixed"}, 200)
+    assert resumed["stopped"] is False and resumed["position"] > stopped["position"]
+    assert post(app.client, "/promotions/activate", {"proposal_id": waiting["proposal_id"]}, 200)["state"] == "active"
+
+
+def test_bad_freezes_are_refused_and_change_nothing(app: InProcess) -> None:
+    client = app.client
+    refused(client, "/freezes", {"tenant_id": "acme", "reason": "r"}, 422, "invalid_input")
+    refused(client, "/freezes", {"tenant_id": "acme", "ends_at": "tomorrow", "reason": "r"}, 422, "invalid_input")
+    refused(client, "/freezes", {"tenant_id": "acme", "ends_at": moment(hours=-1), "reason": "r"}, 422, "invalid_input")
+    naive = datetime.now() + timedelta(hours=1)
+    refused(
+        client, "/freezes", {"tenant_id": "acme", "ends_at": naive.isoformat(), "reason": "r"}, 422, "invalid_input"
+    )
+    assert client.delete(f"{LEARNING}/freezes/not-a-freeze", params={"reason": "r"}).status_code == 404
+    declared = freeze(app)
+    assert client.delete(f"{LEARNING}/freezes/{declared['freeze_id']}").status_code == 422  # a reason is required
+    first = client.delete(f"{LEARNING}/freezes/{declared['freeze_id']}", params={"reason": "done"})
+    assert first.status_code == 200
+    assert client.delete(f"{LEARNING}/freezes/{declared['freeze_id']}", params={"reason": "again"}).status_code == 409
+    assert client.get(f"{LEARNING}/freezes").status_code == 422  # tenant_id is required
+
+
+def test_the_policy_stream_holds_who_did_what(app: InProcess) -> None:
+    declared = freeze(app)
+    post(app.client, "/stop", {"tenant_id": "acme", "reason": "incident"}, 200, **{"X-Actor": "oncall"})
+    app.client.delete(f"{LEARNING}/freezes/{declared['freeze_id']}", params={"reason": "over"})
+    policy = app.system.engine.policy.policy_state("acme")
+    assert policy is not None and policy.stop is not None and policy.stop.stopped_by == "oncall"
+    assert policy.freezes[0].declared_by == "ops-lead" and policy.freezes[0].lift_reason == "over"
