@@ -49,6 +49,8 @@ def limits_from(settings: Settings) -> Limits:
         velocity_max=settings.promotion_velocity_max,
         velocity_window_seconds=settings.promotion_velocity_window_seconds,
         proposal_ttl_seconds=settings.proposal_ttl_seconds,
+        approval_quorum_high=settings.approval_quorum_high,
+        approval_quorum_critical=settings.approval_quorum_critical,
     )
 
 

@@ -34,6 +34,8 @@ class Settings:
     promotion_velocity_max: int = 5
     promotion_velocity_window_seconds: float = 3600
     proposal_ttl_seconds: int = 604_800
+    approval_quorum_high: int = 1
+    approval_quorum_critical: int = 2
     processor_interval_seconds: float = 5
     db_timeout_seconds: float = 2
     db_wait_seconds: float = 60
@@ -129,6 +131,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("replay_budget", "DOBBY_REPLAY_BUDGET", _number(int, 1, MAX_COUNT))
     take("replay_budget_window_seconds", "DOBBY_REPLAY_BUDGET_WINDOW_SECONDS", _number(float, 1, MAX_WINDOW))
     take("promotion_velocity_max", "DOBBY_PROMOTION_VELOCITY_MAX", _number(int, 1, MAX_COUNT))
+    take("approval_quorum_high", "DOBBY_APPROVAL_QUORUM_HIGH", _number(int, 1, 100))
+    take("approval_quorum_critical", "DOBBY_APPROVAL_QUORUM_CRITICAL", _number(int, 1, 100))
     take(
         "promotion_velocity_window_seconds",
         "DOBBY_PROMOTION_VELOCITY_WINDOW_SECONDS",

@@ -51,6 +51,7 @@ class Granted(Payload, frozen=True):
     decided_at: Timestamp
     expires_at: Timestamp
     binding: Binding
+    approvers: list[Approver] = []  # every approver of a quorum (SPEC §12); absent from approvals stored before
 
 
 class RunRecorded(EventPayload, frozen=True):

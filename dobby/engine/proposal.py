@@ -75,6 +75,8 @@ class ProposalState:
     activated_at: str | None
     version: int
     request_hash: str
+    proposed_by: str = ""
+    """The actor of the Generated event: never counted among its approvers (SPEC §12)."""
 
     @property
     def is_open(self) -> bool:
@@ -190,6 +192,7 @@ class Proposal(ChainedAggregate[ProposalState]):
                 updated_at=at,
                 activated_at=None,
                 version=event.originator_version,
+                proposed_by=event.actor,
                 **event.payload,
             )
         assert state is not None
@@ -257,6 +260,7 @@ class Proposal(ChainedAggregate[ProposalState]):
             id=approval.approval_id,
             approver=approval.approver_id,
             kind=approval.approver_kind,
+            approvers=[stored.Approver(one.id, one.kind) for one in approval.all_approvers],
             decided_at=rfc3339(approval.decided_at),
             expires_at=rfc3339(approval.expires_at),
             binding=stored.Binding(approval.candidate_hash, approval.provenance_hash),

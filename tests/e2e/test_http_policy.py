@@ -1,14 +1,28 @@
-"""SPEC §12 freezes and the emergency stop over HTTP, on SQLite and PostgreSQL: activation is held back with the
-freeze or stop named, explain shows `not_frozen`, rollback never waits, and every act is in the policy stream."""
+"""SPEC §12 over HTTP, on SQLite and PostgreSQL: freezes and the emergency stop hold activation back with the freeze
+or stop named (explain shows `not_frozen`, rollback never waits, every act is in the policy stream), and approvals
+need their quorum of distinct humans, never counting the proposer."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import LEARNING, TARGET, InProcess, approved, metric, post, refused
+from tests.support import (
+    FAMILIES,
+    LEARNING,
+    TARGET,
+    InProcess,
+    approved,
+    metric,
+    post,
+    propose_body,
+    refused,
+    replay_body,
+    serve_in_process,
+)
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
 
@@ -122,3 +136,31 @@ def test_the_policy_stream_holds_who_did_what(app: InProcess) -> None:
     policy = app.system.engine.policy.policy_state("acme")
     assert policy is not None and policy.stop is not None and policy.stop.stopped_by == "oncall"
     assert policy.freezes[0].declared_by == "ops-lead" and policy.freezes[0].lift_reason == "over"
+
+
+def test_a_critical_change_needs_two_humans_and_never_its_proposer(app: InProcess) -> None:
+    replay = post(app.client, "/replay/evaluate", replay_body(FAMILIES), 201)
+    body = propose_body(replay["replay_id"], risk="critical")
+    proposal = post(app.client, "/promotions/propose", body, 201, **{"X-Actor": "bob"})
+    pid = proposal["proposal_id"]
+
+    app.write_approval(proposal, approvers=[{"id": "bob", "kind": "human"}, {"id": "alice", "kind": "human"}])
+    checked = post(app.client, "/promotions/approve-check", {"proposal_id": pid}, 200)
+    assert (checked["state"], checked["approval_outcome"]) == ("replay_validated", "insufficient_approver")
+    assert any("proposer bob" in reason for reason in checked["reasons"])
+
+    app.write_approval(proposal, approvers=[{"id": "alice", "kind": "human"}, {"id": "carol", "kind": "human"}])
+    checked = post(app.client, "/promotions/approve-check", {"proposal_id": pid}, 200)
+    assert (checked["state"], checked["approval_outcome"]) == ("approved", "approved")
+    history = app.client.get(f"{LEARNING}/proposals/{pid}/history").json()
+    granted = history["events"][-1]["payload"]["approval"]
+    assert granted["approvers"] == [{"id": "alice", "kind": "human"}, {"id": "carol", "kind": "human"}]
+
+
+def test_the_quorum_is_a_setting(database_url: str, tmp_path: Path) -> None:
+    with serve_in_process(database_url, tmp_path, approval_quorum_high=2) as app:
+        replay = post(app.client, "/replay/evaluate", replay_body(FAMILIES), 201)
+        proposal = post(app.client, "/promotions/propose", propose_body(replay["replay_id"], risk="high"), 201)
+        app.write_approval(proposal)  # one human
+        checked = post(app.client, "/promotions/approve-check", {"proposal_id": proposal["proposal_id"]}, 200)
+        assert checked["approval_outcome"] == "insufficient_approver"

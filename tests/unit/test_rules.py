@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from dobby.engine.admission import check_admission, check_target
-from dobby.engine.approval import approval_requirement, judge_approval
+from dobby.engine.approval import ApprovalJudgement, approval_requirement, approvers_needed, judge_approval
 from dobby.engine.clock import rfc3339
 from dobby.engine.guards import activation_guards
 from dobby.engine.ledger import allowance
 from dobby.engine.lifecycle import OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, next_state
 from dobby.engine.modes import Manifest, Mode, align, effective_mode
 from dobby.engine.policy import Freeze, PolicyState, Stop, hold_on
-from dobby.engine.ports import Approval, GovernanceDocument
+from dobby.engine.ports import Approval, ApproverRef, GovernanceDocument
 from dobby.engine.proposal import ProposalState
 from dobby.engine.shapes import TargetRef
 
@@ -82,6 +82,49 @@ class TestApprovalOutcomes:
     def test_requirement_follows_risk(self) -> None:
         assert approval_requirement("low") == "any"
         assert {approval_requirement(r) for r in ("medium", "high", "critical")} == {"human"}
+
+
+class TestApprovalQuorum:
+    """SPEC §12: high and critical need a quorum of distinct human approvers; the proposer never counts."""
+
+    @staticmethod
+    def by(*approvers: tuple[str, str], **extra: object) -> Approval:
+        return approval(approvers=tuple(ApproverRef(i, k) for i, k in approvers), **extra)  # type: ignore[arg-type]
+
+    @staticmethod
+    def outcome(found: Approval, needed: int, proposer: str = "bob", requirement: str = "human") -> ApprovalJudgement:
+        return judge_approval(
+            found,
+            proposal_id="p1",
+            candidate_hash="sha256:c",
+            provenance_hash="sha256:p",
+            requirement=requirement,
+            now=NOW,
+            needed=needed,
+            proposer=proposer,
+        )
+
+    def test_quorum_by_risk(self) -> None:
+        assert [approvers_needed(r, 1, 2) for r in ("low", "medium", "high", "critical")] == [1, 1, 1, 2]
+        assert approvers_needed("high", 3, 4) == 3
+
+    def test_two_distinct_humans_make_a_quorum_of_two(self) -> None:
+        assert self.outcome(self.by(("alice", "human"), ("carol", "human")), 2).outcome == "approved"
+
+    def test_the_same_human_twice_or_a_service_does_not(self) -> None:
+        assert self.outcome(self.by(("alice", "human"), ("alice", "human")), 2).outcome == "insufficient_approver"
+        assert self.outcome(self.by(("alice", "human"), ("ci", "service")), 2).outcome == "insufficient_approver"
+
+    def test_the_proposer_does_not_count(self) -> None:
+        judged = self.outcome(self.by(("bob", "human"), ("alice", "human")), 2, proposer="bob")
+        assert judged.outcome == "insufficient_approver"
+        assert any("proposer bob" in reason for reason in judged.reasons)
+        alone = self.outcome(approval(approver_id="bob"), 1, proposer="bob", requirement="any")
+        assert alone.outcome == "insufficient_approver"  # not even for low risk
+
+    def test_a_mismatched_binding_is_judged_first(self) -> None:
+        found = self.by(("bob", "human"), candidate_hash="other")
+        assert self.outcome(found, 2, proposer="bob").outcome == "mismatched"
 
 
 def proposal_state(**overrides: object) -> ProposalState:
