@@ -152,3 +152,16 @@ def _mode_failures(mode: str, results: tuple[MetricResult, ...]) -> tuple[str, .
         short = () if passing * 2 > len(results) else (f"majority_not_passed:{passing}/{len(results)}",)
         return short + regressed
     return regressed
+
+
+def judge_observation(
+    contract: ThresholdContract, baseline: dict[str, float], observed: dict[str, float]
+) -> tuple[MetricResult, ...]:
+    """Live metrics judged as the replay's candidate was, against the replay's baseline (SPEC §12). A result
+    `regressed` (a veto that regresses, or any metric beyond its max_regression) means roll back; one that merely
+    falls short of min_improvement is not a regression."""
+    veto = set(contract.vetoes)
+    return tuple(
+        judge_metric(name, rule, baseline[name], observed[name], name in veto)
+        for name, rule in sorted(contract.metrics.items())
+    )

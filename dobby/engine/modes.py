@@ -104,4 +104,5 @@ _REQUIRED = {
     "lift_freeze": Mode.observe_only,
     "stop": Mode.observe_only,
     "resume": Mode.observe_only,
+    "observe": Mode.observe_only,
 }

@@ -96,10 +96,17 @@ class Generated(EventPayload, frozen=True):
     revalidate_required: bool
     expires_at: Timestamp
     request_hash: Hash
+    auto_rollback: bool = True  # absent from proposals generated before SPEC §12
 
 
 class ReplayValidated(EventPayload, frozen=True):
     checks: Reasons
+
+
+class Observed(EventPayload, frozen=True):
+    metrics: dict[str, float]
+    verdict: Literal["healthy", "regressed"]
+    metric_results: list[MetricResult]
 
 
 class ApprovalChecked(EventPayload, frozen=True):

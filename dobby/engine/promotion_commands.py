@@ -63,6 +63,8 @@ class Propose(Shape, frozen=True):
     baseline: FreeObject
     rationale: Rationale | UnsetType = UNSET
     ttl_seconds: Annotated[int, Meta(ge=1, le=31_536_000)] | UnsetType = UNSET
+    auto_rollback: bool | UnsetType = UNSET
+    """False: an observed regression does not roll the proposal back by itself (SPEC §12)."""
 
 
 class ProposalRef(Shape, frozen=True):

@@ -20,10 +20,16 @@ if TYPE_CHECKING:
     from dobby.engine.promotion_commands import Propose
 
 
+class ApproverView(View, frozen=True):
+    id: str
+    kind: str
+
+
 class ApprovalView(View, frozen=True):
     id: str
     approver: str
     kind: str
+    approvers: list[ApproverView]
     expires_at: Timestamp
 
 
@@ -45,6 +51,8 @@ class ProposalView(View, frozen=True):
     approval_requirement: str
     approval: ApprovalView | None
     revalidate_required: bool
+    auto_rollback: bool
+    scheduled_for: Timestamp | None
     created_at: Timestamp
     updated_at: Timestamp
     expires_at: Timestamp
@@ -77,6 +85,10 @@ class ProposalState:
     request_hash: str
     proposed_by: str = ""
     """The actor of the Generated event: never counted among its approvers (SPEC §12)."""
+    auto_rollback: bool = True
+    """Whether an observed regression rolls the active proposal back by itself (SPEC §12)."""
+    scheduled_for: str | None = None
+    """When a scheduled activation fires (SPEC §12)."""
 
     @property
     def is_open(self) -> bool:
@@ -104,16 +116,28 @@ class ProposalState:
             baseline=self.baseline,
             rationale=self.rationale,
             approval_requirement=self.approval_requirement,
-            approval=None
-            if granted is None
-            else ApprovalView(granted["id"], granted["approver"], granted["kind"], granted["expires_at"]),
+            approval=None if granted is None else _approval_view(granted),
             revalidate_required=self.revalidate_required,
+            auto_rollback=self.auto_rollback,
+            scheduled_for=self.scheduled_for,
             created_at=self.created_at,
             updated_at=self.updated_at,
             expires_at=self.expires_at,
             activated_at=self.activated_at,
             version=self.version,
         )
+
+
+def _approval_view(granted: dict[str, Any]) -> ApprovalView:
+    """An approval as it was stored; one stored before quorums has its one approver as the list."""
+    approvers = granted.get("approvers") or [{"id": granted["approver"], "kind": granted["kind"]}]
+    return ApprovalView(
+        granted["id"],
+        granted["approver"],
+        granted["kind"],
+        [ApproverView(one["id"], one["kind"]) for one in approvers],
+        granted["expires_at"],
+    )
 
 
 class Generated(ChainedCreated):
@@ -152,6 +176,10 @@ class RevalidationRequired(ChainedEvent):
     """A replay or Fabric drift made the proposal's evidence stale; the proposal is flagged."""
 
 
+class Observed(ChainedEvent):
+    """Live metrics of the active proposal, judged against its replay's baseline and contract (SPEC §12)."""
+
+
 PROPOSAL_EVENTS: tuple[type[ChainedEvent], ...] = (
     Generated,
     ReplayValidated,
@@ -162,6 +190,7 @@ PROPOSAL_EVENTS: tuple[type[ChainedEvent], ...] = (
     RolledBack,
     Expired,
     RevalidationRequired,
+    Observed,
 )
 
 
@@ -229,6 +258,7 @@ class Proposal(ChainedAggregate[ProposalState]):
             revalidate_required=revalidate_required,
             expires_at=rfc3339(at + timedelta(seconds=ttl_seconds)),
             request_hash=request_hash,
+            auto_rollback=body.auto_rollback is not False,
         )
         proposal: Proposal = cls.start(Generated, id=proposal_id, payload=payload, actor=actor, at=at)
         return proposal
@@ -270,6 +300,9 @@ class Proposal(ChainedAggregate[ProposalState]):
     def activate(self, *, actor: str, at: datetime) -> None:
         assert self.state.state == APPROVED and not self.state.approval_expired(at)
         self._move(Activated, stored.Activated(self.approval_id), actor, at)
+
+    def observe(self, observed: stored.Observed, *, actor: str, at: datetime) -> None:
+        self._move(Observed, observed, actor, at)
 
     def roll_back(self, reason: str, *, actor: str, at: datetime) -> None:
         self._move(RolledBack, stored.RolledBack(reason, self.state.baseline), actor, at)

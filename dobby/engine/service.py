@@ -13,6 +13,7 @@ from dobby.engine.policy_commands import PolicyCommands
 from dobby.engine.ports import ApprovalSource, EvidenceSource
 from dobby.engine.promotion_commands import PromotionCommands
 from dobby.engine.replay_commands import ReplayCommands
+from dobby.engine.watch_commands import WatchCommands
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Engine:
     activations: ActivationCommands
     expiry: ExpiryCommands
     policy: PolicyCommands
+    watch: WatchCommands
     audit: AuditQueries
 
     @classmethod
@@ -38,6 +40,7 @@ class Engine:
             activations=ActivationCommands(context),
             expiry=ExpiryCommands(context),
             policy=PolicyCommands(context),
+            watch=WatchCommands(context),
             audit=AuditQueries(context),
         )
 

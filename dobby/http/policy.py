@@ -1,4 +1,5 @@
-"""The promotion-policy routes of SPEC §12: freezes (declare, list, lift) and the emergency stop (stop, resume)."""
+"""The promotion-policy routes of SPEC §12: freezes (declare, list, lift), the emergency stop (stop, resume) and
+observations of active proposals (observe)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import Response
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.policy_commands import DeclareFreeze, PolicyCommands, TenantAction
 from dobby.engine.shapes import is_identifier
+from dobby.engine.watch_commands import Observe
 from dobby.http.auth import READERS, principal_for
 from dobby.http.learning import LearningRoutes, call, invalid, json_response, natural
 from dobby.http.ports import AppServices
@@ -53,6 +55,11 @@ class PolicyRoutes:
         freeze_id = request.path_params["freeze_id"]
         answer = await call(self.policy.lift_freeze, freeze_id, reason, tenants=principal.tenants, actor=principal.name)
         return json_response(answer)
+
+    async def observe(self, request: Request) -> Response:
+        principal, body = await LearningRoutes(self.services).command(request, "submitter", Observe)
+        await LearningRoutes(self.services).require_proposal_tenant(principal, body.proposal_id)
+        return json_response(await call(self.services.engine.watch.observe, body, actor=principal.name))
 
     async def stop(self, request: Request) -> Response:
         principal, body = await LearningRoutes(self.services).command(request, "operator", TenantAction)

@@ -19,6 +19,7 @@ from dobby.engine.proposals import ProposalAnswer
 from dobby.engine.replay import ReplayView
 from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer
 from dobby.engine.run import RunView
+from dobby.engine.watch_commands import Observe, ObserveAnswer
 
 READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
 LEARNING = "/api/v1/learning"
@@ -159,6 +160,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Explanation,
         params=(_path("proposal_id"),),
     ),
+    Operation("POST", f"{LEARNING}/promotions/observe", "observe", "submitter", Observe, ObserveAnswer),
     Operation("POST", f"{LEARNING}/freezes", "declare_freeze", "operator", DeclareFreeze, FreezeAnswer, True),
     Operation(
         "GET",

@@ -164,3 +164,68 @@ def test_the_quorum_is_a_setting(database_url: str, tmp_path: Path) -> None:
         app.write_approval(proposal)  # one human
         checked = post(app.client, "/promotions/approve-check", {"proposal_id": proposal["proposal_id"]}, 200)
         assert checked["approval_outcome"] == "insufficient_approver"
+
+
+def active_proposal(app: InProcess, **propose: Any) -> dict[str, Any]:
+    replay = post(app.client, "/replay/evaluate", replay_body(FAMILIES), 201)
+    proposal = post(app.client, "/promotions/propose", propose_body(replay["replay_id"], **propose), 201)
+    app.write_approval(proposal)
+    post(app.client, "/promotions/approve-check", {"proposal_id": proposal["proposal_id"]}, 200)
+    post(app.client, "/promotions/activate", {"proposal_id": proposal["proposal_id"]}, 200)
+    return proposal
+
+
+def observe(app: InProcess, proposal: dict[str, Any], status: int = 200, **metrics: float) -> dict[str, Any]:
+    return post(app.client, "/promotions/observe", {"proposal_id": proposal["proposal_id"], "metrics": metrics}, status)
+
+
+def test_a_healthy_observation_changes_nothing_but_the_history(app: InProcess) -> None:
+    proposal = active_proposal(app)
+    # latency only a little better than the baseline: short of nothing, regressed in nothing
+    seen = observe(app, proposal, accuracy=0.82, latency_ms=119)
+    assert seen["verdict"] == "healthy" and seen["rolled_back"] is False
+    assert {r["name"]: r["regressed"] for r in seen["metric_results"]} == {"accuracy": False, "latency_ms": False}
+    history = app.client.get(f"{LEARNING}/proposals/{proposal['proposal_id']}/history").json()
+    assert history["events"][-1]["type"] == "Observed" and history["events"][-1]["state_after"] == "active"
+
+
+def test_a_veto_regression_rolls_back_at_once_and_the_baseline_is_live(app: InProcess) -> None:
+    proposal = active_proposal(app)
+    seen = observe(app, proposal, accuracy=0.70, latency_ms=100)
+    assert seen["verdict"] == "regressed" and seen["rolled_back"] is True
+    history = app.client.get(f"{LEARNING}/proposals/{proposal['proposal_id']}/history").json()
+    last = history["events"][-1]
+    assert (last["type"], last["actor"], last["state_after"]) == ("RolledBack", "dobby:watch", "rolled_back")
+    assert "accuracy" in last["payload"]["reason"] and "0.8" in last["payload"]["reason"]
+    target = app.system.engine.audit.get_target("acme", TARGET["type"], TARGET["id"])
+    assert target is not None and target.live_config == proposal["baseline"] and target.active_proposal_id is None
+    observe(app, proposal, 409, accuracy=0.9, latency_ms=100)  # no longer active
+    app.catch_up()
+    assert metric(app.client, "dobby_auto_rollbacks_total") == 1
+
+
+def test_a_proposal_may_opt_out_of_the_automatic_rollback(app: InProcess) -> None:
+    proposal = active_proposal(app, auto_rollback=False)
+    seen = observe(app, proposal, accuracy=0.70, latency_ms=300)
+    assert seen["verdict"] == "regressed" and seen["rolled_back"] is False
+    assert app.client.get(f"{LEARNING}/proposals/{proposal['proposal_id']}/explain").json()["state"] == "active"
+
+
+def test_observations_are_refused_when_they_cannot_be_judged(app: InProcess) -> None:
+    proposal = active_proposal(app)
+    answer = refused(
+        app.client,
+        "/promotions/observe",
+        {"proposal_id": proposal["proposal_id"], "metrics": {"accuracy": 0.9}},
+        422,
+        "missing_metric",
+    )
+    assert answer.json()["error"]["details"][0]["field"] == "metrics.latency_ms"
+    waiting = approved(app, 0.91)
+    refused(
+        app.client,
+        "/promotions/observe",
+        {"proposal_id": waiting["proposal_id"], "metrics": {"accuracy": 0.9, "latency_ms": 1}},
+        409,
+        "invalid_state",
+    )
