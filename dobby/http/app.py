@@ -37,7 +37,7 @@ def routes(learning: LearningRoutes, surface: SurfaceRoutes, audit: AuditRoutes)
     for operation in OPERATIONS:
         endpoint = getattr(learning, operation.handler, None) or getattr(audit, operation.handler, None)
         endpoint = endpoint or getattr(surface, operation.handler)
-        found.append(Route(operation.path, endpoint, methods=[operation.method]))
+        found.append(Route(operation.route_path, endpoint, methods=[operation.method]))
     return found
 
 

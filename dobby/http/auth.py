@@ -91,13 +91,15 @@ class TokenBackend(AuthenticationBackend):
         return AuthCredentials(sorted(principal.roles)), principal
 
 
-def principal_for(request: HTTPConnection, role: str) -> Principal:
-    """The caller, when it holds `role` ("any": any role); 401 unauthenticated, 403 without the role."""
+def principal_for(request: HTTPConnection, role: str | tuple[str, ...]) -> Principal:
+    """The caller, when it holds `role` (one of them, for a tuple; "any": any role); 401 unauthenticated, 403
+    without the role."""
     user = request.user
     if not isinstance(user, Principal):
         raise _unauthorized(request.scope.get("dobby.auth_problem", "a bearer token is required"))
-    if role != "any" and role not in user.roles:
-        raise HttpError(403, "forbidden", f"token {user.name!r} lacks the {role} role")
+    roles = (role,) if isinstance(role, str) else role
+    if "any" not in roles and not user.roles.intersection(roles):
+        raise HttpError(403, "forbidden", f"token {user.name!r} lacks the {' or '.join(roles)} role")
     return user
 
 
