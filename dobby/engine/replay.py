@@ -35,6 +35,14 @@ class ReplayView(View, frozen=True):
     evaluated_at: Timestamp
 
 
+class ReplayInputs(View, frozen=True):
+    """What a replay was judged from: the console's what-if form starts from these."""
+
+    metrics: dict[str, Any]
+    threshold_contract: dict[str, Any]
+    workload_similar: bool
+
+
 @dataclass(frozen=True)
 class ReplayState:
     replay_id: str
@@ -67,7 +75,6 @@ class ReplayState:
             run_ids=self.run_ids,
             evaluated_at=self.evaluated_at,
         )
-
 
     def _result(self, result: dict[str, Any]) -> MetricResult:
         """A stored metric result; one stored before results carried `flip_at` gets it from its contract rule."""

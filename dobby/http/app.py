@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dobby.console.pages import ConsoleRoutes
+from dobby.console.web import Renderer, environment, static_files
 from dobby.engine.errors import DobbyError
 from dobby.http.audit import AuditRoutes
 from dobby.http.auth import TokenBackend, load_tokens
@@ -28,6 +30,7 @@ from dobby.http.middleware import BackpressureState, EdgeMiddleware
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor
 from dobby.http.routes import OPERATIONS
+from dobby.http.sessions import SessionCodec
 from dobby.http.surface import SurfaceRoutes
 
 
@@ -79,7 +82,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     """The dobby HTTP app over `services`; with `background`, it also runs projections and processors."""
     tokens_file = services.tokens_file
-    backend = TokenBackend(load_tokens(tokens_file) if tokens_file is not None else None)
+    sessions = SessionCodec(services.console_secret) if services.console_secret else None
+    backend = TokenBackend(load_tokens(tokens_file) if tokens_file is not None else None, sessions)
     monitor = PersistenceMonitor(services.probe_persistence, timeout=min(services.db_timeout_seconds, 2.0))
     gate = BackpressureState()
     registry, histogram = build_registry(DobbyCollector([services.counters], services.gauges))
@@ -97,7 +101,9 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
             monitor.stop()
             await run_in_threadpool(services.close)
 
-    table = routes(learning, surface, AuditRoutes(services))
+    renderer = Renderer(environment(), tokens_configured=backend.tokens is not None)
+    console = ConsoleRoutes(services, surface, backend, renderer, sessions, static_files())
+    table = routes(learning, surface, AuditRoutes(services)) + console.routes()
     return Starlette(
         routes=table,
         middleware=[
