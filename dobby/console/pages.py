@@ -183,7 +183,7 @@ class ConsoleRoutes:
     ) -> Response:
         audit = self.services.engine.audit
         view = msgspec.to_builtins(await call(audit.get_proposal, proposal_id))
-        principal.require_tenant(view["tenant_id"])
+        _require_visible(principal, view["tenant_id"])
         explanation = msgspec.to_builtins(await call(audit.get_explanation, proposal_id))
         history = msgspec.to_builtins(await call(audit.get_history, proposal_id))
         replay = msgspec.to_builtins(await call(audit.get_replay, view["replay_id"]))
@@ -223,7 +223,7 @@ class ConsoleRoutes:
     ) -> Response:
         audit = self.services.engine.audit
         view = msgspec.to_builtins(await call(audit.get_replay, replay_id))
-        principal.require_tenant(view["tenant_id"])
+        _require_visible(principal, view["tenant_id"])
         inputs = await call(audit.get_replay_inputs, replay_id)
         return self.renderer.page(
             request,
@@ -260,7 +260,7 @@ class ConsoleRoutes:
         if refusal is not None:
             raise RefusedError(403, f"Refused: {refusal}. Nothing was changed.")
         view = await call(self.services.engine.audit.get_proposal, proposal_id)
-        principal.require_tenant(view.tenant_id)
+        _require_visible(principal, view.tenant_id)
         try:
             message = await self._command(action, proposal_id, form.get("reason", "").strip(), principal.name)
             status = 200
@@ -290,6 +290,8 @@ class ConsoleRoutes:
         refusal = csrf_refusal(request, form)
         if refusal is not None:
             raise RefusedError(403, f"Refused: {refusal}.")
+        stored = await call(self.services.engine.audit.get_replay, replay_id)
+        _require_visible(principal, stored.tenant_id)
         text, similar = form.get("threshold_contract", ""), form.get("workload_similar", "stored")
         try:
             contract = decode(text.encode("utf-8"), ThresholdContract)
@@ -298,8 +300,6 @@ class ConsoleRoutes:
                 self.services.engine.replays.what_if, replay_id, WhatIf(contract, workload), tenants=principal.tenants
             )
         except DobbyError as error:
-            if isinstance(error, NotFoundError) or error.code == "forbidden":
-                raise
             return await self._replay_page(
                 request,
                 principal,
@@ -341,6 +341,12 @@ class ConsoleRoutes:
         response = redirect(f"{CONSOLE}/sign-in" if self.backend.tokens is not None else CONSOLE)
         response.delete_cookie(SESSION_COOKIE, path=CONSOLE, httponly=True, samesite="strict")
         return response
+
+
+def _require_visible(principal: Principal, tenant: str) -> None:
+    """Another tenant's record is not found: the page names neither it nor its tenant."""
+    if not principal.may_see(tenant):
+        raise RefusedError(404, "Nothing with this id is visible to you.")
 
 
 def _filters(request: Request, names: tuple[str, ...]) -> dict[str, str]:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.requests import Request
@@ -116,8 +116,12 @@ def redirect(location: str) -> Response:
 
 
 async def form_of(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    """A posted form (application/x-www-form-urlencoded, what the console's forms send); anything else is empty."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        return {}
+    text = (await request.body()).decode("utf-8", errors="replace")
+    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=20))
 
 
 def csrf_refusal(request: Request, form: dict[str, str]) -> str | None:
