@@ -82,7 +82,7 @@ class Console:
 
     def head(self) -> int:
         ready = self.api.get("/ready").json()
-        return max(p["position"] + p["lag"] for p in ready["projections"].values())
+        return max(int(p["position"]) + int(p["lag"]) for p in ready["projections"].values())
 
 
 @contextmanager
