@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -524,3 +526,19 @@ def samples(text: str, prefix: str) -> dict[str, float]:
 def metric(client: AppClient, sample: str) -> float:
     """One sample's value on /metrics (0 when it is not shown yet)."""
     return samples(client.get("/metrics").text, sample).get("", 0.0)
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`dobby ARGS` in a child process of this interpreter, with `env` over the test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "dobby.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=REPOSITORY,
+        timeout=120,
+        check=False,
+    )

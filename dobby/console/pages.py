@@ -14,7 +14,6 @@ from starlette.routing import Route
 
 from dobby.console.web import (
     CONSOLE,
-    READ_ROLES,
     Renderer,
     csrf_refusal,
     form_of,
@@ -29,7 +28,7 @@ from dobby.engine.judgement import ThresholdContract
 from dobby.engine.promotion_commands import ProposalRef
 from dobby.engine.replay_commands import WhatIf
 from dobby.engine.shapes import UNSET, is_identifier
-from dobby.http.auth import Principal, TokenBackend, principal_for
+from dobby.http.auth import READERS, Principal, TokenBackend, principal_for
 from dobby.http.errors import HttpError, status_of
 from dobby.http.learning import call
 from dobby.http.ports import AppServices
@@ -128,7 +127,7 @@ class ConsoleRoutes:
     # ----- read pages ---------------------------------------------------------------------------------
 
     async def overview(self, request: Request) -> Response:
-        principal = principal_for(request, READ_ROLES)
+        principal = principal_for(request, READERS)
         readiness = await self.surface.readiness_view()
         queries = self.services.queries
         counts = await call(queries.proposal_counts, principal.tenants)
@@ -154,7 +153,7 @@ class ConsoleRoutes:
         )
 
     async def proposals(self, request: Request) -> Response:
-        principal = principal_for(request, READ_ROLES)
+        principal = principal_for(request, READERS)
         filters = _filters(request, ("tenant_id", "state", "target_type", "target_id", "cursor"))
         page = await call(self.services.queries.list_proposals, {**filters, "limit": str(PAGE_SIZE)}, principal.tenants)
         return self.renderer.page(
@@ -162,7 +161,7 @@ class ConsoleRoutes:
         )
 
     async def runs(self, request: Request) -> Response:
-        principal = principal_for(request, READ_ROLES)
+        principal = principal_for(request, READERS)
         filters = _filters(request, ("tenant_id", "outcome", "cursor"))
         page = await call(self.services.queries.list_runs, {**filters, "limit": str(PAGE_SIZE)}, principal.tenants)
         return self.renderer.page(
@@ -170,7 +169,7 @@ class ConsoleRoutes:
         )
 
     async def proposal(self, request: Request) -> Response:
-        principal = principal_for(request, READ_ROLES)
+        principal = principal_for(request, READERS)
         return await self._proposal_page(request, principal, request.path_params["proposal_id"])
 
     async def _proposal_page(
@@ -206,7 +205,7 @@ class ConsoleRoutes:
         )
 
     async def replay(self, request: Request) -> Response:
-        principal = principal_for(request, READ_ROLES)
+        principal = principal_for(request, READERS)
         return await self._replay_page(request, principal, request.path_params["replay_id"])
 
     async def _replay_page(

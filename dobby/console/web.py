@@ -27,7 +27,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-READ_ROLES = ("auditor", "operator")
 
 
 def _pretty(value: Any) -> str:

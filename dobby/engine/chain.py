@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.domain import Aggregate, AggregateCreated, AggregateEvent
+from eventsourcing.utils import get_topic as _topic
 
 from dobby.engine.canonical import GENESIS_HASH, content_hash
 from dobby.engine.clock import rfc3339
@@ -119,16 +120,40 @@ class ChainedAggregate(Aggregate, Generic[State]):
         actor: str,
         at: datetime,
     ) -> Any:
+        """A new stream: the aggregate holding its first event, pending until it is saved."""
+        return cls.from_first(cls.first_event(event_class, id=id, payload=payload, actor=actor, at=at))
+
+    @classmethod
+    def first_event(
+        cls,
+        event_class: type[ChainedCreated],
+        *,
+        id: UUID,
+        payload: msgspec.Struct,
+        actor: str,
+        at: datetime,
+    ) -> ChainedCreated:
+        """The first event of a new stream, without the aggregate: enough for a writer that only saves it."""
         data = _stored(payload, event_class)
-        return cls._create(
-            event_class,
-            id=id,
+        return event_class(  # type: ignore[call-arg]
+            originator_topic=_topic(cls),
+            originator_id=id,
+            originator_version=cls.INITIAL_VERSION,
             timestamp=at,
             actor=actor,
             payload=data,
             prev_hash=GENESIS_HASH,
             event_hash=chain_hash(id, cls.INITIAL_VERSION, event_class.__name__, at, actor, data, GENESIS_HASH),
         )
+
+    @classmethod
+    def from_first(cls, event: ChainedCreated) -> Any:
+        """The aggregate of a new stream whose first event is `event`, holding it as pending (as the library's
+        `_create` does)."""
+        aggregate = event.mutate(None)
+        assert isinstance(aggregate, cls)
+        aggregate.pending_events.append(event)
+        return aggregate
 
     def record(self, event_class: type[ChainedEvent], *, payload: msgspec.Struct, actor: str, at: datetime) -> None:
         version = self.version + 1

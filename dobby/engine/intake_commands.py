@@ -23,7 +23,7 @@ from dobby.engine.intake import (
     run_provenance_hash_of,
 )
 from dobby.engine.ports import EvidenceSource, UpstreamUnavailableError
-from dobby.engine.run import Run
+from dobby.engine.run import Run, RunRecorded
 from dobby.engine.shapes import Hash, View
 
 INTAKE_TOTAL = "dobby_intake_total"
@@ -57,7 +57,11 @@ class PreparedRun:
     provenance_hash: str
 
     def run(self, evidence_digest: str | None, actor: str, context: Context) -> Run:
-        return Run.accept(
+        run: Run = Run.from_first(self.recorded(evidence_digest, actor, context))
+        return run
+
+    def recorded(self, evidence_digest: str | None, actor: str, context: Context) -> RunRecorded:
+        return Run.recorded(
             self.run_id,
             self.body,
             run_hash=self.run_hash,
@@ -138,7 +142,7 @@ class IntakeCommands:
         prepared = self.prepare(raw, header_tenant, tenants)
         if isinstance(prepared, str):
             return SampledOut(run_hash=prepared, position=await asyncio.to_thread(uow.position))
-        events = list(prepared.run(None, actor, self.context).collect_events())
+        events = [prepared.recorded(None, actor, self.context)]
         try:
             answer = uow.committer.submit_async(events)
             async with asyncio.timeout(uow.save_timeout):

@@ -79,7 +79,13 @@ class Run(ChainedAggregate[RunState]):
         return RunState(run_id=str(event.originator_id), **event.payload)
 
     @classmethod
-    def accept(
+    def accept(cls, run_id: UUID, body: IntakeSignal, **facts: Any) -> Run:
+        """A new Run stream holding its one event (`recorded`), pending until it is saved."""
+        run: Run = cls.from_first(cls.recorded(run_id, body, **facts))
+        return run
+
+    @classmethod
+    def recorded(
         cls,
         run_id: UUID,
         body: IntakeSignal,
@@ -91,7 +97,8 @@ class Run(ChainedAggregate[RunState]):
         evidence_digest: str | None,
         actor: str,
         at: datetime,
-    ) -> Run:
+    ) -> RunRecorded:
+        """The stream's one event; the intake path saves it without building the aggregate."""
         payload = stored.RunRecorded(
             body=body,
             run_hash=run_hash,
@@ -101,5 +108,6 @@ class Run(ChainedAggregate[RunState]):
             evidence_digest=evidence_digest,
             recorded_at=rfc3339(at),
         )
-        run: Run = cls.start(RunRecorded, id=run_id, payload=payload, actor=actor, at=at)
-        return run
+        event = cls.first_event(RunRecorded, id=run_id, payload=payload, actor=actor, at=at)
+        assert isinstance(event, RunRecorded)
+        return event

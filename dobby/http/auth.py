@@ -113,15 +113,18 @@ class TokenBackend(AuthenticationBackend):
         return AuthCredentials(sorted(found[1].roles)), found[1]
 
 
+READERS = ("auditor", "operator")
+"""Who may read (SPEC §8): reads, history, explain and proofs are for auditors and operators."""
+
+
 def principal_for(request: HTTPConnection, role: str | tuple[str, ...]) -> Principal:
-    """The caller, when it holds `role` (one of them, for a tuple; "any": any role); 401 unauthenticated, 403
-    without the role."""
+    """The caller, when it holds `role` (or one of several; "any": any role); 401 unauthenticated, 403 without."""
     user = request.user
     if not isinstance(user, Principal):
         raise _unauthorized(request.scope.get("dobby.auth_problem", "a bearer token is required"))
-    roles = (role,) if isinstance(role, str) else role
-    if "any" not in roles and not user.roles.intersection(roles):
-        raise HttpError(403, "forbidden", f"token {user.name!r} lacks the {' or '.join(roles)} role")
+    allowed = (role,) if isinstance(role, str) else role
+    if "any" not in allowed and not user.roles & set(allowed):
+        raise HttpError(403, "forbidden", f"token {user.name!r} lacks the {' or '.join(allowed)} role")
     return user
 
 

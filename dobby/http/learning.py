@@ -21,7 +21,7 @@ from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay, WhatIf
 from dobby.engine.service import Engine
 from dobby.engine.shapes import is_identifier
-from dobby.http.auth import Principal, principal_for
+from dobby.http.auth import READERS, Principal, principal_for
 from dobby.http.errors import HttpError
 from dobby.http.ports import AppServices
 
@@ -154,14 +154,14 @@ class LearningRoutes:
     # ----- reads -------------------------------------------------------------------------------------
 
     async def _get(self, request: Request, query: Callable[[str], dict[str, Any]], key: str) -> Response:
-        principal = principal_for(request, "auditor")
+        principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         view = await call(query, request.path_params[key])
         principal.require_tenant(view["tenant_id"])
         return json_response(view)
 
     async def _list(self, request: Request, query: Callable[..., Any]) -> Response:
-        principal = principal_for(request, "auditor")
+        principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         return json_response(await call(query, dict(request.query_params), principal.tenants))
 
@@ -198,7 +198,7 @@ class LearningRoutes:
         return json_response(await call(self.services.queries.get_target, tenant, kind, key))
 
     async def history(self, request: Request) -> Response:
-        principal = principal_for(request, "auditor")
+        principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         proposal_id = request.path_params["proposal_id"]
         await self.require_proposal_tenant(principal, proposal_id)
@@ -208,7 +208,7 @@ class LearningRoutes:
         return json_response(history)
 
     async def explain(self, request: Request) -> Response:
-        principal = principal_for(request, "auditor")
+        principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         await self.require_proposal_tenant(principal, request.path_params["proposal_id"])
         return json_response(await call(self.engine.audit.get_explanation, request.path_params["proposal_id"]))

@@ -19,6 +19,7 @@ from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer, WhatIf, W
 from dobby.engine.run import RunView
 from dobby.engine.target import TargetRead
 
+READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
 LEARNING = "/api/v1/learning"
 AUDIT = "/api/v1/audit"
 
@@ -37,8 +38,8 @@ class Operation:
     path: str
     handler: str
     """The name of the endpoint on LearningRoutes or SurfaceRoutes."""
-    role: str | tuple[str, ...] | None = None
-    """None: open to anyone (SPEC §8); a tuple: any one of those roles."""
+    role: str | None = None
+    """None: open to anyone (SPEC §8)."""
     body: Any = None
     answer: Any = None
     created: bool = False
@@ -111,16 +112,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", f"{LEARNING}/promotions/approve-check", "approve_check", "operator", ProposalRef, CheckAnswer),
     Operation("POST", f"{LEARNING}/promotions/activate", "activate", "operator", ProposalRef, ProposalAnswer),
     Operation("POST", f"{LEARNING}/promotions/rollback", "rollback", "operator", Rollback, RollbackAnswer),
-    Operation("GET", f"{LEARNING}/runs", "list_runs", "auditor", params=PAGE + RUN_FILTERS, list_item=RunView),
-    Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", "auditor", None, RunView, params=(_path("run_id"),)),
-    Operation(
-        "GET", f"{LEARNING}/replays", "list_replays", "auditor", params=PAGE + REPLAY_FILTERS, list_item=ReplayView
-    ),
+    Operation("GET", f"{LEARNING}/runs", "list_runs", READ, params=PAGE + RUN_FILTERS, list_item=RunView),
+    Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", READ, None, RunView, params=(_path("run_id"),)),
+    Operation("GET", f"{LEARNING}/replays", "list_replays", READ, params=PAGE + REPLAY_FILTERS, list_item=ReplayView),
     Operation(
         "GET",
         f"{LEARNING}/replays/{{replay_id}}",
         "get_replay",
-        "auditor",
+        READ,
         None,
         ReplayView,
         params=(_path("replay_id"),),
@@ -129,7 +128,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         f"{LEARNING}/replays/{{replay_id}}/what-if",
         "what_if",
-        ("submitter", "operator", "auditor"),
+        "submitter|operator|auditor",
         WhatIf,
         WhatIfAnswer,
         params=(_path("replay_id"),),
@@ -147,7 +146,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals",
         "list_proposals",
-        "auditor",
+        READ,
         params=PAGE + PROPOSAL_FILTERS,
         list_item=ProposalView,
     ),
@@ -155,7 +154,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals/{{proposal_id}}",
         "get_proposal",
-        "auditor",
+        READ,
         None,
         ProposalView,
         params=(_path("proposal_id"),),
@@ -164,7 +163,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals/{{proposal_id}}/history",
         "history",
-        "auditor",
+        READ,
         None,
         History,
         params=(
@@ -177,7 +176,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals/{{proposal_id}}/explain",
         "explain",
-        "auditor",
+        READ,
         None,
         Explanation,
         params=(_path("proposal_id"),),
@@ -188,7 +187,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{AUDIT}/proofs/inclusion",
         "inclusion_proof",
-        "auditor",
+        READ,
         None,
         InclusionProof,
         params=(Param("position", {**INTEGER, "minimum": 1}, required=True), Param("tree_size", INTEGER)),
@@ -197,7 +196,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{AUDIT}/proofs/consistency",
         "consistency_proof",
-        "auditor",
+        READ,
         None,
         ConsistencyProof,
         params=(Param("first", {**INTEGER, "minimum": 1}, required=True), Param("second", INTEGER)),

@@ -160,7 +160,7 @@ class Follower:
     log: EventLog
     listen_url: str | None = None
     poll_seconds: float = 0.05
-    gather_seconds: float = 0.02
+    gather_seconds: float = 0.1
     extra_steps: Mapping[str, Callable[[Reader | None], int]] = field(default_factory=dict)
     status: dict[str, RunnerStatus] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
