@@ -136,13 +136,6 @@ def _serve(args: argparse.Namespace) -> int:
             "dobby: WARNING: no DOBBY_API_TOKENS_FILE — every /api/v1 route is open; serving on loopback only",
             file=sys.stderr,
         )
-    elif settings.console_secret is None:
-        print(
-            "dobby: WARNING: no DOBBY_CONSOLE_SECRET — the console stays shut while tokens are configured",
-            file=sys.stderr,
-        )
-    if args.fd is None:
-        print(f"dobby: console at http://{settings.host}:{settings.port}/console", file=sys.stderr, flush=True)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

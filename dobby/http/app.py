@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -69,6 +70,8 @@ async def _unexpected(_: Request, error: Exception) -> Response:
     return JSONResponse(error_body("internal", "an unexpected error; nothing was changed"), status_code=500)
 
 
+LOG = logging.getLogger("dobby")
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DobbyError: _domain_error,
     HttpError: _http_error,
@@ -101,6 +104,8 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
             monitor.stop()
             await run_in_threadpool(services.close)
 
+    if backend.tokens is not None and sessions is None:
+        LOG.warning("dobby: no DOBBY_CONSOLE_SECRET — the console stays shut while API tokens are configured")
     renderer = Renderer(environment(), tokens_configured=backend.tokens is not None)
     console = ConsoleRoutes(services, surface, backend, renderer, sessions, static_files())
     table = routes(learning, surface, AuditRoutes(services)) + console.routes()
