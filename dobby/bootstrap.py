@@ -147,6 +147,10 @@ class System:
     def db_timeout_seconds(self) -> float:
         return self.settings.db_timeout_seconds
 
+    @property
+    def console_secret(self) -> str | None:
+        return self.settings.console_secret
+
     def start(
         self, *, background: bool, when_ready: Callable[[], object] | None = None, first_wait: float = 1.0
     ) -> None:

@@ -21,7 +21,7 @@ from dobby.engine.proposals import (
     proposal_uuid,
     target_of,
 )
-from dobby.engine.replay import Replay, ReplayView
+from dobby.engine.replay import Replay, ReplayInputs, ReplayView
 from dobby.engine.run import Run, RunView
 from dobby.engine.shapes import View
 from dobby.engine.target import Target, TargetView
@@ -53,6 +53,13 @@ class AuditQueries:
         if replay is None:
             raise NotFoundError(f"no replay {replay_id!r}")
         return replay.state.view()
+
+    def get_replay_inputs(self, replay_id: str) -> ReplayInputs:
+        replay = self.context.uow.get(Replay, parse_uuid(replay_id))
+        if replay is None:
+            raise NotFoundError(f"no replay {replay_id!r}")
+        state = replay.state
+        return ReplayInputs(state.metrics, state.threshold_contract, state.workload_similar)
 
     def get_target(self, tenant_id: str, target_type: str, target_key: str) -> TargetView | None:
         holder = self.context.uow.get(Target, target_id_for(tenant_id, target_type, target_key))

@@ -94,6 +94,7 @@ def required_mode(command: str) -> Mode:
 _REQUIRED = {
     "intake_signal": Mode.observe_only,
     "evaluate_replay": Mode.observe_only,
+    "what_if": Mode.observe_only,
     "propose": Mode.proposal_only,
     "approve_check": Mode.proposal_only,
     "activate": Mode.promotion_enabled,

@@ -18,12 +18,14 @@ from dobby.engine.boundary import decode
 from dobby.engine.clock import parse_rfc3339
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.promotion_commands import ProposalRef, Propose
-from dobby.engine.replay_commands import EvaluateReplay
+from dobby.engine.replay_commands import EvaluateReplay, WhatIf
 from dobby.engine.service import Engine
+from dobby.engine.shapes import is_identifier
 from dobby.http.auth import READERS, Principal, principal_for
 from dobby.http.errors import HttpError
 from dobby.http.ports import AppServices
 
+WHAT_IF_ROLES = ("submitter", "operator", "auditor")
 MIN_POSITION_WAIT_SECONDS = 2.0
 CALL_DEADLINE_SECONDS = 2.8
 MAX_POSITION = 2**62
@@ -126,6 +128,12 @@ class LearningRoutes:
         answer, created = await call(self.engine.replays.evaluate, body, actor=principal.name)
         return json_response(answer, 201 if created else 200)
 
+    async def what_if(self, request: Request) -> Response:
+        principal = principal_for(request, WHAT_IF_ROLES)
+        body = decode(await read_body(request), WhatIf)
+        replay_id = request.path_params["replay_id"]
+        return json_response(await call(self.engine.replays.what_if, replay_id, body, tenants=principal.tenants))
+
     async def propose(self, request: Request) -> Response:
         principal, body = await self.command(request, "proposer", Propose)
         answer, created = await call(self.engine.promotions.propose, body, actor=principal.name)
@@ -174,6 +182,20 @@ class LearningRoutes:
 
     async def list_proposals(self, request: Request) -> Response:
         return await self._list(request, self.services.queries.list_proposals)
+
+    async def get_target(self, request: Request) -> Response:
+        principal = principal_for(request, "any")
+        tenant = request.query_params.get("tenant_id")
+        if tenant is None or not is_identifier(tenant):
+            message = "tenant_id is required: 1 to 200 characters without control characters"
+            raise InvalidInputError(message, [Violation("required", message, "tenant_id")])
+        principal.require_tenant(tenant)
+        await self.wait_for_min_position(request)
+        kind, key = request.path_params["type"], request.path_params["id"]
+        if not (is_identifier(kind) and is_identifier(key)):
+            message = "a target's type and id are 1 to 200 characters without control characters"
+            raise InvalidInputError(message, [Violation("invalid_value", message, "target")])
+        return json_response(await call(self.services.queries.get_target, tenant, kind, key))
 
     async def history(self, request: Request) -> Response:
         principal = principal_for(request, READERS)

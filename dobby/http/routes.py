@@ -17,8 +17,9 @@ from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
 from dobby.engine.proposal import ProposalView
 from dobby.engine.proposals import ProposalAnswer
 from dobby.engine.replay import ReplayView
-from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer
+from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
 from dobby.engine.run import RunView
+from dobby.engine.target import TargetRead
 from dobby.engine.watch_commands import Observe, ObserveAnswer
 
 READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
@@ -49,6 +50,11 @@ class Operation:
     list_item: Any = None
     refusals: tuple[int, ...] | None = None
     """Error statuses besides the usual ones of its kind (documented in /openapi.json)."""
+
+    @property
+    def route_path(self) -> str:
+        """The path as Starlette routes it: a target id may hold slashes (SPEC §4.4), so it takes the rest."""
+        return self.path.replace("/{type}/{id}", "/{type}/{id:path}")
 
     @property
     def answers(self) -> tuple[Any, ...]:
@@ -120,6 +126,24 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         ReplayView,
         params=(_path("replay_id"),),
+    ),
+    Operation(
+        "POST",
+        f"{LEARNING}/replays/{{replay_id}}/what-if",
+        "what_if",
+        "submitter|operator|auditor",
+        WhatIf,
+        WhatIfAnswer,
+        params=(_path("replay_id"),),
+    ),
+    Operation(
+        "GET",
+        f"{LEARNING}/targets/{{type}}/{{id}}",
+        "get_target",
+        "any",
+        None,
+        TargetRead,
+        params=(_path("type"), _path("id"), Param("tenant_id", {"type": "string"}, required=True)),
     ),
     Operation(
         "GET",

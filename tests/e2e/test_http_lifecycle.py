@@ -105,7 +105,7 @@ def test_service_surface(app: InProcess) -> None:
     assert client.get("/health").json() == {"status": "ok", "service": "jhf-dobby"}
     ready = client.get("/ready").json()
     assert ready["status"] == "ready" and ready["persistence"]["reachable"] is True
-    assert set(ready["projections"]) == {"runs", "replays", "proposals", "counters", "merkle", "bobbin"}
+    assert set(ready["projections"]) == {"runs", "replays", "proposals", "counters", "targets", "merkle", "bobbin"}
     assert all(runner["failing"] is None for runner in ready["projections"].values())
     assert client.get("/version").json()["effective_mode"] == "promotion_enabled"
     assert client.get("/fabric-manifest.json").json()["capability_class"] == "adaptive_learning"
