@@ -303,7 +303,7 @@ def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **en
         listen_url=settings.database_url if settings.backend == "postgres" else None,
         extra_steps={BOBBIN: publisher.step} if publisher else {},
     )
-    expiry = ExpiryProcessor(engine.context, engine.expiry, queries)
+    expiry = ExpiryProcessor(engine.context, engine.expiry, queries, engine.schedule)
     digest = build_digest(settings, store, engine)
     return System(settings, engine, store, queries, follower, expiry, publisher, tallies, digest)
 

@@ -36,6 +36,9 @@ NON_TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "ApprovalChecked": frozenset({REPLAY_VALIDATED}),
     "RevalidationRequired": OPEN_STATES | {ACTIVE},
     "Observed": frozenset({ACTIVE}),
+    "ActivationScheduled": frozenset({APPROVED}),
+    "ActivationUnscheduled": frozenset({APPROVED}),
+    "ActivationSkipped": frozenset({APPROVED}),
 }
 
 

@@ -109,6 +109,24 @@ class Observed(EventPayload, frozen=True):
     metric_results: list[MetricResult]
 
 
+class ActivationScheduled(EventPayload, frozen=True):
+    not_before: Timestamp
+
+
+class ActivationUnscheduled(EventPayload, frozen=True):
+    scheduled_for: Timestamp
+
+
+class SkippedGuard(Payload, frozen=True):
+    guard: str
+    reason: str
+
+
+class ActivationSkipped(EventPayload, frozen=True):
+    scheduled_for: Timestamp
+    failed: list[SkippedGuard]
+
+
 class ApprovalChecked(EventPayload, frozen=True):
     outcome: ApprovalOutcome
     reasons: Reasons

@@ -89,6 +89,8 @@ class ProposalState:
     """Whether an observed regression rolls the active proposal back by itself (SPEC §12)."""
     scheduled_for: str | None = None
     """When a scheduled activation fires (SPEC §12)."""
+    skipped_guards: tuple[str, ...] = ()
+    """The guards that held the scheduled activation back when it last tried."""
 
     @property
     def is_open(self) -> bool:
@@ -180,6 +182,18 @@ class Observed(ChainedEvent):
     """Live metrics of the active proposal, judged against its replay's baseline and contract (SPEC §12)."""
 
 
+class ActivationScheduled(ChainedEvent):
+    """The approved proposal is to be activated by the processor at `not_before` (SPEC §12)."""
+
+
+class ActivationUnscheduled(ChainedEvent):
+    """The scheduled activation was cancelled."""
+
+
+class ActivationSkipped(ChainedEvent):
+    """At its time the scheduled activation was held back by these guards; it tries again each interval."""
+
+
 PROPOSAL_EVENTS: tuple[type[ChainedEvent], ...] = (
     Generated,
     ReplayValidated,
@@ -191,6 +205,9 @@ PROPOSAL_EVENTS: tuple[type[ChainedEvent], ...] = (
     Expired,
     RevalidationRequired,
     Observed,
+    ActivationScheduled,
+    ActivationUnscheduled,
+    ActivationSkipped,
 )
 
 
@@ -201,6 +218,12 @@ def _apply(state: ProposalState, event: ChainedEvent) -> ProposalState:
     updated = replace(state, state=moved, updated_at=rfc3339(event.timestamp), version=event.originator_version)
     if isinstance(event, Approved):
         return replace(updated, approval=payload["approval"])
+    if isinstance(event, ActivationScheduled):
+        return replace(updated, scheduled_for=payload["not_before"], skipped_guards=())
+    if isinstance(event, ActivationSkipped):
+        return replace(updated, skipped_guards=tuple(failed["guard"] for failed in payload["failed"]))
+    if moved != APPROVED or isinstance(event, ActivationUnscheduled):  # nothing is scheduled any more
+        updated = replace(updated, scheduled_for=None, skipped_guards=())
     if isinstance(event, Activated):
         return replace(updated, activated_at=rfc3339(event.timestamp))
     if isinstance(event, RevalidationRequired):
@@ -300,6 +323,17 @@ class Proposal(ChainedAggregate[ProposalState]):
     def activate(self, *, actor: str, at: datetime) -> None:
         assert self.state.state == APPROVED and not self.state.approval_expired(at)
         self._move(Activated, stored.Activated(self.approval_id), actor, at)
+
+    def schedule(self, not_before: str, *, actor: str, at: datetime) -> None:
+        self._move(ActivationScheduled, stored.ActivationScheduled(not_before), actor, at)
+
+    def unschedule(self, *, actor: str, at: datetime) -> None:
+        assert self.state.scheduled_for is not None
+        self._move(ActivationUnscheduled, stored.ActivationUnscheduled(self.state.scheduled_for), actor, at)
+
+    def skip_activation(self, failed: list[stored.SkippedGuard], *, actor: str, at: datetime) -> None:
+        assert self.state.scheduled_for is not None
+        self._move(ActivationSkipped, stored.ActivationSkipped(self.state.scheduled_for, failed), actor, at)
 
     def observe(self, observed: stored.Observed, *, actor: str, at: datetime) -> None:
         self._move(Observed, observed, actor, at)

@@ -13,6 +13,7 @@ from dobby.engine.policy_commands import PolicyCommands
 from dobby.engine.ports import ApprovalSource, EvidenceSource
 from dobby.engine.promotion_commands import PromotionCommands
 from dobby.engine.replay_commands import ReplayCommands
+from dobby.engine.schedule_commands import ScheduleCommands
 from dobby.engine.watch_commands import WatchCommands
 
 
@@ -25,6 +26,7 @@ class Engine:
     replays: ReplayCommands
     promotions: PromotionCommands
     activations: ActivationCommands
+    schedule: ScheduleCommands
     expiry: ExpiryCommands
     policy: PolicyCommands
     watch: WatchCommands
@@ -32,12 +34,14 @@ class Engine:
 
     @classmethod
     def build(cls, context: Context, *, approvals: ApprovalSource, evidence: EvidenceSource | None) -> Engine:
+        activations = ActivationCommands(context)
         return cls(
             context=context,
             intake=IntakeCommands(context, evidence),
             replays=ReplayCommands(context),
             promotions=PromotionCommands(context, approvals),
-            activations=ActivationCommands(context),
+            activations=activations,
+            schedule=ScheduleCommands(context, activations),
             expiry=ExpiryCommands(context),
             policy=PolicyCommands(context),
             watch=WatchCommands(context),

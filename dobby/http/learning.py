@@ -19,6 +19,7 @@ from dobby.engine.clock import parse_rfc3339
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay, WhatIf
+from dobby.engine.schedule_commands import Activate, ScheduledAnswer
 from dobby.engine.service import Engine
 from dobby.engine.shapes import is_identifier
 from dobby.http.auth import READERS, Principal, principal_for
@@ -144,8 +145,13 @@ class LearningRoutes:
         return json_response(await call(self.engine.promotions.approve_check, body, actor=principal.name))
 
     async def activate(self, request: Request) -> Response:
+        principal, body = await self._proposal_command(request, Activate)
+        answered = await call(self.engine.schedule.activate, body, actor=principal.name)
+        return json_response(answered, 202 if isinstance(answered, ScheduledAnswer) else 200)
+
+    async def unschedule(self, request: Request) -> Response:
         principal, body = await self._proposal_command(request, ProposalRef)
-        return json_response(await call(self.engine.activations.activate, body, actor=principal.name))
+        return json_response(await call(self.engine.schedule.unschedule, body, actor=principal.name))
 
     async def rollback(self, request: Request) -> Response:
         principal, body = await self._proposal_command(request, Rollback)

@@ -19,6 +19,7 @@ from dobby.engine.proposals import ProposalAnswer
 from dobby.engine.replay import ReplayView
 from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
 from dobby.engine.run import RunView
+from dobby.engine.schedule_commands import Activate, ScheduledAnswer
 from dobby.engine.target import TargetRead
 from dobby.engine.watch_commands import Observe, ObserveAnswer
 
@@ -113,7 +114,10 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("POST", f"{LEARNING}/promotions/propose", "propose", "proposer", Propose, ProposalAnswer, True),
     Operation("POST", f"{LEARNING}/promotions/approve-check", "approve_check", "operator", ProposalRef, CheckAnswer),
-    Operation("POST", f"{LEARNING}/promotions/activate", "activate", "operator", ProposalRef, ProposalAnswer),
+    Operation(
+        "POST", f"{LEARNING}/promotions/activate", "activate", "operator", Activate, (ProposalAnswer, ScheduledAnswer)
+    ),
+    Operation("POST", f"{LEARNING}/promotions/unschedule", "unschedule", "operator", ProposalRef, ProposalAnswer),
     Operation("POST", f"{LEARNING}/promotions/rollback", "rollback", "operator", Rollback, RollbackAnswer),
     Operation("GET", f"{LEARNING}/runs", "list_runs", READ, params=PAGE + RUN_FILTERS, list_item=RunView),
     Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", READ, None, RunView, params=(_path("run_id"),)),

@@ -132,6 +132,16 @@ class Queries:
         with self.store.engine.connect() as connection:
             return [row[0] for row in connection.execute(statement)]
 
+    def scheduled(self) -> list[tuple[str, str]]:
+        """(proposal_id, scheduled_for) of every approved proposal with a scheduled activation, soonest first."""
+        table = self.proposals
+        with self.store.engine.connect() as connection:
+            views = [
+                dict(row[0]) for row in connection.execute(select(table.c.view).where(table.c.state == "approved"))
+            ]
+        found = [(view["proposal_id"], view["scheduled_for"]) for view in views if view.get("scheduled_for")]
+        return sorted(found, key=lambda item: item[1])
+
     def in_play(self) -> list[dict[str, Any]]:
         """Open and active proposals not yet flagged for revalidation, with their bound family versions."""
         table = self.proposals

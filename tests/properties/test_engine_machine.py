@@ -47,6 +47,7 @@ from dobby.engine.policy import (
 )
 from dobby.engine.policy_commands import DeclareFreeze, TenantAction
 from dobby.engine.proposal import Proposal
+from dobby.engine.schedule_commands import Activate
 from dobby.engine.verification import chain_is_valid
 from tests.support import World, make_world, propose_body, replay_body, reset_postgres
 
@@ -214,6 +215,18 @@ class EngineMachine(RuleBasedStateMachine):
             freeze_id = data.draw(st.sampled_from(self.freezes))
             self.attempt(self.world.engine.policy.lift_freeze, freeze_id, "over", tenants=None, actor="ops")
 
+    @rule(data=st.data(), seconds=st.sampled_from([-60, 30, 400, 5000]))
+    def schedule_activation(self, data: st.DataObject, seconds: int) -> None:
+        if self.proposals:
+            at = (self.world.clock() + timedelta(seconds=seconds)).isoformat()
+            body = convert({"proposal_id": data.draw(st.sampled_from(self.proposals)), "not_before": at}, Activate)
+            self.attempt(self.world.engine.schedule.activate, body, actor="operator")
+
+    @rule()
+    def scheduler_fires(self) -> None:
+        for pid in self.proposals:
+            self.attempt(self.world.engine.schedule.fire, pid)
+
     @rule(tenant=st.sampled_from(TENANTS), stop=st.booleans())
     def stop_or_resume(self, tenant: str, stop: bool) -> None:
         body = convert({"tenant_id": tenant, "reason": "incident"}, TenantAction)
@@ -289,6 +302,16 @@ class EngineMachine(RuleBasedStateMachine):
                 state = policies.get(str(policy_id_for(generated["tenant_id"])))
                 hold = hold_on(state, generated["target"], event.timestamp)
                 assert hold is None, f"{event.originator_id} activated while held: {hold}"
+
+    @invariant()
+    def a_scheduled_activation_fires_only_at_or_after_its_time(self) -> None:
+        for events in self.proposal_streams().values():
+            due = None
+            for event in events:
+                if event.type_name == "ActivationScheduled":
+                    due = parse_rfc3339(event.payload["not_before"])
+                elif event.type_name == "Activated" and event.actor == "dobby:scheduler":
+                    assert due is not None and event.timestamp >= due, (due, event.timestamp)
 
     @invariant()
     def velocity_breaker_and_replay_budget_are_never_overrun(self) -> None:
