@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from dobby.engine.activation_commands import ActivationCommands
 from dobby.engine.audit_queries import AuditQueries
 from dobby.engine.context import Context
+from dobby.engine.decision_queue import DecisionQueue
 from dobby.engine.expiry_commands import ExpiryCommands
 from dobby.engine.intake_commands import IntakeCommands
 from dobby.engine.policy_commands import PolicyCommands
@@ -31,10 +32,12 @@ class Engine:
     policy: PolicyCommands
     watch: WatchCommands
     audit: AuditQueries
+    decisions: DecisionQueue
 
     @classmethod
     def build(cls, context: Context, *, approvals: ApprovalSource, evidence: EvidenceSource | None) -> Engine:
         activations = ActivationCommands(context)
+        audit = AuditQueries(context)
         return cls(
             context=context,
             intake=IntakeCommands(context, evidence),
@@ -45,7 +48,8 @@ class Engine:
             expiry=ExpiryCommands(context),
             policy=PolicyCommands(context),
             watch=WatchCommands(context),
-            audit=AuditQueries(context),
+            audit=audit,
+            decisions=DecisionQueue(context, audit),
         )
 
     def position(self) -> int:

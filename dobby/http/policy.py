@@ -4,10 +4,12 @@ observations of active proposals (observe)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dobby.engine.decision_queue import CANDIDATE_STATES
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.policy_commands import DeclareFreeze, PolicyCommands, TenantAction
 from dobby.engine.shapes import is_identifier
@@ -32,20 +34,13 @@ class PolicyRoutes:
 
     async def list_freezes(self, request: Request) -> Response:
         principal = principal_for(request, READERS)
-        tenant_id = request.query_params.get("tenant_id")
-        if tenant_id is None or not is_identifier(tenant_id):
-            message = "tenant_id is required"
-            raise InvalidInputError(message, [Violation("required", message, "tenant_id")])
+        tenant_id = _tenant(request)
         principal.require_tenant(tenant_id)
         include = request.query_params.get("include")
         if include not in (None, "past"):
             raise invalid("include", "include may only be past")
-        limit = natural(request, "limit", 1, 500) or 100
-        start = natural(request, "cursor") or 0
         found = await call(self.policy.freezes, tenant_id, include_past=include == "past")
-        page = found[start : start + limit]
-        next_cursor = str(start + limit) if start + limit < len(found) else None
-        return json_response({"items": page, "next_cursor": next_cursor})
+        return json_response(_page(request, found))
 
     async def lift_freeze(self, request: Request) -> Response:
         principal = principal_for(request, "operator")
@@ -61,6 +56,15 @@ class PolicyRoutes:
         await LearningRoutes(self.services).require_proposal_tenant(principal, body.proposal_id)
         return json_response(await call(self.services.engine.watch.observe, body, actor=principal.name))
 
+    async def decisions(self, request: Request) -> Response:
+        principal = principal_for(request, READERS)
+        tenant_id = _tenant(request)
+        principal.require_tenant(tenant_id)
+        await LearningRoutes(self.services).wait_for_min_position(request)
+        views = await call(self.services.queries.proposal_views, tenant_id, CANDIDATE_STATES)
+        found = await call(self.services.engine.decisions.decisions, views)
+        return json_response(_page(request, found))
+
     async def stop(self, request: Request) -> Response:
         principal, body = await LearningRoutes(self.services).command(request, "operator", TenantAction)
         return json_response(await call(self.policy.stop, body, actor=principal.name))
@@ -68,3 +72,19 @@ class PolicyRoutes:
     async def resume(self, request: Request) -> Response:
         principal, body = await LearningRoutes(self.services).command(request, "operator", TenantAction)
         return json_response(await call(self.policy.resume, body, actor=principal.name))
+
+
+def _tenant(request: Request) -> str:
+    tenant_id = request.query_params.get("tenant_id")
+    if tenant_id is None or not is_identifier(tenant_id):
+        message = "tenant_id is required"
+        raise InvalidInputError(message, [Violation("required", message, "tenant_id")])
+    return tenant_id
+
+
+def _page(request: Request, found: list[Any]) -> dict[str, Any]:
+    """One page of a list held in memory: `limit` (1..500, 100) items from the offset `cursor`."""
+    limit = natural(request, "limit", 1, 500) or 100
+    start = natural(request, "cursor") or 0
+    following = start + limit
+    return {"items": found[start:following], "next_cursor": str(following) if following < len(found) else None}

@@ -9,6 +9,7 @@ from dobby.engine.activation_commands import Rollback, RollbackAnswer
 from dobby.engine.audit import History
 from dobby.engine.audit_queries import Explanation
 from dobby.engine.checkpoint import Checkpoint, ConsistencyProof, InclusionProof, PublicKey
+from dobby.engine.decision_queue import Decision
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.intake_commands import IntakeAccepted, SampledOut
 from dobby.engine.policy import FreezeView
@@ -211,6 +212,19 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         FreezeAnswer,
         params=(_path("freeze_id"), Param("reason", {"type": "string", "minLength": 1}, required=True)),
+    ),
+    Operation(
+        "GET",
+        f"{LEARNING}/decisions",
+        "decisions",
+        READ,
+        params=(
+            Param("tenant_id", {"type": "string"}, required=True),
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+            Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+            MIN_POSITION,
+        ),
+        list_item=Decision,
     ),
     Operation("POST", f"{LEARNING}/stop", "stop", "operator", TenantAction, StopAnswer),
     Operation("POST", f"{LEARNING}/resume", "resume", "operator", TenantAction, StopAnswer),

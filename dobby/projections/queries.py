@@ -132,6 +132,13 @@ class Queries:
         with self.store.engine.connect() as connection:
             return [row[0] for row in connection.execute(statement)]
 
+    def proposal_views(self, tenant_id: str, states: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Every proposal view of `tenant_id` in `states` (the decision queue's candidates)."""
+        table = self.proposals
+        statement = select(table.c.view).where(table.c.tenant_id == tenant_id, table.c.state.in_(states))
+        with self.store.engine.connect() as connection:
+            return [dict(row[0]) for row in connection.execute(statement)]
+
     def scheduled(self) -> list[tuple[str, str]]:
         """(proposal_id, scheduled_for) of every approved proposal with a scheduled activation, soonest first."""
         table = self.proposals

@@ -166,9 +166,13 @@ def test_the_quorum_is_a_setting(database_url: str, tmp_path: Path) -> None:
         assert checked["approval_outcome"] == "insufficient_approver"
 
 
-def active_proposal(app: InProcess, **propose: Any) -> dict[str, Any]:
-    replay = post(app.client, "/replay/evaluate", replay_body(FAMILIES), 201)
-    proposal = post(app.client, "/promotions/propose", propose_body(replay["replay_id"], **propose), 201)
+def active_proposal(
+    app: InProcess, accuracy: float = 0.86, target: dict[str, str] = TARGET, **propose: Any
+) -> dict[str, Any]:
+    body = replay_body(FAMILIES, target=target)
+    body["metrics"]["candidate"]["accuracy"] = accuracy
+    replay = post(app.client, "/replay/evaluate", body, 201)
+    proposal = post(app.client, "/promotions/propose", propose_body(replay["replay_id"], target=target, **propose), 201)
     app.write_approval(proposal)
     post(app.client, "/promotions/approve-check", {"proposal_id": proposal["proposal_id"]}, 200)
     post(app.client, "/promotions/activate", {"proposal_id": proposal["proposal_id"]}, 200)
@@ -229,3 +233,37 @@ def test_observations_are_refused_when_they_cannot_be_judged(app: InProcess) -> 
         409,
         "invalid_state",
     )
+
+
+def test_the_decision_queue_names_what_each_proposal_waits_on(app: InProcess) -> None:
+    client = app.client
+    pending_body = replay_body(FAMILIES)
+    pending_body["metrics"]["candidate"]["accuracy"] = 0.95
+    replay = post(client, "/replay/evaluate", pending_body, 201)
+    waiting_approval = post(client, "/promotions/propose", propose_body(replay["replay_id"]), 201)
+    post(client, "/promotions/approve-check", {"proposal_id": waiting_approval["proposal_id"]}, 200)  # pending
+    live = active_proposal(app)  # on TARGET
+    blocked_by_conflict = approved(app, 0.93)  # the same target: conflict
+    regressed = active_proposal(app, 0.87, target={"type": "prompt_template", "id": "second"})
+    observe(app, regressed, accuracy=0.5, latency_ms=100)  # rolled back by dobby:watch
+    freeze(app, targets="prompt_template:*")
+    app.catch_up()
+
+    answer = client.get(f"{LEARNING}/decisions", params={"tenant_id": "acme"})
+    assert answer.status_code == 200, answer.text
+    items = {item["proposal_id"]: item for item in answer.json()["items"]}
+    assert items[waiting_approval["proposal_id"]]["waiting_on"] == "approval"
+    assert "approval pending" in items[waiting_approval["proposal_id"]]["reasons"]
+    conflict = items[blocked_by_conflict["proposal_id"]]
+    assert conflict["waiting_on"] == "activation" and conflict["state"] == "approved"
+    assert any(r.startswith("not_frozen") for r in conflict["reasons"])
+    assert any(r.startswith("target_free") and live["proposal_id"] in r for r in conflict["reasons"])
+    review = items[regressed["proposal_id"]]
+    assert (review["waiting_on"], review["state"]) == ("review", "rolled_back") and "accuracy" in review["reasons"][0]
+    assert live["proposal_id"] not in items  # active and healthy: waits on nobody
+    sinces = [item["since"] for item in answer.json()["items"]]
+    assert sinces == sorted(sinces, reverse=True)
+    first = client.get(f"{LEARNING}/decisions", params={"tenant_id": "acme", "limit": 1}).json()
+    assert len(first["items"]) == 1 and first["next_cursor"] == "1"
+    assert client.get(f"{LEARNING}/decisions", params={"tenant_id": "other"}).json()["items"] == []
+    assert client.get(f"{LEARNING}/decisions").status_code == 422
