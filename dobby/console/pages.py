@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dobby.console.policy_pages import PolicyPages
 from dobby.console.web import (
     CONSOLE,
     Renderer,
@@ -93,11 +94,12 @@ class ConsoleRoutes:
             (f"{CONSOLE}/sign-in", self.sign_in, "POST"),
             (f"{CONSOLE}/sign-out", self.sign_out, "POST"),
         ]
-        found = [Route(path, self._guarded(endpoint), methods=[method]) for path, endpoint, method in pages]
+        found = [Route(path, self.guarded(endpoint), methods=[method]) for path, endpoint, method in pages]
+        found += PolicyPages(self).routes()
         found.append(Route(f"{CONSOLE}/static/{{name}}", self.asset, methods=["GET"]))
         return found
 
-    def _guarded(self, endpoint: Endpoint) -> Endpoint:
+    def guarded(self, endpoint: Endpoint) -> Endpoint:
         """Every page's refusals as pages: sign-in when nobody is signed in, else the reason in plain words."""
 
         async def guarded(request: Request) -> Response:
@@ -141,10 +143,12 @@ class ConsoleRoutes:
             for t in tenants
         ]
         checkpoint = await call(self.services.digest.latest)
+        decisions = await PolicyPages(self).decisions(principal, tenants)
         return self.renderer.page(
             request,
             "overview.html",
             principal=principal,
+            decisions=decisions,
             ready=readiness,
             counts=[(state, counts.get(state, 0)) for state in LIFECYCLE],
             tenants=per_tenant,
@@ -189,6 +193,7 @@ class ConsoleRoutes:
         target = view["target"]
         live = await call(self.services.queries.get_target, view["tenant_id"], target["type"], target["id"])
         granted = [e["payload"]["approval"] for e in history["events"] if e["type"] == "Approved"]
+        observations = [e for e in history["events"] if e["type"] == "Observed"][::-1]
         return self.renderer.page(
             request,
             "proposal.html",
@@ -200,6 +205,7 @@ class ConsoleRoutes:
             replay=replay,
             live=live,
             granted=granted[-1] if granted else None,
+            observations=observations,
             message=message,
             live_url=f"{CONSOLE}/proposals/{view['proposal_id']}",
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from axe_playwright_python.sync_playwright import Axe
@@ -77,6 +78,37 @@ def test_a_conflicting_proposal_names_the_active_one_and_a_refused_activation_sa
     expect(page.get_by_test_id("proposal-state")).to_have_text("approved")
     page.screenshot(path=str(screenshots / "proposal-refused.png"), full_page=True)
     assert console.state(second["proposal_id"]) == "approved"
+
+
+def test_a_freeze_is_named_when_it_refuses_and_lifted_from_its_page(page: Page, console: Console) -> None:
+    target = {"type": "routing_rule", "id": f"f-{uuid.uuid4().hex[:8]}"}
+    pid = console.proposal(target)["proposal_id"]
+    sign_in(page, "operator-token")
+    page.goto("/console/freezes")
+    page.locator("#freeze-tenant").fill("acme")
+    page.locator("#freeze-targets").fill(f"routing_rule:{target['id']}")
+    page.locator("#freeze-ends").fill((datetime.now(UTC) + timedelta(hours=1)).isoformat())
+    page.locator("#freeze-reason").fill("launch freeze")
+    page.get_by_test_id("action-freeze").click()
+    expect(page.get_by_test_id("action-message")).to_contain_text("Declared freeze")
+    row = page.get_by_test_id("freeze-row").filter(has_text=target["id"])
+    expect(row).to_have_count(1)
+
+    page.goto(f"/console/proposals/{pid}")
+    expect(page.locator("[data-testid=guard][data-guard=not_frozen]")).to_have_attribute("data-passed", "false")
+    page.get_by_test_id("action-activate").click()
+    expect(page.get_by_test_id("action-message")).to_contain_text("Refused (frozen)")
+    expect(page.get_by_test_id("action-message")).to_contain_text("launch freeze")
+    assert console.state(pid) == "approved"
+
+    page.goto("/console/freezes")
+    row = page.get_by_test_id("freeze-row").filter(has_text=target["id"])
+    row.get_by_label("Reason").fill("launched")
+    row.get_by_test_id("action-lift").click()
+    expect(page.get_by_test_id("action-message")).to_contain_text("Lifted freeze")
+    page.goto(f"/console/proposals/{pid}")
+    page.get_by_test_id("action-activate").click()
+    expect(page.get_by_test_id("proposal-state")).to_have_text("active")
 
 
 def test_what_if_flips_a_verdict_and_spends_no_budget(page: Page, console: Console, screenshots: Path) -> None:
@@ -176,6 +208,7 @@ def test_every_page_passes_axe_and_is_pictured(page: Page, console: Console, scr
         "proposal": f"/console/proposals/{proposal['proposal_id']}",
         "replay": f"/console/replays/{proposal['replay_id']}",
         "runs": "/console/runs",
+        "freezes": "/console/freezes",
     }
     for name, path in pages.items():
         page.goto(path)
