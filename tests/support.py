@@ -3,6 +3,7 @@ released at once, and the HTTP app served in-process with the helpers its tests 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -545,3 +546,23 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
         timeout=120,
         check=False,
     )
+
+
+def run_coroutine(make: Callable[[], Any]) -> Any:
+    """`asyncio.run(make())` on a thread of its own: the session's browser (Playwright's sync API) may keep an event
+    loop running on the main thread."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(make()))
+        except BaseException as error:  # handed to the caller's thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, name="test-event-loop")
+    worker.start()
+    worker.join(60)
+    assert outcome, "the coroutine did not finish within 60 s"
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
