@@ -7,6 +7,7 @@ never held back. What holds an activation back is a pure function of the stream'
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
@@ -58,19 +59,7 @@ class Freeze:
         return fnmatchcase(f"{target['type']}:{target['id']}", self.targets)
 
     def view(self) -> FreezeView:
-        return FreezeView(
-            self.freeze_id,
-            self.tenant_id,
-            self.targets,
-            self.starts_at,
-            self.ends_at,
-            self.reason,
-            self.declared_by,
-            self.declared_at,
-            self.lifted_at,
-            self.lifted_by,
-            self.lift_reason,
-        )
+        return FreezeView(**dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class PolicyRoutes:
         include = request.query_params.get("include")
         if include not in (None, "past"):
             raise invalid("include", "include may only be past")
+        await LearningRoutes(self.services).wait_for_min_position(request)
         found = await call(self.policy.freezes, tenant_id, include_past=include == "past")
         return json_response(_page(request, found))
 

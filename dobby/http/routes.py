@@ -68,12 +68,11 @@ class Operation:
 
 INTEGER = {"type": "integer", "minimum": 0, "maximum": 2**62}
 MIN_POSITION = Param("min_position", INTEGER)
-PAGE = (
-    Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-    Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
-    Param("tenant_id", {"type": "string"}),
-    MIN_POSITION,
-)
+LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 500})
+CURSOR = Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"})
+PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}), MIN_POSITION)
+TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}, required=True), MIN_POSITION)
+"""Lists of one tenant, held in memory by the engine (freezes, the decision queue); an offset is the cursor."""
 RUN_FILTERS = (Param("outcome", {"type": "string"}), Param("trace_id", {"type": "string"}))
 REPLAY_FILTERS = (
     Param("verdict", {"enum": ["passed", "rejected", "revalidate_required"]}),
@@ -196,12 +195,7 @@ OPERATIONS: tuple[Operation, ...] = (
         f"{LEARNING}/freezes",
         "list_freezes",
         READ,
-        params=(
-            Param("tenant_id", {"type": "string"}, required=True),
-            Param("include", {"enum": ["past"]}),
-            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-            Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
-        ),
+        params=(*TENANT_PAGE, Param("include", {"enum": ["past"]})),
         list_item=FreezeView,
     ),
     Operation(
@@ -218,12 +212,7 @@ OPERATIONS: tuple[Operation, ...] = (
         f"{LEARNING}/decisions",
         "decisions",
         READ,
-        params=(
-            Param("tenant_id", {"type": "string"}, required=True),
-            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-            Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
-            MIN_POSITION,
-        ),
+        params=TENANT_PAGE,
         list_item=Decision,
     ),
     Operation("POST", f"{LEARNING}/stop", "stop", "operator", TenantAction, StopAnswer),
