@@ -10,6 +10,8 @@ lets a process notice first, so a role holder stops before the server can hand i
 
 from __future__ import annotations
 
+from typing import Any
+
 CLIENT_KEEPALIVES: dict[str, int] = {
     "keepalives": 1,
     "keepalives_idle": 2,
@@ -34,7 +36,7 @@ def server_options() -> str:
     return " ".join(f"-c {name}={value}" for name, value in SERVER_KEEPALIVES.items())
 
 
-def session_parameters(connect_timeout: float, options: str = "") -> dict[str, object]:
+def session_parameters(connect_timeout: float, options: str = "") -> dict[str, Any]:
     """Keyword arguments for `psycopg.connect` (or a pool's `kwargs`): connect timeout, keepalives both ways."""
     return {
         "connect_timeout": max(1, round(connect_timeout)),

@@ -152,10 +152,11 @@ class Follower:
 
     Every projection and every extra step (the Bobbin publisher) is a runner of its own, and a role of
     `leadership`: on PostgreSQL one follower across processes runs it (a session advisory lock, see
-    `leadership`); the others stand by and take over when it goes. A runner that fails is retried alone with exponential backoff while the others go on
-    every round; its error is kept in `status` and in the tracking table for readiness and metrics until it
-    succeeds again. Each round reads the log once for all runners (SharedRead); while events only trickle in, it
-    waits `gather_seconds` between rounds so that a round folds a batch rather than one event.
+    `leadership`); the others stand by and take over when it goes. A runner that fails is retried alone with
+    exponential backoff while the others go on every round; its error is kept in `status` and in the tracking
+    table for readiness and metrics until it succeeds again. Each round reads the log once for all runners
+    (SharedRead); while events only trickle in, it waits `gather_seconds` between rounds so that a round folds a
+    batch rather than one event.
     """
 
     store: ProjectionStore

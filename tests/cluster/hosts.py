@@ -157,7 +157,9 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def dobby(self, host: Host, *args: str, env: dict[str, str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def dobby(
+        self, host: Host, *args: str, env: dict[str, str], timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["ip", "netns", "exec", host.namespace, sys.executable, "-m", "dobby.cli", *args],
             env={**env, "DOBBY_DATABASE_URL": self.database_url(host)},

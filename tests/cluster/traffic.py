@@ -97,10 +97,14 @@ class Traffic:
         proposal_id = proposal.body["proposal_id"]
         self._read_elsewhere(clients, proposal, proposal_id)
         self._approve(proposal.body)
-        checked = self._post(clients, rng, "approve-check", f"{LEARNING}/promotions/approve-check", {"proposal_id": proposal_id})
+        checked = self._post(
+            clients, rng, "approve-check", f"{LEARNING}/promotions/approve-check", {"proposal_id": proposal_id}
+        )
         if checked is None or checked.body.get("state") != "approved":
             return
-        activated = self._post(clients, rng, "activate", f"{LEARNING}/promotions/activate", {"proposal_id": proposal_id})
+        activated = self._post(
+            clients, rng, "activate", f"{LEARNING}/promotions/activate", {"proposal_id": proposal_id}
+        )
         if activated is None or rng.random() < 0.2:
             return
         time.sleep(rng.uniform(0.0, 0.3))
@@ -130,9 +134,7 @@ class Traffic:
     def _read_elsewhere(self, clients: list[httpx.Client], write: Answer, proposal_id: str) -> None:
         other = clients[(write.api + 1) % len(clients)]
         try:
-            response = other.get(
-                f"{LEARNING}/proposals/{proposal_id}", params={"min_position": write.body["position"]}
-            )
+            response = other.get(f"{LEARNING}/proposals/{proposal_id}", params={"min_position": write.body["position"]})
             state = _json(response).get("state") if response.status_code == 200 else None
             self.reads.append((response.status_code, state))
         except httpx.HTTPError:
