@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check unit bench clean
+.PHONY: run test check unit bench clean console-screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,9 @@ unit: $(DEV_STAMP)
 
 test: check
 	$(BIN)/pytest -q
+
+console-screenshots: $(DEV_STAMP)
+	DOBBY_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q tests/e2e/test_console_browser.py
 
 bench: $(DEV_STAMP)
 	command -v wrk >/dev/null || apt-get install -y wrk

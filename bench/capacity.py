@@ -12,7 +12,6 @@ run the projections are caught up and verified, and the stored runs counted agai
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, free_port, fresh_postgres, fresh_sqlite, record
-from bench.intake import DOBBY, FAMILIES, check_after, dobby_env, server, wrk
+from bench.intake import DOBBY, check_after, dobby_env, open_loop, server, wrk
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -82,30 +81,6 @@ def layout(
     return result, check_after(database_url, result["created"], connections)
 
 
-def open_loop(database_url: str, rate: int, seconds: int) -> dict[str, float]:
-    port = free_port()
-    with server([DOBBY, "serve"], dobby_env(database_url, port, "on"), port) as url:
-        output = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "bench/fixed_rate.py"),
-                url,
-                "--rate",
-                str(rate),
-                "--seconds",
-                str(seconds),
-                "--families",
-                FAMILIES,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=seconds + 120,
-        ).stdout
-    found: dict[str, float] = json.loads(output)
-    return found
-
-
 def ceiling(seconds: int, connections: int) -> dict[str, float]:
     port = free_port()
     with server([sys.executable, str(ROOT / "bench/ceiling.py"), str(port)], {}, port) as url:
@@ -148,7 +123,7 @@ def main() -> int:
                 (f"PostgreSQL, {label}", *layout(url, command, seconds, connections, "pg", processor=processor))
             )
     with fresh_postgres() as url:
-        loop = open_loop(url, args.rate, 10)
+        loop = open_loop(url, args.rate, 10, [DOBBY, "serve"])
     for label, command, processor in LAYOUTS[:2]:
         with tempfile.TemporaryDirectory() as directory, fresh_sqlite(Path(directory)) as url:
             runs.append((f"SQLite, {label}", *layout(url, command, seconds, connections, "lite", processor=processor)))

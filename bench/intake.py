@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -165,9 +166,10 @@ def two_workers(database_url: str, seconds: int, connections: int) -> str:
     )
 
 
-def fixed_rate(database_url: str, rate: int, seconds: int) -> str:
+def open_loop(database_url: str, rate: int, seconds: int, command: list[str]) -> dict[str, Any]:
+    """bench/fixed_rate.py against a dobby started with `command`: achieved rate, p50, p99, requests, created."""
     port = free_port()
-    with server([DOBBY, "serve", "--no-background"], dobby_env(database_url, port, "on"), port) as url:
+    with server(command, dobby_env(database_url, port, "on"), port) as url:
         output = subprocess.run(
             [
                 sys.executable,
@@ -185,7 +187,12 @@ def fixed_rate(database_url: str, rate: int, seconds: int) -> str:
             check=True,
             timeout=seconds + 120,
         ).stdout
-    result = json.loads(output)
+    result: dict[str, Any] = json.loads(output)
+    return result
+
+
+def fixed_rate(database_url: str, rate: int, seconds: int) -> str:
+    result = open_loop(database_url, rate, seconds, [DOBBY, "serve", "--no-background"])
     return (
         f"| PostgreSQL, group commit on, open loop at {rate:,}/s | {result['achieved']:,.0f} | "
         f"{result['p50']:.1f} | {result['p99']:.1f} | {result['requests'] - result['created']} | |"

@@ -50,6 +50,8 @@ def limits_from(settings: Settings) -> Limits:
         velocity_max=settings.promotion_velocity_max,
         velocity_window_seconds=settings.promotion_velocity_window_seconds,
         proposal_ttl_seconds=settings.proposal_ttl_seconds,
+        approval_quorum_high=settings.approval_quorum_high,
+        approval_quorum_critical=settings.approval_quorum_critical,
     )
 
 
@@ -146,6 +148,10 @@ class System:
     @property
     def db_timeout_seconds(self) -> float:
         return self.settings.db_timeout_seconds
+
+    @property
+    def console_secret(self) -> str | None:
+        return self.settings.console_secret
 
     def start(
         self, *, background: bool, when_ready: Callable[[], object] | None = None, first_wait: float = 1.0
@@ -307,7 +313,7 @@ def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **en
     follower = Follower(
         store, engine.context.uow.log, listen_url=postgres_url, extra_steps=extra_steps, leadership=leadership
     )
-    expiry = ExpiryProcessor(engine.context, engine.expiry, queries)
+    expiry = ExpiryProcessor(engine.context, engine.expiry, queries, engine.schedule)
     digest = build_digest(settings, store, engine)
     return System(settings, engine, store, queries, follower, expiry, publisher, tallies, digest, leadership)
 

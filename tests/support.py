@@ -3,8 +3,11 @@ released at once, and the HTTP app served in-process with the helpers its tests 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -396,6 +399,9 @@ class AppClient:
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)
 
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
 
@@ -524,3 +530,39 @@ def samples(text: str, prefix: str) -> dict[str, float]:
 def metric(client: AppClient, sample: str) -> float:
     """One sample's value on /metrics (0 when it is not shown yet)."""
     return samples(client.get("/metrics").text, sample).get("", 0.0)
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`dobby ARGS` in a child process of this interpreter, with `env` over the test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "dobby.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=REPOSITORY,
+        timeout=120,
+        check=False,
+    )
+
+
+def run_coroutine(make: Callable[[], Any]) -> Any:
+    """`asyncio.run(make())` on a thread of its own: the session's browser (Playwright's sync API) may keep an event
+    loop running on the main thread."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(make()))
+        except BaseException as error:  # handed to the caller's thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, name="test-event-loop")
+    worker.start()
+    worker.join(60)
+    assert outcome, "the coroutine did not finish within 60 s"
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]

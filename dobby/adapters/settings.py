@@ -16,6 +16,7 @@ MAX_COUNT = 10**9
 DAY = 86_400
 MAX_WINDOW = 366 * DAY
 MAX_TTL = 31_536_000  # a year, as a proposal's own ttl_seconds
+MIN_SECRET_LENGTH = 16
 
 
 class SettingsError(ValueError):
@@ -34,6 +35,8 @@ class Settings:
     promotion_velocity_max: int = 5
     promotion_velocity_window_seconds: float = 3600
     proposal_ttl_seconds: int = 604_800
+    approval_quorum_high: int = 1
+    approval_quorum_critical: int = 2
     processor_interval_seconds: float = 5
     db_timeout_seconds: float = 2
     db_wait_seconds: float = 60
@@ -49,6 +52,7 @@ class Settings:
     shuttle_timeout_ms: int = 300
     bobbin_path: Path | None = Path("var/bobbin-provenance.jsonl")
     api_tokens_file: Path | None = None
+    console_secret: str | None = None
     audit_signing_key: Path | None = None
 
     @property
@@ -129,6 +133,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("replay_budget", "DOBBY_REPLAY_BUDGET", _number(int, 1, MAX_COUNT))
     take("replay_budget_window_seconds", "DOBBY_REPLAY_BUDGET_WINDOW_SECONDS", _number(float, 1, MAX_WINDOW))
     take("promotion_velocity_max", "DOBBY_PROMOTION_VELOCITY_MAX", _number(int, 1, MAX_COUNT))
+    take("approval_quorum_high", "DOBBY_APPROVAL_QUORUM_HIGH", _number(int, 1, 100))
+    take("approval_quorum_critical", "DOBBY_APPROVAL_QUORUM_CRITICAL", _number(int, 1, 100))
     take(
         "promotion_velocity_window_seconds",
         "DOBBY_PROMOTION_VELOCITY_WINDOW_SECONDS",
@@ -150,6 +156,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("shuttle_timeout_ms", "DOBBY_SHUTTLE_TIMEOUT_MS", _number(int, 1, 600_000))
     take("api_tokens_file", "DOBBY_API_TOKENS_FILE", lambda n, r: Path(r))
     take("audit_signing_key", "DOBBY_AUDIT_SIGNING_KEY", lambda n, r: Path(r))
+    take("console_secret", "DOBBY_CONSOLE_SECRET", _secret)
     if "DOBBY_BOBBIN_PATH" in environ:
         raw = environ["DOBBY_BOBBIN_PATH"].strip()
         values["bobbin_path"] = Path(raw) if raw else None
@@ -160,6 +167,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if settings.warp_url and not settings.warp_token:
         raise SettingsError("DOBBY_WARP_TOKEN is required when DOBBY_WARP_URL is set")
     return settings
+
+
+def _secret(name: str, raw: str) -> str:
+    if len(raw) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters (a random string)")
+    return raw
 
 
 def eventsourcing_env(settings: Settings) -> dict[str, str]:

@@ -7,31 +7,41 @@ from pathlib import Path
 from typing import Any
 
 from dobby.engine.clock import parse_rfc3339
-from dobby.engine.ports import Approval, UpstreamUnavailableError
+from dobby.engine.ports import Approval, ApproverRef, UpstreamUnavailableError
 
 
 def parse_approval(data: Any) -> Approval:
     """A Warp approval document; anything malformed raises UpstreamUnavailableError (fail closed)."""
     try:
-        approver = data["approver"]
         binding = data["binding"]
         decision = data["decision"]
-        kind = approver["kind"]
-        if decision not in ("approved", "rejected", "pending") or kind not in ("human", "service"):
-            raise ValueError(f"decision {decision!r} / approver kind {kind!r}")
+        listed = data["approvers"] if "approvers" in data else [data["approver"]]
+        if not isinstance(listed, list) or not listed:
+            raise ValueError("approvers must be a non-empty list")
+        approvers = tuple(_approver(one) for one in listed)
+        if decision not in ("approved", "rejected", "pending"):
+            raise ValueError(f"decision {decision!r}")
         return Approval(
             approval_id=_text(data["approval_id"]),
             proposal_id=_text(data["proposal_id"]),
             decision=decision,
-            approver_id=_text(approver["id"]),
-            approver_kind=kind,
+            approver_id=approvers[0].id,
+            approver_kind=approvers[0].kind,
             candidate_hash=_text(binding["candidate_hash"]),
             provenance_hash=_text(binding["provenance_hash"]),
             decided_at=parse_rfc3339(_text(data["decided_at"])),
             expires_at=parse_rfc3339(_text(data["expires_at"])),
+            approvers=approvers,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise UpstreamUnavailableError(f"unusable Warp approval: {error!r}") from error
+
+
+def _approver(data: Any) -> ApproverRef:
+    kind = data["kind"]
+    if kind not in ("human", "service"):
+        raise ValueError(f"approver kind {kind!r}")
+    return ApproverRef(_text(data["id"]), kind)
 
 
 def _text(value: Any) -> str:

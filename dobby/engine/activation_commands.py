@@ -22,6 +22,7 @@ from dobby.engine.proposals import (
     answer,
     detached,
     drift_now,
+    hold_now,
     load_proposal,
     proposal_uuid,
     target_of,
@@ -29,6 +30,7 @@ from dobby.engine.proposals import (
 from dobby.engine.shapes import Reason, RecordId, Shape
 
 DENIALS_TOTAL = "dobby_activation_denials_total"
+FROZEN_TOTAL = "dobby_frozen_activations_total"
 
 
 class Rollback(Shape, frozen=True):
@@ -71,6 +73,7 @@ class ActivationCommands:
                 velocity=allowed,
                 drift=drift_now(context, state.family_versions),
                 now=now,
+                hold=hold_now(context, state, now),
             )
             failed = [guard for guard in guards if not guard.passed]
             if failed:
@@ -93,6 +96,8 @@ class ActivationCommands:
         for guard in failed:
             if guard.code != "approval_stale":
                 self.context.observer.count(DENIALS_TOTAL, {"reason": guard.code})
+            if guard.code == "frozen":
+                self.context.observer.count(FROZEN_TOTAL, {})
         velocity_failed = any(guard.name == "velocity" for guard in failed)
         raise RuleViolationError(
             [guard.violation() for guard in failed], retry_after=retry if velocity_failed else None

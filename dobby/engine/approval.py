@@ -26,6 +26,11 @@ def approval_requirement(risk: str) -> Literal["human", "any"]:
     return "any" if risk == "low" else "human"
 
 
+def approvers_needed(risk: str, quorum_high: int, quorum_critical: int) -> int:
+    """Distinct approvers a proposal of `risk` needs (SPEC §12): high and critical by setting, the others one."""
+    return {"high": quorum_high, "critical": quorum_critical}.get(risk, 1)
+
+
 def judge_approval(
     approval: Approval | None,
     *,
@@ -34,8 +39,13 @@ def judge_approval(
     provenance_hash: str,
     requirement: str,
     now: datetime,
+    needed: int = 1,
+    proposer: str = "",
 ) -> ApprovalJudgement:
-    """Rejected, mismatched and expired block; pending and insufficient approver leave the proposal as it is."""
+    """Rejected, mismatched and expired block; pending and insufficient approver leave the proposal as it is.
+
+    Short of `needed` distinct approvers (humans, when a human is required) the answer is insufficient_approver;
+    the proposer never counts among them."""
     if approval is None or approval.decision == "pending":
         return ApprovalJudgement("pending", ("no decision yet",))
     if approval.decision == "rejected":
@@ -51,6 +61,14 @@ def judge_approval(
         return ApprovalJudgement("mismatched", tuple(f"binding {name} differs" for name in mismatches))
     if approval.expires_at <= now:
         return ApprovalJudgement("expired", (f"approval expired at {approval.expires_at.isoformat()}",))
-    if requirement == "human" and approval.approver_kind != "human":
-        return ApprovalJudgement("insufficient_approver", ("a human approver is required",))
-    return ApprovalJudgement("approved", ())
+    approvers = approval.all_approvers
+    counted = {one.id for one in approvers if one.id != proposer and (requirement != "human" or one.kind == "human")}
+    if len(counted) >= needed:
+        return ApprovalJudgement("approved", ())
+    kind = "human " if requirement == "human" else ""
+    reasons = [f"{needed} distinct {kind}approver{'s' if needed > 1 else ''} required, {len(counted)} counted"]
+    if requirement == "human" and not any(one.kind == "human" for one in approvers):
+        reasons.insert(0, "a human approver is required")
+    if any(one.id == proposer for one in approvers):
+        reasons.append(f"the proposer {proposer} may not approve their own proposal")
+    return ApprovalJudgement("insufficient_approver", tuple(reasons))

@@ -16,11 +16,12 @@ from dobby.engine.proposal import Generated, ProposalView
 from dobby.engine.proposals import (
     drift_now,
     explain_velocity,
+    hold_now,
     load_proposal,
     proposal_uuid,
     target_of,
 )
-from dobby.engine.replay import Replay, ReplayView
+from dobby.engine.replay import Replay, ReplayInputs, ReplayView
 from dobby.engine.run import Run, RunView
 from dobby.engine.shapes import View
 from dobby.engine.target import Target, TargetView
@@ -53,6 +54,13 @@ class AuditQueries:
             raise NotFoundError(f"no replay {replay_id!r}")
         return replay.state.view()
 
+    def get_replay_inputs(self, replay_id: str) -> ReplayInputs:
+        replay = self.context.uow.get(Replay, parse_uuid(replay_id))
+        if replay is None:
+            raise NotFoundError(f"no replay {replay_id!r}")
+        state = replay.state
+        return ReplayInputs(state.metrics, state.threshold_contract, state.workload_similar)
+
     def get_target(self, tenant_id: str, target_type: str, target_key: str) -> TargetView | None:
         holder = self.context.uow.get(Target, target_id_for(tenant_id, target_type, target_key))
         return None if holder is None else holder.state.view()
@@ -84,6 +92,7 @@ class AuditQueries:
             velocity=explain_velocity(context, state.tenant_id, now),
             drift=drift_now(context, state.family_versions),
             now=now,
+            hold=hold_now(context, state, now),
         )
         return Explanation(
             proposal_id=state.proposal_id,

@@ -93,3 +93,11 @@ def replay_budget_id_for(tenant_id: str, target_type: str, target_key: str) -> U
 
 def velocity_ledger_id_for(tenant_id: str) -> UUID:
     return identity("velocity", tenant_id)
+
+
+def policy_id_for(tenant_id: str) -> UUID:
+    return identity("policy", tenant_id)
+
+
+def freeze_id_for(tenant_id: str, targets: str, starts_at: str, ends_at: str, reason: str) -> UUID:
+    return identity("freeze", tenant_id, targets, starts_at, ends_at, reason)

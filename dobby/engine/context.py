@@ -23,6 +23,8 @@ class Limits:
     velocity_max: int = 5
     velocity_window_seconds: float = 3600
     proposal_ttl_seconds: int = 604_800
+    approval_quorum_high: int = 1
+    approval_quorum_critical: int = 2
 
 
 class NoObserver:

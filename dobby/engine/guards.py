@@ -10,6 +10,7 @@ from dobby.engine.errors import Violation
 from dobby.engine.ledger import Allowance
 from dobby.engine.lifecycle import APPROVED
 from dobby.engine.modes import Mode, required_mode
+from dobby.engine.policy import Hold
 from dobby.engine.proposal import ProposalState
 from dobby.engine.shapes import View
 
@@ -42,8 +43,10 @@ def activation_guards(
     velocity: Allowance,
     drift: Sequence[str],
     now: datetime,
+    hold: Hold | None = None,
 ) -> list[Guard]:
-    """The six guards of SPEC §4.6, in the spec's order; the first failing one decides the answer's status.
+    """The guards of SPEC §4.6 and §12 (`not_frozen`, after mode and state), in the spec's order; the first failing
+    one decides the answer's status. `hold` is what the tenant's policy holds the target back with now, if anything.
 
     `drift` is the proposal's bound families against Fabric's document now: a flag set earlier by a processor is
     not needed for a stale binding to hold activation back."""
@@ -64,6 +67,12 @@ def activation_guards(
             "mode_forbids",
         ),
         Guard("state", state_ok, f"state is {proposal.state}; activation needs approved", "invalid_state"),
+        Guard(
+            "not_frozen",
+            hold is None,
+            hold.describe(proposal.tenant_id) if hold else "no freeze or stop holds the target",
+            "frozen",
+        ),
         Guard(
             "approval_fresh",
             fresh,

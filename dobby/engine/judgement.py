@@ -55,6 +55,8 @@ class MetricResult(View, frozen=True):
     regressed: bool
     veto: bool
     margin: float
+    flip_at: float | None = None
+    """The candidate value where this metric turns from failing to passing or back (null when none would)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,14 @@ class Judgement:
     verdict: Verdict
     reasons: tuple[str, ...]
     metric_results: tuple[MetricResult, ...]
+
+
+def flip_point(rule: MetricRule, baseline: float) -> float | None:
+    """The candidate value at which improvement equals min_improvement: at it or beyond (above for `increase`,
+    below for `decrease`) the metric passes, short of it it fails. None when that value leaves the double range."""
+    step = rule.floor * abs(baseline) if rule.relative is True and baseline != 0 else rule.floor
+    point = baseline + step if rule.direction == "increase" else baseline - step
+    return point if math.isfinite(point) else None
 
 
 def judge_metric(name: str, rule: MetricRule, baseline: float, candidate: float, veto: bool) -> MetricResult:
@@ -86,6 +96,7 @@ def judge_metric(name: str, rule: MetricRule, baseline: float, candidate: float,
         regressed=improvement < -rule.tolerance,
         veto=veto,
         margin=margin,
+        flip_at=flip_point(rule, baseline),
     )
 
 
@@ -152,3 +163,16 @@ def _mode_failures(mode: str, results: tuple[MetricResult, ...]) -> tuple[str, .
         short = () if passing * 2 > len(results) else (f"majority_not_passed:{passing}/{len(results)}",)
         return short + regressed
     return regressed
+
+
+def judge_observation(
+    contract: ThresholdContract, baseline: dict[str, float], observed: dict[str, float]
+) -> tuple[MetricResult, ...]:
+    """Live metrics judged as the replay's candidate was, against the replay's baseline (SPEC §12). A result
+    `regressed` (a veto that regresses, or any metric beyond its max_regression) means roll back; one that merely
+    falls short of min_improvement is not a regression."""
+    veto = set(contract.vetoes)
+    return tuple(
+        judge_metric(name, rule, baseline[name], observed[name], name in veto)
+        for name, rule in sorted(contract.metrics.items())
+    )

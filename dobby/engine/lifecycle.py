@@ -35,6 +35,10 @@ TRANSITIONS: Final[dict[tuple[str | None, str], str]] = {
 NON_TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "ApprovalChecked": frozenset({REPLAY_VALIDATED}),
     "RevalidationRequired": OPEN_STATES | {ACTIVE},
+    "Observed": frozenset({ACTIVE}),
+    "ActivationScheduled": frozenset({APPROVED}),
+    "ActivationUnscheduled": frozenset({APPROVED}),
+    "ActivationSkipped": frozenset({APPROVED}),
 }
 
 

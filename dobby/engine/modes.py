@@ -94,10 +94,16 @@ def required_mode(command: str) -> Mode:
 _REQUIRED = {
     "intake_signal": Mode.observe_only,
     "evaluate_replay": Mode.observe_only,
+    "what_if": Mode.observe_only,
     "propose": Mode.proposal_only,
     "approve_check": Mode.proposal_only,
     "activate": Mode.promotion_enabled,
     "rollback": Mode.observe_only,
     "expire": Mode.observe_only,
     "mark_revalidation_required": Mode.observe_only,
+    "freeze": Mode.observe_only,  # SPEC §12: safety actions, allowed in every mode but warmup
+    "lift_freeze": Mode.observe_only,
+    "stop": Mode.observe_only,
+    "resume": Mode.observe_only,
+    "observe": Mode.observe_only,
 }

@@ -51,6 +51,7 @@ class Granted(Payload, frozen=True):
     decided_at: Timestamp
     expires_at: Timestamp
     binding: Binding
+    approvers: list[Approver] = []  # every approver of a quorum (SPEC §12); absent from approvals stored before
 
 
 class RunRecorded(EventPayload, frozen=True):
@@ -95,10 +96,35 @@ class Generated(EventPayload, frozen=True):
     revalidate_required: bool
     expires_at: Timestamp
     request_hash: Hash
+    auto_rollback: bool = True  # absent from proposals generated before SPEC §12
 
 
 class ReplayValidated(EventPayload, frozen=True):
     checks: Reasons
+
+
+class Observed(EventPayload, frozen=True):
+    metrics: dict[str, float]
+    verdict: Literal["healthy", "regressed"]
+    metric_results: list[MetricResult]
+
+
+class ActivationScheduled(EventPayload, frozen=True):
+    not_before: Timestamp
+
+
+class ActivationUnscheduled(EventPayload, frozen=True):
+    scheduled_for: Timestamp
+
+
+class SkippedGuard(Payload, frozen=True):
+    guard: str
+    reason: str
+
+
+class ActivationSkipped(EventPayload, frozen=True):
+    scheduled_for: Timestamp
+    failed: list[SkippedGuard]
 
 
 class ApprovalChecked(EventPayload, frozen=True):
@@ -179,6 +205,35 @@ class Spent(EventPayload, frozen=True):
     at: Timestamp
     ref: str
     window_seconds: float
+
+
+class PolicyOpened(EventPayload, frozen=True):
+    tenant_id: str
+
+
+class FreezeDeclared(EventPayload, frozen=True):
+    freeze_id: RecordId
+    targets: str
+    starts_at: Timestamp
+    ends_at: Timestamp
+    reason: str
+
+
+class FreezeFiled(EventPayload, frozen=True):
+    tenant_id: str
+
+
+class FreezeLifted(EventPayload, frozen=True):
+    freeze_id: RecordId
+    reason: str
+
+
+class ActivationsStopped(EventPayload, frozen=True):
+    reason: str
+
+
+class ActivationsResumed(EventPayload, frozen=True):
+    reason: str
 
 
 EVENT_PAYLOADS: dict[str, type[EventPayload]] = {kind.__name__: kind for kind in EventPayload.__subclasses__()}

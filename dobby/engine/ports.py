@@ -36,6 +36,18 @@ class Approval:
     provenance_hash: str
     decided_at: datetime
     expires_at: datetime
+    approvers: tuple[ApproverRef, ...] = ()
+    """Everyone who approved (SPEC §12); one `approver` is a list of one."""
+
+    @property
+    def all_approvers(self) -> tuple[ApproverRef, ...]:
+        return self.approvers or (ApproverRef(self.approver_id, self.approver_kind),)
+
+
+@dataclass(frozen=True)
+class ApproverRef:
+    id: str
+    kind: ApproverKind
 
 
 @dataclass(frozen=True)

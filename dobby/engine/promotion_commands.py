@@ -10,7 +10,7 @@ from msgspec import Meta, structs
 
 from dobby.engine import lifecycle
 from dobby.engine.admission import check_admission
-from dobby.engine.approval import ApprovalJudgement, approval_requirement, judge_approval
+from dobby.engine.approval import ApprovalJudgement, approval_requirement, approvers_needed, judge_approval
 from dobby.engine.canonical import canonical_json, content_hash, proposal_id_for, target_id_for
 from dobby.engine.chain import ChainedAggregate
 from dobby.engine.clock import parse_rfc3339
@@ -63,6 +63,8 @@ class Propose(Shape, frozen=True):
     baseline: FreeObject
     rationale: Rationale | UnsetType = UNSET
     ttl_seconds: Annotated[int, Meta(ge=1, le=31_536_000)] | UnsetType = UNSET
+    auto_rollback: bool | UnsetType = UNSET
+    """False: an observed regression does not roll the proposal back by itself (SPEC §12)."""
 
 
 class ProposalRef(Shape, frozen=True):
@@ -180,6 +182,10 @@ class PromotionCommands:
                 provenance_hash=proposal.state.provenance_hash,
                 requirement=proposal.state.approval_requirement,
                 now=now,
+                needed=approvers_needed(
+                    proposal.state.risk, context.limits.approval_quorum_high, context.limits.approval_quorum_critical
+                ),
+                proposer=proposal.state.proposed_by,
             )
             reasons = list(judgement.reasons)
             touched: list[ChainedAggregate[Any]] = [proposal]

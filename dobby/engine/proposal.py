@@ -20,10 +20,16 @@ if TYPE_CHECKING:
     from dobby.engine.promotion_commands import Propose
 
 
+class ApproverView(View, frozen=True):
+    id: str
+    kind: str
+
+
 class ApprovalView(View, frozen=True):
     id: str
     approver: str
     kind: str
+    approvers: list[ApproverView]
     expires_at: Timestamp
 
 
@@ -45,6 +51,8 @@ class ProposalView(View, frozen=True):
     approval_requirement: str
     approval: ApprovalView | None
     revalidate_required: bool
+    auto_rollback: bool
+    scheduled_for: Timestamp | None
     created_at: Timestamp
     updated_at: Timestamp
     expires_at: Timestamp
@@ -75,6 +83,14 @@ class ProposalState:
     activated_at: str | None
     version: int
     request_hash: str
+    proposed_by: str = ""
+    """The actor of the Generated event: never counted among its approvers (SPEC §12)."""
+    auto_rollback: bool = True
+    """Whether an observed regression rolls the active proposal back by itself (SPEC §12)."""
+    scheduled_for: str | None = None
+    """When a scheduled activation fires (SPEC §12)."""
+    skipped_guards: tuple[str, ...] = ()
+    """The guards that held the scheduled activation back when it last tried."""
 
     @property
     def is_open(self) -> bool:
@@ -102,16 +118,28 @@ class ProposalState:
             baseline=self.baseline,
             rationale=self.rationale,
             approval_requirement=self.approval_requirement,
-            approval=None
-            if granted is None
-            else ApprovalView(granted["id"], granted["approver"], granted["kind"], granted["expires_at"]),
+            approval=None if granted is None else _approval_view(granted),
             revalidate_required=self.revalidate_required,
+            auto_rollback=self.auto_rollback,
+            scheduled_for=self.scheduled_for,
             created_at=self.created_at,
             updated_at=self.updated_at,
             expires_at=self.expires_at,
             activated_at=self.activated_at,
             version=self.version,
         )
+
+
+def _approval_view(granted: dict[str, Any]) -> ApprovalView:
+    """An approval as it was stored; one stored before quorums has its one approver as the list."""
+    approvers = granted.get("approvers") or [{"id": granted["approver"], "kind": granted["kind"]}]
+    return ApprovalView(
+        granted["id"],
+        granted["approver"],
+        granted["kind"],
+        [ApproverView(one["id"], one["kind"]) for one in approvers],
+        granted["expires_at"],
+    )
 
 
 class Generated(ChainedCreated):
@@ -150,6 +178,22 @@ class RevalidationRequired(ChainedEvent):
     """A replay or Fabric drift made the proposal's evidence stale; the proposal is flagged."""
 
 
+class Observed(ChainedEvent):
+    """Live metrics of the active proposal, judged against its replay's baseline and contract (SPEC §12)."""
+
+
+class ActivationScheduled(ChainedEvent):
+    """The approved proposal is to be activated by the processor at `not_before` (SPEC §12)."""
+
+
+class ActivationUnscheduled(ChainedEvent):
+    """The scheduled activation was cancelled."""
+
+
+class ActivationSkipped(ChainedEvent):
+    """At its time the scheduled activation was held back by these guards; it tries again each interval."""
+
+
 PROPOSAL_EVENTS: tuple[type[ChainedEvent], ...] = (
     Generated,
     ReplayValidated,
@@ -160,6 +204,10 @@ PROPOSAL_EVENTS: tuple[type[ChainedEvent], ...] = (
     RolledBack,
     Expired,
     RevalidationRequired,
+    Observed,
+    ActivationScheduled,
+    ActivationUnscheduled,
+    ActivationSkipped,
 )
 
 
@@ -170,6 +218,12 @@ def _apply(state: ProposalState, event: ChainedEvent) -> ProposalState:
     updated = replace(state, state=moved, updated_at=rfc3339(event.timestamp), version=event.originator_version)
     if isinstance(event, Approved):
         return replace(updated, approval=payload["approval"])
+    if isinstance(event, ActivationScheduled):
+        return replace(updated, scheduled_for=payload["not_before"], skipped_guards=())
+    if isinstance(event, ActivationSkipped):
+        return replace(updated, skipped_guards=tuple(failed["guard"] for failed in payload["failed"]))
+    if moved != APPROVED or isinstance(event, ActivationUnscheduled):  # nothing is scheduled any more
+        updated = replace(updated, scheduled_for=None, skipped_guards=())
     if isinstance(event, Activated):
         return replace(updated, activated_at=rfc3339(event.timestamp))
     if isinstance(event, RevalidationRequired):
@@ -190,6 +244,7 @@ class Proposal(ChainedAggregate[ProposalState]):
                 updated_at=at,
                 activated_at=None,
                 version=event.originator_version,
+                proposed_by=event.actor,
                 **event.payload,
             )
         assert state is not None
@@ -226,6 +281,7 @@ class Proposal(ChainedAggregate[ProposalState]):
             revalidate_required=revalidate_required,
             expires_at=rfc3339(at + timedelta(seconds=ttl_seconds)),
             request_hash=request_hash,
+            auto_rollback=body.auto_rollback is not False,
         )
         proposal: Proposal = cls.start(Generated, id=proposal_id, payload=payload, actor=actor, at=at)
         return proposal
@@ -257,6 +313,7 @@ class Proposal(ChainedAggregate[ProposalState]):
             id=approval.approval_id,
             approver=approval.approver_id,
             kind=approval.approver_kind,
+            approvers=[stored.Approver(one.id, one.kind) for one in approval.all_approvers],
             decided_at=rfc3339(approval.decided_at),
             expires_at=rfc3339(approval.expires_at),
             binding=stored.Binding(approval.candidate_hash, approval.provenance_hash),
@@ -266,6 +323,20 @@ class Proposal(ChainedAggregate[ProposalState]):
     def activate(self, *, actor: str, at: datetime) -> None:
         assert self.state.state == APPROVED and not self.state.approval_expired(at)
         self._move(Activated, stored.Activated(self.approval_id), actor, at)
+
+    def schedule(self, not_before: str, *, actor: str, at: datetime) -> None:
+        self._move(ActivationScheduled, stored.ActivationScheduled(not_before), actor, at)
+
+    def unschedule(self, *, actor: str, at: datetime) -> None:
+        assert self.state.scheduled_for is not None
+        self._move(ActivationUnscheduled, stored.ActivationUnscheduled(self.state.scheduled_for), actor, at)
+
+    def skip_activation(self, failed: list[stored.SkippedGuard], *, actor: str, at: datetime) -> None:
+        assert self.state.scheduled_for is not None
+        self._move(ActivationSkipped, stored.ActivationSkipped(self.state.scheduled_for, failed), actor, at)
+
+    def observe(self, observed: stored.Observed, *, actor: str, at: datetime) -> None:
+        self._move(Observed, observed, actor, at)
 
     def roll_back(self, reason: str, *, actor: str, at: datetime) -> None:
         self._move(RolledBack, stored.RolledBack(reason, self.state.baseline), actor, at)

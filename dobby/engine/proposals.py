@@ -8,13 +8,14 @@ from uuid import UUID
 
 from msgspec import structs
 
-from dobby.engine.canonical import target_id_for, velocity_ledger_id_for
+from dobby.engine.canonical import policy_id_for, target_id_for, velocity_ledger_id_for
 from dobby.engine.chain import ChainedAggregate
 from dobby.engine.context import Context
 from dobby.engine.errors import NotFoundError
 from dobby.engine.judgement import family_drift
 from dobby.engine.ledger import Allowance, Ledger, allowance
-from dobby.engine.proposal import Proposal, ProposalView
+from dobby.engine.policy import Hold, TenantPolicy, hold_on
+from dobby.engine.proposal import Proposal, ProposalState, ProposalView
 from dobby.engine.shapes import UNSET, UnsetType
 from dobby.engine.target import Target
 from dobby.engine.unit_of_work import parse_uuid
@@ -67,3 +68,9 @@ def explain_velocity(context: Context, tenant_id: str, now: datetime) -> Allowan
     velocity = context.uow.get(Ledger, velocity_ledger_id_for(tenant_id))
     spent = velocity.state.spend_times() if velocity else ()
     return allowance(spent, context.limits.velocity_max, context.limits.velocity_window_seconds, now)
+
+
+def hold_now(context: Context, state: ProposalState, now: datetime) -> Hold | None:
+    """What the tenant's policy holds the proposal's target back with now (SPEC §12), if anything."""
+    policy = context.uow.get(TenantPolicy, policy_id_for(state.tenant_id))
+    return hold_on(None if policy is None else policy.state, state.target, now)

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import msgspec
+
 from dobby.engine import payloads as stored
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
-from dobby.engine.judgement import Judgement, MetricResult, Verdict
+from dobby.engine.judgement import Judgement, MetricResult, MetricRule, Verdict, flip_point
 from dobby.engine.shapes import Hash, TargetRef, Timestamp, View
 
 if TYPE_CHECKING:
@@ -31,6 +33,14 @@ class ReplayView(View, frozen=True):
     provenance_hash: Hash
     run_ids: list[str]
     evaluated_at: Timestamp
+
+
+class ReplayInputs(View, frozen=True):
+    """What a replay was judged from: the console's what-if form starts from these."""
+
+    metrics: dict[str, Any]
+    threshold_contract: dict[str, Any]
+    workload_similar: bool
 
 
 @dataclass(frozen=True)
@@ -59,12 +69,19 @@ class ReplayState:
             family_versions=self.family_versions,
             verdict=self.verdict,  # type: ignore[arg-type]
             reasons=self.reasons,
-            metric_results=[MetricResult(**result) for result in self.metric_results],
+            metric_results=[self._result(result) for result in self.metric_results],
             candidate_hash=self.candidate_hash,
             provenance_hash=self.provenance_hash,
             run_ids=self.run_ids,
             evaluated_at=self.evaluated_at,
         )
+
+    def _result(self, result: dict[str, Any]) -> MetricResult:
+        """A stored metric result; one stored before results carried `flip_at` gets it from its contract rule."""
+        if "flip_at" not in result:
+            rule = msgspec.convert(self.threshold_contract["metrics"][result["name"]], MetricRule)
+            result = {**result, "flip_at": flip_point(rule, result["baseline"])}
+        return MetricResult(**result)
 
 
 class ReplayEvaluated(ChainedCreated):

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from msgspec import Meta
 
 from dobby.engine import lifecycle
@@ -15,11 +16,11 @@ from dobby.engine.canonical import content_hash, replay_budget_id_for, replay_id
 from dobby.engine.chain import ChainedAggregate
 from dobby.engine.clock import rfc3339
 from dobby.engine.context import Context
-from dobby.engine.errors import ConflictError, RuleViolationError, Violation
+from dobby.engine.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError, Violation
 from dobby.engine.judgement import MetricResult, Metrics, ThresholdContract, Verdict, check_contract, judge_replay
 from dobby.engine.ledger import Allowance, Ledger, allowance
 from dobby.engine.proposal import Proposal
-from dobby.engine.replay import Replay
+from dobby.engine.replay import Replay, ReplayState
 from dobby.engine.run import Run
 from dobby.engine.shapes import (
     UNSET,
@@ -69,6 +70,68 @@ class ReplayAnswer(View, frozen=True):
     budget: Budget
     duplicate: bool
     position: int
+
+
+class WhatIf(Shape, frozen=True):
+    """Another threshold contract (and optionally another workload_similar) to re-judge a stored replay under."""
+
+    threshold_contract: ThresholdContract
+    workload_similar: bool | UnsetType = UNSET
+
+
+class StoredJudgement(View, frozen=True):
+    verdict: Verdict
+    reasons: list[str]
+
+
+class WhatIfJudgement(View, frozen=True):
+    verdict: Verdict
+    reasons: list[str]
+    metric_results: list[MetricResult]
+
+
+class Flip(View, frozen=True):
+    name: str
+    stored_passed: bool
+    what_if_passed: bool
+
+
+class WhatIfAnswer(View, frozen=True):
+    """SPEC §4.3a: the stored judgement beside the one the other contract gives, and the metrics that flip."""
+
+    replay_id: str
+    stored: StoredJudgement
+    what_if: WhatIfJudgement
+    verdict_changed: bool
+    flips: list[Flip]
+
+
+def judge_what_if(replay: ReplayState, body: WhatIf, fabric_families: dict[str, str]) -> WhatIfAnswer:
+    """A stored replay judged again under `body`: a pure function, so nothing is appended and no budget spent."""
+    metrics = msgspec.convert(replay.metrics, Metrics)
+    violations = [
+        Violation(v.code, v.message, f"threshold_contract.metrics.{v.field.rsplit('.', 1)[-1]}")
+        if v.code == "missing_metric" and v.field
+        else v
+        for v in check_contract(body.threshold_contract, metrics)
+    ]
+    if violations:
+        raise RuleViolationError(violations)
+    similar = replay.workload_similar if body.workload_similar is UNSET else body.workload_similar
+    judgement = judge_replay(body.threshold_contract, metrics, similar, replay.family_versions, fabric_families)
+    stored = {result["name"]: result["passed"] for result in replay.metric_results}
+    flips = [
+        Flip(result.name, stored[result.name], result.passed)
+        for result in judgement.metric_results
+        if result.name in stored and stored[result.name] != result.passed
+    ]
+    return WhatIfAnswer(
+        replay_id=replay.replay_id,
+        stored=StoredJudgement(replay.verdict, list(replay.reasons)),  # type: ignore[arg-type]
+        what_if=WhatIfJudgement(judgement.verdict, list(judgement.reasons), list(judgement.metric_results)),
+        verdict_changed=judgement.verdict != replay.verdict,
+        flips=flips,
+    )
 
 
 def candidate_hash_of(body: EvaluateReplay) -> str:
@@ -176,6 +239,18 @@ class ReplayCommands:
             return answer(replay, spent_now, False, position)
 
         return uow.transact(attempt)
+
+    def what_if(self, replay_id: str, body: WhatIf, *, tenants: frozenset[str] | None = None) -> WhatIfAnswer:
+        """SPEC §4.3a, a dry run: the stored replay re-judged under `body` against Fabric's current document.
+        `tenants` are those the caller may see (None: any)."""
+        context = self.context
+        context.require_mode("what_if")
+        replay = context.uow.get(Replay, parse_uuid(replay_id))
+        if replay is None:
+            raise NotFoundError(f"no replay {replay_id!r}")
+        if tenants is not None and replay.state.tenant_id not in tenants:
+            raise ForbiddenError(f"the caller may not see tenant {replay.state.tenant_id!r}")
+        return judge_what_if(replay.state, body, context.fabric().families)
 
     def _unknown_runs(self, tenant: str, run_ids: list[str]) -> list[Violation]:
         found = []

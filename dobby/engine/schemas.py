@@ -10,12 +10,13 @@ from dobby.engine.activation_commands import Rollback
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.payloads import EVENT_PAYLOADS
 from dobby.engine.promotion_commands import ProposalRef, Propose
-from dobby.engine.replay_commands import EvaluateReplay
+from dobby.engine.replay_commands import EvaluateReplay, WhatIf
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 COMMANDS: dict[str, type[msgspec.Struct]] = {
     "intake": IntakeSignal,
     "replay-evaluate": EvaluateReplay,
+    "what-if": WhatIf,
     "propose": Propose,
     "approve-check": ProposalRef,
     "activate": ProposalRef,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from dobby.engine import payloads as stored
@@ -26,6 +26,19 @@ class TargetView(View, frozen=True):
     restored_baseline: dict[str, Any] | None
     in_play: list[str]
     revalidation_demanded_at: str | None
+
+
+class TargetRead(View, frozen=True):
+    """What a runtime should run now on one tenant's target (SPEC §4.1), as the targets projection serves it."""
+
+    tenant_id: str
+    target: dict[str, str]
+    source: Literal["proposal", "baseline", "none"]
+    live: dict[str, Any] | None
+    active_proposal_id: str | None
+    revalidate_required: bool
+    updated_at: str | None
+    position: int
 
 
 @dataclass(frozen=True)

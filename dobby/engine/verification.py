@@ -15,6 +15,8 @@ STREAM_KINDS = {
     "ReplayEvaluated": "replay",
     "TargetOpened": "target",
     "LedgerOpened": "ledger",
+    "PolicyOpened": "policy",
+    "FreezeFiled": "freeze",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dobby.console.pages import ConsoleRoutes
+from dobby.console.web import Renderer, environment, static_files
 from dobby.engine.errors import DobbyError
 from dobby.http.audit import AuditRoutes
 from dobby.http.auth import TokenBackend, load_tokens
@@ -25,19 +28,20 @@ from dobby.http.errors import HttpError, error_body, error_response, http_error_
 from dobby.http.learning import LearningRoutes
 from dobby.http.metrics import DobbyCollector, build_registry
 from dobby.http.middleware import BackpressureState, EdgeMiddleware
+from dobby.http.policy import PolicyRoutes
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor
 from dobby.http.routes import OPERATIONS
+from dobby.http.sessions import SessionCodec
 from dobby.http.surface import SurfaceRoutes
 
 
-def routes(learning: LearningRoutes, surface: SurfaceRoutes, audit: AuditRoutes) -> list[Route]:
-    """One Route per entry of the route table; each names its endpoint on the learning, audit or surface routes."""
+def routes(*owners: object) -> list[Route]:
+    """One Route per entry of the route table; each names its endpoint on the first of `owners` that has it."""
     found = []
     for operation in OPERATIONS:
-        endpoint = getattr(learning, operation.handler, None) or getattr(audit, operation.handler, None)
-        endpoint = endpoint or getattr(surface, operation.handler)
-        found.append(Route(operation.path, endpoint, methods=[operation.method]))
+        endpoint = next(getattr(o, operation.handler) for o in owners if hasattr(o, operation.handler))
+        found.append(Route(operation.route_path, endpoint, methods=[operation.method]))
     return found
 
 
@@ -66,6 +70,8 @@ async def _unexpected(_: Request, error: Exception) -> Response:
     return JSONResponse(error_body("internal", "an unexpected error; nothing was changed"), status_code=500)
 
 
+LOG = logging.getLogger("dobby")
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DobbyError: _domain_error,
     HttpError: _http_error,
@@ -79,7 +85,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     """The dobby HTTP app over `services`; with `background`, it also runs projections and processors."""
     tokens_file = services.tokens_file
-    backend = TokenBackend(load_tokens(tokens_file) if tokens_file is not None else None)
+    sessions = SessionCodec(services.console_secret) if services.console_secret else None
+    backend = TokenBackend(load_tokens(tokens_file) if tokens_file is not None else None, sessions)
     monitor = PersistenceMonitor(services.probe_persistence, timeout=min(services.db_timeout_seconds, 2.0))
     gate = BackpressureState()
     registry, histogram = build_registry(DobbyCollector([services.counters], services.gauges))
@@ -97,7 +104,11 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
             monitor.stop()
             await run_in_threadpool(services.close)
 
-    table = routes(learning, surface, AuditRoutes(services))
+    if backend.tokens is not None and sessions is None:
+        LOG.warning("dobby: no DOBBY_CONSOLE_SECRET — the console stays shut while API tokens are configured")
+    renderer = Renderer(environment(), tokens_configured=backend.tokens is not None)
+    console = ConsoleRoutes(services, surface, backend, renderer, sessions, static_files())
+    table = routes(learning, surface, AuditRoutes(services), PolicyRoutes(services)) + console.routes()
     return Starlette(
         routes=table,
         middleware=[

@@ -13,6 +13,9 @@ from starlette.requests import HTTPConnection
 
 from dobby.adapters.tokens_file import ROLES, TokensFileError, read_entries
 from dobby.http.errors import HttpError
+from dobby.http.sessions import SESSION_COOKIE, SessionCodec
+
+CONSOLE = "/console"
 
 
 @dataclass(frozen=True)
@@ -74,30 +77,54 @@ class TokenBackend(AuthenticationBackend):
     """Starlette authentication: the bearer token's principal, or without tokens the X-Actor (or anonymous) with
     every role and tenant. A missing or unknown token leaves the request unauthenticated; routes refuse it."""
 
-    def __init__(self, tokens: dict[str, Principal] | None) -> None:
+    def __init__(self, tokens: dict[str, Principal] | None, sessions: SessionCodec | None = None) -> None:
         self.tokens = tokens
+        self.sessions = sessions
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         if self.tokens is None:
             return AuthCredentials(sorted(ROLES)), Principal(_header_actor(conn), None, ANONYMOUS_ROLES)
         scheme, _, token = conn.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return None
-        digest = hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
-        principal = next((p for known, p in self.tokens.items() if hmac.compare_digest(known, digest)), None)
-        if principal is None:
+            return self._session(conn)
+        found = self.find(token)
+        if found is None:
             conn.scope["dobby.auth_problem"] = "the bearer token is not valid"
             return None
-        return AuthCredentials(sorted(principal.roles)), principal
+        return AuthCredentials(sorted(found[1].roles)), found[1]
+
+    def find(self, token: str) -> tuple[str, Principal] | None:
+        """The token's digest and principal, when the token is one of the configured ones."""
+        digest = hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
+        return self._by_digest(digest)
+
+    def _by_digest(self, digest: str) -> tuple[str, Principal] | None:
+        assert self.tokens is not None
+        principal = next((p for known, p in self.tokens.items() if hmac.compare_digest(known, digest)), None)
+        return None if principal is None else (digest, principal)
+
+    def _session(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        """The console's signed session cookie, honoured under /console only (the API takes bearer tokens)."""
+        cookie = conn.cookies.get(SESSION_COOKIE) if self.sessions and conn.scope["path"].startswith(CONSOLE) else None
+        digest = self.sessions.read(cookie) if self.sessions and cookie else None
+        found = self._by_digest(digest) if digest else None
+        if found is None:
+            return None
+        return AuthCredentials(sorted(found[1].roles)), found[1]
 
 
-def principal_for(request: HTTPConnection, role: str) -> Principal:
-    """The caller, when it holds `role` ("any": any role); 401 unauthenticated, 403 without the role."""
+READERS = ("auditor", "operator")
+"""Who may read (SPEC §8): reads, history, explain and proofs are for auditors and operators."""
+
+
+def principal_for(request: HTTPConnection, role: str | tuple[str, ...]) -> Principal:
+    """The caller, when it holds `role` (or one of several; "any": any role); 401 unauthenticated, 403 without."""
     user = request.user
     if not isinstance(user, Principal):
         raise _unauthorized(request.scope.get("dobby.auth_problem", "a bearer token is required"))
-    if role != "any" and role not in user.roles:
-        raise HttpError(403, "forbidden", f"token {user.name!r} lacks the {role} role")
+    allowed = (role,) if isinstance(role, str) else role
+    if "any" not in allowed and not user.roles & set(allowed):
+        raise HttpError(403, "forbidden", f"token {user.name!r} lacks the {' or '.join(allowed)} role")
     return user
 
 

@@ -18,12 +18,15 @@ from dobby.engine.boundary import decode
 from dobby.engine.clock import parse_rfc3339
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.promotion_commands import ProposalRef, Propose
-from dobby.engine.replay_commands import EvaluateReplay
+from dobby.engine.replay_commands import EvaluateReplay, WhatIf
+from dobby.engine.schedule_commands import Activate, ScheduledAnswer
 from dobby.engine.service import Engine
-from dobby.http.auth import Principal, principal_for
+from dobby.engine.shapes import is_identifier
+from dobby.http.auth import READERS, Principal, principal_for
 from dobby.http.errors import HttpError
 from dobby.http.ports import AppServices
 
+WHAT_IF_ROLES = ("submitter", "operator", "auditor")
 MIN_POSITION_WAIT_SECONDS = 2.0
 CALL_DEADLINE_SECONDS = 2.8
 MAX_POSITION = 2**62
@@ -72,7 +75,7 @@ class LearningRoutes:
     def engine(self) -> Engine:
         return self.services.engine
 
-    async def _command(self, request: Request, role: str, kind: type[T]) -> tuple[Principal, T]:
+    async def command(self, request: Request, role: str, kind: type[T]) -> tuple[Principal, T]:
         principal = principal_for(request, role)
         body = decode(await read_body(request), kind)
         tenant = getattr(body, "tenant_id", None)
@@ -81,7 +84,7 @@ class LearningRoutes:
         return principal, body
 
     async def _proposal_command(self, request: Request, kind: type[T]) -> tuple[Principal, T]:
-        principal, body = await self._command(request, "operator", kind)
+        principal, body = await self.command(request, "operator", kind)
         await self.require_proposal_tenant(principal, body.proposal_id)  # type: ignore[attr-defined]
         return principal, body
 
@@ -122,12 +125,18 @@ class LearningRoutes:
         return json_response(answer, 201 if created else 200)
 
     async def evaluate_replay(self, request: Request) -> Response:
-        principal, body = await self._command(request, "submitter", EvaluateReplay)
+        principal, body = await self.command(request, "submitter", EvaluateReplay)
         answer, created = await call(self.engine.replays.evaluate, body, actor=principal.name)
         return json_response(answer, 201 if created else 200)
 
+    async def what_if(self, request: Request) -> Response:
+        principal = principal_for(request, WHAT_IF_ROLES)
+        body = decode(await read_body(request), WhatIf)
+        replay_id = request.path_params["replay_id"]
+        return json_response(await call(self.engine.replays.what_if, replay_id, body, tenants=principal.tenants))
+
     async def propose(self, request: Request) -> Response:
-        principal, body = await self._command(request, "proposer", Propose)
+        principal, body = await self.command(request, "proposer", Propose)
         answer, created = await call(self.engine.promotions.propose, body, actor=principal.name)
         return json_response(answer, 201 if created else 200)
 
@@ -136,8 +145,13 @@ class LearningRoutes:
         return json_response(await call(self.engine.promotions.approve_check, body, actor=principal.name))
 
     async def activate(self, request: Request) -> Response:
+        principal, body = await self._proposal_command(request, Activate)
+        answered = await call(self.engine.schedule.activate, body, actor=principal.name)
+        return json_response(answered, 202 if isinstance(answered, ScheduledAnswer) else 200)
+
+    async def unschedule(self, request: Request) -> Response:
         principal, body = await self._proposal_command(request, ProposalRef)
-        return json_response(await call(self.engine.activations.activate, body, actor=principal.name))
+        return json_response(await call(self.engine.schedule.unschedule, body, actor=principal.name))
 
     async def rollback(self, request: Request) -> Response:
         principal, body = await self._proposal_command(request, Rollback)
@@ -146,14 +160,14 @@ class LearningRoutes:
     # ----- reads -------------------------------------------------------------------------------------
 
     async def _get(self, request: Request, query: Callable[[str], dict[str, Any]], key: str) -> Response:
-        principal = principal_for(request, "auditor")
+        principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         view = await call(query, request.path_params[key])
         principal.require_tenant(view["tenant_id"])
         return json_response(view)
 
     async def _list(self, request: Request, query: Callable[..., Any]) -> Response:
-        principal = principal_for(request, "auditor")
+        principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         return json_response(await call(query, dict(request.query_params), principal.tenants))
 
@@ -175,8 +189,22 @@ class LearningRoutes:
     async def list_proposals(self, request: Request) -> Response:
         return await self._list(request, self.services.queries.list_proposals)
 
+    async def get_target(self, request: Request) -> Response:
+        principal = principal_for(request, "any")
+        tenant = request.query_params.get("tenant_id")
+        if tenant is None or not is_identifier(tenant):
+            message = "tenant_id is required: 1 to 200 characters without control characters"
+            raise InvalidInputError(message, [Violation("required", message, "tenant_id")])
+        principal.require_tenant(tenant)
+        await self.wait_for_min_position(request)
+        kind, key = request.path_params["type"], request.path_params["id"]
+        if not (is_identifier(kind) and is_identifier(key)):
+            message = "a target's type and id are 1 to 200 characters without control characters"
+            raise InvalidInputError(message, [Violation("invalid_value", message, "target")])
+        return json_response(await call(self.services.queries.get_target, tenant, kind, key))
+
     async def history(self, request: Request) -> Response:
-        principal = principal_for(request, "auditor")
+        principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         proposal_id = request.path_params["proposal_id"]
         await self.require_proposal_tenant(principal, proposal_id)
@@ -186,7 +214,7 @@ class LearningRoutes:
         return json_response(history)
 
     async def explain(self, request: Request) -> Response:
-        principal = principal_for(request, "auditor")
+        principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         await self.require_proposal_tenant(principal, request.path_params["proposal_id"])
         return json_response(await call(self.engine.audit.get_explanation, request.path_params["proposal_id"]))

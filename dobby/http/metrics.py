@@ -21,6 +21,8 @@ COUNTERS = {
     "dobby_revalidate_required_total": ("Replays judged revalidate_required", []),
     "dobby_proposal_transitions_total": ("Proposal lifecycle transitions, by target state", ["to"]),
     "dobby_activation_denials_total": ("Refused activations, by reason", ["reason"]),
+    "dobby_frozen_activations_total": ("Activations held back by a freeze or the emergency stop", []),
+    "dobby_auto_rollbacks_total": ("Active proposals rolled back by dobby:watch on a regression", []),
 }
 
 

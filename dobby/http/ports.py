@@ -22,6 +22,10 @@ class AppServices(Protocol):
     @property
     def db_timeout_seconds(self) -> float: ...
 
+    @property
+    def console_secret(self) -> str | None:
+        """DOBBY_CONSOLE_SECRET: signs console sessions; the console needs it when tokens are configured."""
+
     def start(self, *, background: bool, when_ready: Callable[[], object] | None = None) -> None:
         """Without waiting for the database: Fabric refreshing; storage set up (and with `background` the
         projections and processors running) as soon as the database answers, then `when_ready` called."""

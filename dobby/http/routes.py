@@ -9,15 +9,22 @@ from dobby.engine.activation_commands import Rollback, RollbackAnswer
 from dobby.engine.audit import History
 from dobby.engine.audit_queries import Explanation
 from dobby.engine.checkpoint import Checkpoint, ConsistencyProof, InclusionProof, PublicKey
+from dobby.engine.decision_queue import Decision
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.intake_commands import IntakeAccepted, SampledOut
+from dobby.engine.policy import FreezeView
+from dobby.engine.policy_commands import DeclareFreeze, FreezeAnswer, StopAnswer, TenantAction
 from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
 from dobby.engine.proposal import ProposalView
 from dobby.engine.proposals import ProposalAnswer
 from dobby.engine.replay import ReplayView
-from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer
+from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
 from dobby.engine.run import RunView
+from dobby.engine.schedule_commands import Activate, ScheduledAnswer
+from dobby.engine.target import TargetRead
+from dobby.engine.watch_commands import Observe, ObserveAnswer
 
+READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
 LEARNING = "/api/v1/learning"
 AUDIT = "/api/v1/audit"
 
@@ -45,6 +52,11 @@ class Operation:
     list_item: Any = None
     refusals: tuple[int, ...] | None = None
     """Error statuses besides the usual ones of its kind (documented in /openapi.json)."""
+
+    @property
+    def route_path(self) -> str:
+        """The path as Starlette routes it: a target id may hold slashes (SPEC §4.4), so it takes the rest."""
+        return self.path.replace("/{type}/{id}", "/{type}/{id:path}")
 
     @property
     def answers(self) -> tuple[Any, ...]:
@@ -103,27 +115,46 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("POST", f"{LEARNING}/promotions/propose", "propose", "proposer", Propose, ProposalAnswer, True),
     Operation("POST", f"{LEARNING}/promotions/approve-check", "approve_check", "operator", ProposalRef, CheckAnswer),
-    Operation("POST", f"{LEARNING}/promotions/activate", "activate", "operator", ProposalRef, ProposalAnswer),
-    Operation("POST", f"{LEARNING}/promotions/rollback", "rollback", "operator", Rollback, RollbackAnswer),
-    Operation("GET", f"{LEARNING}/runs", "list_runs", "auditor", params=PAGE + RUN_FILTERS, list_item=RunView),
-    Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", "auditor", None, RunView, params=(_path("run_id"),)),
     Operation(
-        "GET", f"{LEARNING}/replays", "list_replays", "auditor", params=PAGE + REPLAY_FILTERS, list_item=ReplayView
+        "POST", f"{LEARNING}/promotions/activate", "activate", "operator", Activate, (ProposalAnswer, ScheduledAnswer)
     ),
+    Operation("POST", f"{LEARNING}/promotions/unschedule", "unschedule", "operator", ProposalRef, ProposalAnswer),
+    Operation("POST", f"{LEARNING}/promotions/rollback", "rollback", "operator", Rollback, RollbackAnswer),
+    Operation("GET", f"{LEARNING}/runs", "list_runs", READ, params=PAGE + RUN_FILTERS, list_item=RunView),
+    Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", READ, None, RunView, params=(_path("run_id"),)),
+    Operation("GET", f"{LEARNING}/replays", "list_replays", READ, params=PAGE + REPLAY_FILTERS, list_item=ReplayView),
     Operation(
         "GET",
         f"{LEARNING}/replays/{{replay_id}}",
         "get_replay",
-        "auditor",
+        READ,
         None,
         ReplayView,
         params=(_path("replay_id"),),
     ),
     Operation(
+        "POST",
+        f"{LEARNING}/replays/{{replay_id}}/what-if",
+        "what_if",
+        "submitter|operator|auditor",
+        WhatIf,
+        WhatIfAnswer,
+        params=(_path("replay_id"),),
+    ),
+    Operation(
+        "GET",
+        f"{LEARNING}/targets/{{type}}/{{id}}",
+        "get_target",
+        "any",
+        None,
+        TargetRead,
+        params=(_path("type"), _path("id"), Param("tenant_id", {"type": "string"}, required=True)),
+    ),
+    Operation(
         "GET",
         f"{LEARNING}/proposals",
         "list_proposals",
-        "auditor",
+        READ,
         params=PAGE + PROPOSAL_FILTERS,
         list_item=ProposalView,
     ),
@@ -131,7 +162,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals/{{proposal_id}}",
         "get_proposal",
-        "auditor",
+        READ,
         None,
         ProposalView,
         params=(_path("proposal_id"),),
@@ -140,7 +171,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals/{{proposal_id}}/history",
         "history",
-        "auditor",
+        READ,
         None,
         History,
         params=(
@@ -153,18 +184,57 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{LEARNING}/proposals/{{proposal_id}}/explain",
         "explain",
-        "auditor",
+        READ,
         None,
         Explanation,
         params=(_path("proposal_id"),),
     ),
+    Operation("POST", f"{LEARNING}/promotions/observe", "observe", "submitter", Observe, ObserveAnswer),
+    Operation("POST", f"{LEARNING}/freezes", "declare_freeze", "operator", DeclareFreeze, FreezeAnswer, True),
+    Operation(
+        "GET",
+        f"{LEARNING}/freezes",
+        "list_freezes",
+        READ,
+        params=(
+            Param("tenant_id", {"type": "string"}, required=True),
+            Param("include", {"enum": ["past"]}),
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+            Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+        ),
+        list_item=FreezeView,
+    ),
+    Operation(
+        "DELETE",
+        f"{LEARNING}/freezes/{{freeze_id}}",
+        "lift_freeze",
+        "operator",
+        None,
+        FreezeAnswer,
+        params=(_path("freeze_id"), Param("reason", {"type": "string", "minLength": 1}, required=True)),
+    ),
+    Operation(
+        "GET",
+        f"{LEARNING}/decisions",
+        "decisions",
+        READ,
+        params=(
+            Param("tenant_id", {"type": "string"}, required=True),
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+            Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+            MIN_POSITION,
+        ),
+        list_item=Decision,
+    ),
+    Operation("POST", f"{LEARNING}/stop", "stop", "operator", TenantAction, StopAnswer),
+    Operation("POST", f"{LEARNING}/resume", "resume", "operator", TenantAction, StopAnswer),
     Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint, refusals=(404, 503)),
     Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey, refusals=(404,)),
     Operation(
         "GET",
         f"{AUDIT}/proofs/inclusion",
         "inclusion_proof",
-        "auditor",
+        READ,
         None,
         InclusionProof,
         params=(Param("position", {**INTEGER, "minimum": 1}, required=True), Param("tree_size", INTEGER)),
@@ -173,7 +243,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         f"{AUDIT}/proofs/consistency",
         "consistency_proof",
-        "auditor",
+        READ,
         None,
         ConsistencyProof,
         params=(Param("first", {**INTEGER, "minimum": 1}, required=True), Param("second", INTEGER)),

@@ -75,12 +75,16 @@ class SurfaceRoutes:
         return json_response(await call(view))
 
     async def ready(self, request: Request) -> Response:
-        try:
-            body = await asyncio.wait_for(self._readiness(), READY_DEADLINE_SECONDS)
-        except TimeoutError:
-            body = self._unreachable("readiness checks did not finish in time")
+        body = await self.readiness_view()
         status = 503 if request.query_params.get("strict") == "true" and body["status"] != "ready" else 200
         return json_response(body, status, headers={"Retry-After": "1"} if status == 503 else None)
+
+    async def readiness_view(self) -> dict[str, Any]:
+        """The body of /ready, within its deadline (the console's overview shows it too)."""
+        try:
+            return await asyncio.wait_for(self._readiness(), READY_DEADLINE_SECONDS)
+        except TimeoutError:
+            return self._unreachable("readiness checks did not finish in time")
 
     async def _readiness(self) -> dict[str, Any]:
         context = self.context

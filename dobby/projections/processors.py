@@ -15,6 +15,7 @@ from dobby.engine.judgement import family_drift
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.ports import ProvenanceRecord, ProvenanceSink
 from dobby.engine.proposal import Approved, Proposal
+from dobby.engine.schedule_commands import ScheduleCommands
 from dobby.engine.unit_of_work import EventLog
 from dobby.projections.queries import Queries
 from dobby.projections.runner import Reader, read_batch
@@ -27,17 +28,34 @@ BOBBIN = "bobbin"
 @dataclass
 class ExpiryProcessor:
     """Expires open proposals that are due (TTL passed or revalidate_required) through the engine, so each
-    expiry lands in the proposal's own stream; marks proposals whose bound families drifted from Fabric.
+    expiry lands in the proposal's own stream; marks proposals whose bound families drifted from Fabric; fires the
+    scheduled activations that are due (SPEC §12).
     Safe to run twice at once: the engine's optimistic concurrency lets each expiry happen once."""
 
     context: Context
     expiry: ExpiryCommands
     queries: Queries
+    schedule: ScheduleCommands | None = None
 
     def tick(self) -> int:
-        acted = self.mark_drifted()
+        acted = self.mark_drifted() + self.fire_scheduled()
         for proposal_id in self.queries.due_for_expiry(rfc3339(self.context.now())):
             acted += self._expire(proposal_id)
+        return acted
+
+    def fire_scheduled(self) -> int:
+        """Scheduled activations that are due, each activated if every guard passes now (SPEC §12)."""
+        if self.schedule is None:
+            return 0
+        now = rfc3339(self.context.now())
+        acted = 0
+        for proposal_id, due in self.queries.scheduled():
+            if due > now:
+                break
+            try:
+                acted += self.schedule.fire(proposal_id) is not None
+            except DobbyError as error:
+                LOG.warning("could not fire the scheduled activation of %s: %s", proposal_id, error)
         return acted
 
     def mark_drifted(self) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, Table, and_, case, func, select
 
+from dobby.engine.canonical import target_id_for
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.shapes import is_identifier
@@ -32,6 +33,7 @@ class Queries:
         self.replays = store.table("replays", "replays")
         self.proposals = store.table("proposals", "proposals")
         self.counters = store.table("counters", "counters")
+        self.targets = store.table("targets", "targets")
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         return self._get(self.runs, self.runs.c.run_id, run_id, "run")
@@ -50,6 +52,42 @@ class Queries:
         if view is None:
             raise NotFoundError(f"no {kind} {value!r}")
         return dict(view)
+
+    def get_target(self, tenant_id: str, target_type: str, target_id: str) -> dict[str, Any]:
+        """What the target runs now (SPEC §4.1); a target never proposed answers source "none"."""
+        table = self.targets
+        key = str(target_id_for(tenant_id, target_type, target_id))
+        with self.store.engine.connect() as connection:
+            row = connection.execute(select(table).where(table.c.target_key == key)).mappings().one_or_none()
+        answer: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "target": {"type": target_type, "id": target_id},
+            "source": "none",
+            "live": None,
+            "active_proposal_id": None,
+            "revalidate_required": False,
+            "updated_at": None,
+            "position": 0,
+        }
+        if row is not None:
+            names = ("source", "live", "active_proposal_id", "revalidate_required", "updated_at", "position")
+            answer.update({name: row[name] for name in names})
+        return answer
+
+    def proposal_counts(self, tenants: set[str] | frozenset[str] | None = None) -> dict[str, int]:
+        """How many proposals are in each state (of the given tenants only, when given)."""
+        table = self.proposals
+        statement = select(table.c.state, func.count()).group_by(table.c.state)
+        if tenants is not None:
+            statement = statement.where(table.c.tenant_id.in_(sorted(tenants)))
+        with self.store.engine.connect() as connection:
+            return {state: int(count) for state, count in connection.execute(statement)}
+
+    def tenants(self) -> list[str]:
+        """Every tenant with a replay or a proposal."""
+        statement = select(self.replays.c.tenant_id).union(select(self.proposals.c.tenant_id))
+        with self.store.engine.connect() as connection:
+            return sorted(row[0] for row in connection.execute(statement))
 
     def list_runs(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
         return self._list(self.runs, filters, {"tenant_id", "outcome", "trace_id"}, tenants)
@@ -93,6 +131,23 @@ class Queries:
         )
         with self.store.engine.connect() as connection:
             return [row[0] for row in connection.execute(statement)]
+
+    def proposal_views(self, tenant_id: str, states: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Every proposal view of `tenant_id` in `states` (the decision queue's candidates)."""
+        table = self.proposals
+        statement = select(table.c.view).where(table.c.tenant_id == tenant_id, table.c.state.in_(states))
+        with self.store.engine.connect() as connection:
+            return [dict(row[0]) for row in connection.execute(statement)]
+
+    def scheduled(self) -> list[tuple[str, str]]:
+        """(proposal_id, scheduled_for) of every approved proposal with a scheduled activation, soonest first."""
+        table = self.proposals
+        with self.store.engine.connect() as connection:
+            views = [
+                dict(row[0]) for row in connection.execute(select(table.c.view).where(table.c.state == "approved"))
+            ]
+        found = [(view["proposal_id"], view["scheduled_for"]) for view in views if view.get("scheduled_for")]
+        return sorted(found, key=lambda item: item[1])
 
     def in_play(self) -> list[dict[str, Any]]:
         """Open and active proposals not yet flagged for revalidation, with their bound family versions."""

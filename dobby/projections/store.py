@@ -11,9 +11,10 @@ from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, text
 from dobby.projections.database import writer
 from dobby.projections.digest import MerkleProjection, checkpoints_table
 from dobby.projections.tables import tallies_table, tracking_table
+from dobby.projections.targets import TargetsProjection
 from dobby.projections.views import PROJECTIONS, Projection
 
-EVERY_PROJECTION: tuple[Projection, ...] = (*PROJECTIONS, MerkleProjection())
+EVERY_PROJECTION: tuple[Projection, ...] = (*PROJECTIONS, TargetsProjection(), MerkleProjection())
 
 
 class ProjectionStore:

@@ -110,3 +110,23 @@ def tallies_table(metadata: MetaData) -> Table:
         Column("labels", String(400), primary_key=True),
         Column("value", BigInteger, nullable=False),
     )
+
+
+def targets_table(metadata: MetaData, name: str = "dobby_targets") -> Table:
+    """What each tenant's target runs now (SPEC §4.1): one row per target stream."""
+    token = _token()
+    return Table(
+        name,
+        metadata,
+        Column("target_key", String(36), primary_key=True),
+        Column("tenant_id", String(200), nullable=False),
+        Column("target_type", String(200), nullable=False),
+        Column("target_id", String(200), nullable=False),
+        Column("source", String(16), nullable=False),
+        Column("live", JSON, nullable=True),
+        Column("active_proposal_id", String(36), nullable=True),
+        Column("revalidate_required", Boolean, nullable=False),
+        Column("updated_at", String(40), nullable=False),
+        Column("position", BigInteger, nullable=False),
+        Index(f"ix_{name}_active_{token}", "active_proposal_id"),
+    )

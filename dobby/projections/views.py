@@ -16,9 +16,10 @@ from sqlalchemy import Connection, MetaData, Table, bindparam, insert, select, u
 
 from dobby.engine.chain import ChainedEvent
 from dobby.engine.lifecycle import TRANSITIONS
-from dobby.engine.proposal import PROPOSAL_EVENTS, Blocked, Generated, Proposal, ProposalState
+from dobby.engine.proposal import PROPOSAL_EVENTS, Blocked, Generated, Proposal, ProposalState, RolledBack
 from dobby.engine.replay import Replay, ReplayEvaluated
 from dobby.engine.run import Run, RunRecorded
+from dobby.engine.watch_commands import WATCH_ACTOR
 from dobby.projections.database import copy_rows
 from dobby.projections.tables import counters_table, encode_labels, proposals_table, replays_table, runs_table
 
@@ -169,6 +170,8 @@ def counter_deltas(batch: Sequence[Recorded]) -> Counter[tuple[str, str]]:
                 deltas[("dobby_revalidate_required_total", _labels())] += 1
         elif isinstance(event, PROPOSAL_EVENTS) and name in TRANSITION_TARGETS:
             deltas[("dobby_proposal_transitions_total", _labels(to=TRANSITION_TARGETS[name]))] += 1
+            if isinstance(event, RolledBack) and event.actor == WATCH_ACTOR:
+                deltas[("dobby_auto_rollbacks_total", _labels())] += 1
             if isinstance(event, Blocked) and event.payload["reason"] == "approval_stale":
                 deltas[("dobby_activation_denials_total", _labels(reason="approval_stale"))] += 1
     return deltas

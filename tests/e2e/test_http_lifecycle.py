@@ -46,7 +46,7 @@ def test_whole_lifecycle(app: InProcess) -> None:
     assert (checked["state"], checked["approval_outcome"]) == ("approved", "approved")
 
     explained = client.get(f"{LEARNING}/proposals/{pid}/explain").json()
-    assert explained["can_activate"] is True and len(explained["guards"]) == 6
+    assert explained["can_activate"] is True and len(explained["guards"]) == 7  # SPEC §4.6 and §12
     active = post(client, "/promotions/activate", {"proposal_id": pid}, 200, **{"X-Actor": "operator-1"})
     assert active["state"] == "active"
     rolled = post(client, "/promotions/rollback", {"proposal_id": pid, "reason": "worse"}, 200)
@@ -105,7 +105,7 @@ def test_service_surface(app: InProcess) -> None:
     assert client.get("/health").json() == {"status": "ok", "service": "jhf-dobby"}
     ready = client.get("/ready").json()
     assert ready["status"] == "ready" and ready["persistence"]["reachable"] is True
-    assert set(ready["projections"]) == {"runs", "replays", "proposals", "counters", "merkle", "bobbin"}
+    assert set(ready["projections"]) == {"runs", "replays", "proposals", "counters", "targets", "merkle", "bobbin"}
     assert all(runner["failing"] is None for runner in ready["projections"].values())
     assert client.get("/version").json()["effective_mode"] == "promotion_enabled"
     assert client.get("/fabric-manifest.json").json()["capability_class"] == "adaptive_learning"

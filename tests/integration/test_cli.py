@@ -11,25 +11,17 @@ from pathlib import Path
 import pytest
 
 from dobby.http.auth import load_tokens
+from tests.support import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def dobby(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
         "DOBBY_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "DOBBY_WARP_APPROVALS_DIR": str(tmp_path / "approvals"),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "dobby.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(args, env)
 
 
 def test_demo_then_audit_verifies_the_chain(tmp_path: Path) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine
@@ -13,14 +11,12 @@ from sqlalchemy import create_engine
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import open_event_log
 from tests import tampering
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import run_cli
 
 
 def dobby(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """`dobby ARGS` on the test's database, signing with its key file once `dobby audit keygen` made it."""
     env = {
-        **os.environ,
         "DOBBY_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}",
         "DOBBY_WARP_APPROVALS_DIR": str(tmp_path / "approvals"),
         "DOBBY_BOBBIN_PATH": "",
@@ -28,15 +24,7 @@ def dobby(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     }
     if (tmp_path / "signing.key").exists():
         env["DOBBY_AUDIT_SIGNING_KEY"] = str(tmp_path / "signing.key")
-    return subprocess.run(
-        [sys.executable, "-m", "dobby.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(args, env)
 
 
 def events_table(tmp_path: Path) -> tampering.Table:

@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 
 from dobby.engine.group_commit import GroupCommitter
 from dobby.engine.ledger import Ledger
-from tests.support import intake_body, make_world, race
+from tests.support import intake_body, make_world, race, run_coroutine
 
 
 def opening_events() -> list[Any]:
@@ -75,7 +75,7 @@ def test_callers_on_an_event_loop_get_their_own_answers_back_on_that_loop(databa
             return await asyncio.gather(*waiters, return_exceptions=True)
 
         try:
-            outcomes = asyncio.run(many())
+            outcomes = run_coroutine(many)
         finally:
             committer.close()
         positions = [o for o in outcomes if isinstance(o, int)]
@@ -111,7 +111,7 @@ def test_a_save_withdrawn_by_its_caller_before_it_was_written_is_not_written(dat
             blocker.set()
 
         try:
-            asyncio.run(withdraw())
+            run_coroutine(withdraw)
         finally:
             committer.close()
         assert len(world.log.recorder.select_notifications(start=None, limit=10)) == 1

@@ -60,7 +60,8 @@ def test_a_wheel_in_a_fresh_environment_serves_from_another_directory(tmp_path: 
 
 
 def served_manifest(dobby: Path, workdir: Path, log: Path) -> bytes:
-    """`dobby serve` from `workdir`, on a socket opened here: once /health answers, its /fabric-manifest.json."""
+    """`dobby serve` from `workdir`, on a socket opened here: once /health answers, its /fabric-manifest.json (and
+    its console answers)."""
     env = {**ENVIRONMENT, "DOBBY_DATABASE_URL": f"sqlite:///{workdir / 'dobby.db'}"}
     with socket.create_server(("127.0.0.1", 0)) as listener, log.open("wb") as output:
         base = f"http://127.0.0.1:{listener.getsockname()[1]}"
@@ -78,6 +79,9 @@ def served_manifest(dobby: Path, workdir: Path, log: Path) -> bytes:
         )
         answer = httpx.get(f"{base}/fabric-manifest.json", timeout=5)
         assert answer.status_code == 200
+        console = httpx.get(f"{base}/console", timeout=5)  # the templates and assets ship in the wheel too
+        assert console.status_code == 200 and 'data-testid="mode-effective"' in console.text
+        assert httpx.get(f"{base}/console/static/console.js", timeout=5).status_code == 200
         return answer.content
     finally:
         server.terminate()

@@ -27,7 +27,7 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
-PROJECTIONS = {"runs", "replays", "proposals", "counters"}
+PROJECTIONS = {"runs", "replays", "proposals", "counters", "targets"}
 
 
 class Poison:

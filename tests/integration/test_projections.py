@@ -57,7 +57,7 @@ def test_catch_up_gives_the_engine_views(world: SystemWorld) -> None:
     for replay in replays:
         assert replay == world.get_replay(replay["replay_id"])
     assert world.system.store.positions() == dict.fromkeys(
-        ("runs", "replays", "proposals", "counters", "merkle"), world.engine.position()
+        ("runs", "replays", "proposals", "counters", "targets", "merkle"), world.engine.position()
     )
 
 

@@ -16,7 +16,7 @@ def test_four_systems_creating_the_tables_at_once_all_succeed(database_url: str)
         outcomes = race([system.init_storage for system in systems])
         assert outcomes == [None] * 4, outcomes
         assert all(system.engine.position() == 0 for system in systems)
-        assert set(systems[0].store.positions()) == {"runs", "replays", "proposals", "counters", "merkle"}
+        assert set(systems[0].store.positions()) == {"runs", "replays", "proposals", "counters", "targets", "merkle"}
     finally:
         for system in systems:
             system.close()

@@ -1,7 +1,9 @@
-"""A Hypothesis state machine over the engine: random commands, Warp and Fabric answers and clock moves.
+"""A Hypothesis state machine over the engine: random commands, Warp and Fabric answers, freezes and stops (§12),
+and clock moves.
 
-After every step it checks the invariants of SPEC §1–§4 against what is stored, not against a model:
-lifecycle, one active proposal per target, governed activation, budgets, re-folding and hash chains.
+After every step it checks the invariants of SPEC §1–§4 and §12 against what is stored, not against a model:
+lifecycle, one active proposal per target, governed activation, no activation inside a freeze or a stop, budgets,
+re-folding and hash chains.
 """
 
 from __future__ import annotations
@@ -22,14 +24,34 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from dobby.engine.audit import fold
-from dobby.engine.canonical import GENESIS_HASH, replay_budget_id_for, target_id_for, velocity_ledger_id_for
+from dobby.engine.boundary import convert
+from dobby.engine.canonical import (
+    GENESIS_HASH,
+    policy_id_for,
+    replay_budget_id_for,
+    target_id_for,
+    velocity_ledger_id_for,
+)
 from dobby.engine.clock import parse_rfc3339
 from dobby.engine.errors import DobbyError
 from dobby.engine.lifecycle import ACTIVE, TERMINAL_STATES, next_state
 from dobby.engine.payloads import payload_problem
+from dobby.engine.policy import (
+    ActivationsResumed,
+    ActivationsStopped,
+    FreezeDeclared,
+    FreezeLifted,
+    PolicyOpened,
+    TenantPolicy,
+    hold_on,
+)
+from dobby.engine.policy_commands import DeclareFreeze, TenantAction
 from dobby.engine.proposal import Proposal
+from dobby.engine.schedule_commands import Activate
 from dobby.engine.verification import chain_is_valid
 from tests.support import World, make_world, propose_body, replay_body, reset_postgres
+
+POLICY_EVENTS = (PolicyOpened, FreezeDeclared, FreezeLifted, ActivationsStopped, ActivationsResumed)
 
 TENANTS = ("acme", "beta")
 TARGET_IDS = ("greeting", "router")
@@ -54,6 +76,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.world.uow.snapshot_interval = 3
         self.replays: list[dict[str, Any]] = []
         self.proposals: list[str] = []
+        self.freezes: list[str] = []
         self.counter = 0
 
     def build_world(self) -> Any:
@@ -170,6 +193,46 @@ class EngineMachine(RuleBasedStateMachine):
             body = {"proposal_id": data.draw(st.sampled_from(self.proposals)), "reason": "worse in production"}
             self.attempt(self.world.rollback, body, actor="operator")
 
+    @rule(
+        tenant=st.sampled_from(TENANTS),
+        pattern=st.sampled_from(["*", "prompt_template:greeting", "prompt_template:r*", "routing_rule:*"]),
+        starts=st.sampled_from([None, 0, 300, -300]),
+        minutes=st.sampled_from([5, 30, 120]),
+    )
+    def freeze(self, tenant: str, pattern: str, starts: int | None, minutes: int) -> None:
+        now = self.world.clock()
+        body: dict[str, Any] = {"tenant_id": tenant, "targets": pattern, "reason": "freeze", "ends_at": ""}
+        if starts is not None:
+            body["starts_at"] = (now + timedelta(seconds=starts)).isoformat()
+        body["ends_at"] = (now + timedelta(seconds=(starts or 0) + minutes * 60)).isoformat()
+        declared = self.attempt(self.world.engine.policy.declare_freeze, convert(body, DeclareFreeze), actor="ops")
+        if declared is not None:
+            self.freezes.append(declared[0].freeze_id)
+
+    @rule(data=st.data())
+    def lift_freeze(self, data: st.DataObject) -> None:
+        if self.freezes:
+            freeze_id = data.draw(st.sampled_from(self.freezes))
+            self.attempt(self.world.engine.policy.lift_freeze, freeze_id, "over", tenants=None, actor="ops")
+
+    @rule(data=st.data(), seconds=st.sampled_from([-60, 30, 400, 5000]))
+    def schedule_activation(self, data: st.DataObject, seconds: int) -> None:
+        if self.proposals:
+            at = (self.world.clock() + timedelta(seconds=seconds)).isoformat()
+            body = convert({"proposal_id": data.draw(st.sampled_from(self.proposals)), "not_before": at}, Activate)
+            self.attempt(self.world.engine.schedule.activate, body, actor="operator")
+
+    @rule()
+    def scheduler_fires(self) -> None:
+        for pid in self.proposals:
+            self.attempt(self.world.engine.schedule.fire, pid)
+
+    @rule(tenant=st.sampled_from(TENANTS), stop=st.booleans())
+    def stop_or_resume(self, tenant: str, stop: bool) -> None:
+        body = convert({"tenant_id": tenant, "reason": "incident"}, TenantAction)
+        policy = self.world.engine.policy
+        self.attempt(policy.stop if stop else policy.resume, body, actor="ops")
+
     @rule(data=st.data())
     def fabric_drift_marks(self, data: st.DataObject) -> None:
         if self.proposals:
@@ -220,6 +283,35 @@ class EngineMachine(RuleBasedStateMachine):
                     assert parse_rfc3339(approval["expires_at"]) > event.timestamp
                     if generated["approval_requirement"] == "human":
                         assert approval["kind"] == "human"
+
+    @invariant()
+    def no_activation_inside_a_freeze_or_a_stop(self) -> None:
+        """Every Activated event, replayed in log order beside the policy streams: nothing held its target then."""
+        log = self.world.log
+        policies: dict[str, Any] = {}
+        proposals: dict[str, dict[str, Any]] = {}
+        for notification in log.recorder.select_notifications(start=1, limit=100_000):
+            event: Any = log.mapper.to_domain_event(notification)
+            if isinstance(event, POLICY_EVENTS):
+                key = str(event.originator_id)
+                policies[key] = TenantPolicy.evolve(policies.get(key), event)
+            elif event.type_name == "Generated":
+                proposals[str(event.originator_id)] = event.payload
+            elif event.type_name == "Activated":
+                generated = proposals[str(event.originator_id)]
+                state = policies.get(str(policy_id_for(generated["tenant_id"])))
+                hold = hold_on(state, generated["target"], event.timestamp)
+                assert hold is None, f"{event.originator_id} activated while held: {hold}"
+
+    @invariant()
+    def a_scheduled_activation_fires_only_at_or_after_its_time(self) -> None:
+        for events in self.proposal_streams().values():
+            due = None
+            for event in events:
+                if event.type_name == "ActivationScheduled":
+                    due = parse_rfc3339(event.payload["not_before"])
+                elif event.type_name == "Activated" and event.actor == "dobby:scheduler":
+                    assert due is not None and event.timestamp >= due, (due, event.timestamp)
 
     @invariant()
     def velocity_breaker_and_replay_budget_are_never_overrun(self) -> None:

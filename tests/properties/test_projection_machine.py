@@ -36,7 +36,7 @@ class ProjectedMachine(EngineMachine):
     def projections_catch_up(self) -> None:
         self.world.step()
 
-    @rule(name=st.sampled_from(["runs", "replays", "proposals", "counters", "merkle"]))
+    @rule(name=st.sampled_from(["runs", "replays", "proposals", "counters", "targets", "merkle"]))
     def operator_rebuilds(self, name: str) -> None:
         rebuild(self.world.system.store, self.world.log, name)
 

@@ -12,6 +12,7 @@ from dobby.engine.judgement import (
     ThresholdContract,
     check_contract,
     family_drift,
+    flip_point,
     judge_metric,
     judge_replay,
 )
@@ -153,3 +154,28 @@ def test_numbers_that_leave_the_double_range_are_refused(rule: MetricRule, basel
     with pytest.raises(RuleViolationError) as caught:
         judge_metric("a", rule, baseline, candidate, veto=False)
     assert caught.value.code == "metric_out_of_range"
+
+
+@pytest.mark.parametrize(
+    ("rule", "baseline", "flip_at"),
+    [
+        (MetricRule("increase", min_improvement=0.05), 0.80, 0.85),
+        (MetricRule("decrease", min_improvement=10), 120, 110),
+        (MetricRule("increase", min_improvement=0.1, relative=True), -50, -45),
+        (MetricRule("decrease", min_improvement=0.5, relative=True), 0, -0.5),
+        (MetricRule("increase"), 3, 3),
+    ],
+)
+def test_flip_at_is_the_candidate_value_where_the_metric_passes_exactly(
+    rule: MetricRule, baseline: float, flip_at: float
+) -> None:
+    assert flip_point(rule, baseline) == pytest.approx(flip_at)
+    passing = flip_at + (1 if rule.direction == "increase" else -1)
+    failing = flip_at - (1 if rule.direction == "increase" else -1)
+    assert judge_metric("m", rule, baseline, passing, False).passed
+    assert not judge_metric("m", rule, baseline, failing, False).passed
+    assert judge_metric("m", rule, baseline, failing, False).flip_at == pytest.approx(flip_at)
+
+
+def test_flip_at_is_null_when_no_candidate_value_would_flip() -> None:
+    assert flip_point(MetricRule("increase", min_improvement=1e308, relative=True), 1e308) is None

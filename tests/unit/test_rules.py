@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from dobby.engine.admission import check_admission, check_target
-from dobby.engine.approval import approval_requirement, judge_approval
+from dobby.engine.approval import ApprovalJudgement, approval_requirement, approvers_needed, judge_approval
+from dobby.engine.clock import rfc3339
 from dobby.engine.guards import activation_guards
 from dobby.engine.ledger import allowance
 from dobby.engine.lifecycle import OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, next_state
 from dobby.engine.modes import Manifest, Mode, align, effective_mode
-from dobby.engine.ports import Approval, GovernanceDocument
+from dobby.engine.policy import Freeze, PolicyState, Stop, hold_on
+from dobby.engine.ports import Approval, ApproverRef, GovernanceDocument
 from dobby.engine.proposal import ProposalState
 from dobby.engine.shapes import TargetRef
 
@@ -81,6 +84,49 @@ class TestApprovalOutcomes:
         assert {approval_requirement(r) for r in ("medium", "high", "critical")} == {"human"}
 
 
+class TestApprovalQuorum:
+    """SPEC §12: high and critical need a quorum of distinct human approvers; the proposer never counts."""
+
+    @staticmethod
+    def by(*approvers: tuple[str, str], **extra: object) -> Approval:
+        return approval(approvers=tuple(ApproverRef(i, k) for i, k in approvers), **extra)  # type: ignore[arg-type]
+
+    @staticmethod
+    def outcome(found: Approval, needed: int, proposer: str = "bob", requirement: str = "human") -> ApprovalJudgement:
+        return judge_approval(
+            found,
+            proposal_id="p1",
+            candidate_hash="sha256:c",
+            provenance_hash="sha256:p",
+            requirement=requirement,
+            now=NOW,
+            needed=needed,
+            proposer=proposer,
+        )
+
+    def test_quorum_by_risk(self) -> None:
+        assert [approvers_needed(r, 1, 2) for r in ("low", "medium", "high", "critical")] == [1, 1, 1, 2]
+        assert approvers_needed("high", 3, 4) == 3
+
+    def test_two_distinct_humans_make_a_quorum_of_two(self) -> None:
+        assert self.outcome(self.by(("alice", "human"), ("carol", "human")), 2).outcome == "approved"
+
+    def test_the_same_human_twice_or_a_service_does_not(self) -> None:
+        assert self.outcome(self.by(("alice", "human"), ("alice", "human")), 2).outcome == "insufficient_approver"
+        assert self.outcome(self.by(("alice", "human"), ("ci", "service")), 2).outcome == "insufficient_approver"
+
+    def test_the_proposer_does_not_count(self) -> None:
+        judged = self.outcome(self.by(("bob", "human"), ("alice", "human")), 2, proposer="bob")
+        assert judged.outcome == "insufficient_approver"
+        assert any("proposer bob" in reason for reason in judged.reasons)
+        alone = self.outcome(approval(approver_id="bob"), 1, proposer="bob", requirement="any")
+        assert alone.outcome == "insufficient_approver"  # not even for low risk
+
+    def test_a_mismatched_binding_is_judged_first(self) -> None:
+        found = self.by(("bob", "human"), candidate_hash="other")
+        assert self.outcome(found, 2, proposer="bob").outcome == "mismatched"
+
+
 def proposal_state(**overrides: object) -> ProposalState:
     base = ProposalState(
         proposal_id="p1",
@@ -122,6 +168,7 @@ class TestActivationGuards:
         assert [g.name for g in guards] == [
             "mode",
             "state",
+            "not_frozen",
             "approval_fresh",
             "not_revalidate_required",
             "target_free",
@@ -237,3 +284,58 @@ class TestSlidingWindow:
     def test_empty_window_resets_now(self) -> None:
         window = allowance((), 3, 60, NOW)
         assert (window.remaining, window.retry_after, window.resets_at) == (3, 0.0, NOW)
+
+
+class TestFreezesAndTheStop:
+    """SPEC §12: what holds an activation back is a pure function of the tenant's policy and the moment."""
+
+    @staticmethod
+    def policy(*freezes: Freeze, stop: Stop | None = None) -> PolicyState:
+        return PolicyState("acme", freezes, stop)
+
+    @staticmethod
+    def freeze(targets: str = "*", starts: float = -1, ends: float = 1, **extra: str) -> Freeze:
+        at = rfc3339(NOW + timedelta(hours=starts)), rfc3339(NOW + timedelta(hours=ends))
+        return Freeze("f1", "acme", targets, at[0], at[1], "holiday", "ops", at[0], **extra)
+
+    TARGET = {"type": "prompt_template", "id": "support/greeting"}
+
+    def test_a_freeze_in_force_over_the_target_holds_it(self) -> None:
+        hold = hold_on(self.policy(self.freeze("prompt_template:support/*")), self.TARGET, NOW)
+        assert hold is not None and hold.kind == "freeze" and hold.freeze_id == "f1" and hold.reason == "holiday"
+
+    @pytest.mark.parametrize(
+        "made",
+        [
+            {"targets": "routing_rule:*"},
+            {"targets": "prompt_template:support"},  # fnmatch over the whole `type:id`, not a prefix
+            {"starts": 1, "ends": 2},  # not yet
+            {"starts": -2, "ends": 0},  # over at ends_at exactly
+            {"lifted_at": "2026-01-01T00:00:00.000000Z"},
+        ],
+    )
+    def test_other_targets_other_windows_and_lifted_freezes_hold_nothing(self, made: dict[str, Any]) -> None:
+        assert hold_on(self.policy(self.freeze(**made)), self.TARGET, NOW) is None
+
+    def test_the_stop_holds_every_target_and_is_named_first(self) -> None:
+        stop = Stop("incident", "oncall", rfc3339(NOW))
+        hold = hold_on(self.policy(self.freeze(), stop=stop), {"type": "t", "id": "x"}, NOW)
+        assert hold is not None and hold.kind == "stop" and "incident" in hold.describe("acme")
+
+    def test_no_policy_holds_nothing(self) -> None:
+        assert hold_on(None, self.TARGET, NOW) is None
+
+    def test_a_hold_fails_the_not_frozen_guard_with_code_frozen(self) -> None:
+        hold = hold_on(self.policy(self.freeze()), self.TARGET, NOW)
+        guards = activation_guards(
+            proposal_state(),
+            mode=Mode.promotion_enabled,
+            other_active_id=None,
+            velocity=allowance((), 5, 3600, NOW),
+            drift=[],
+            now=NOW,
+            hold=hold,
+        )
+        failed = [g for g in guards if not g.passed]
+        assert [(g.name, g.code) for g in failed] == [("not_frozen", "frozen")]
+        assert "f1" in failed[0].reason and "holiday" in failed[0].reason
