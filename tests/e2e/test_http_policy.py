@@ -16,6 +16,7 @@ from tests.support import (
     TARGET,
     InProcess,
     approved,
+    eventually,
     metric,
     post,
     propose_body,
@@ -201,10 +202,11 @@ def test_a_veto_regression_rolls_back_at_once_and_the_baseline_is_live(app: InPr
     last = history["events"][-1]
     assert (last["type"], last["actor"], last["state_after"]) == ("RolledBack", "dobby:watch", "rolled_back")
     assert "accuracy" in last["payload"]["reason"] and "0.8" in last["payload"]["reason"]
-    target = app.system.engine.audit.get_target("acme", TARGET["type"], TARGET["id"])
-    assert target is not None and target.live_config == proposal["baseline"] and target.active_proposal_id is None
     observe(app, proposal, 409, accuracy=0.9, latency_ms=100)  # no longer active
     app.catch_up()
+    read = app.client.get(f"{LEARNING}/targets/{TARGET['type']}/{TARGET['id']}", params={"tenant_id": "acme"})
+    assert read.status_code == 200, read.text
+    assert read.json()["live"] == proposal["baseline"] and read.json()["source"] == "baseline"
     assert metric(app.client, "dobby_auto_rollbacks_total") == 1
 
 
@@ -267,3 +269,31 @@ def test_the_decision_queue_names_what_each_proposal_waits_on(app: InProcess) ->
     assert len(first["items"]) == 1 and first["next_cursor"] == "1"
     assert client.get(f"{LEARNING}/decisions", params={"tenant_id": "other"}).json()["items"] == []
     assert client.get(f"{LEARNING}/decisions").status_code == 422
+
+
+def test_a_stop_during_a_scheduled_activation_skips_it_then_resume_lets_it_fire(app: InProcess) -> None:
+    proposal = approved(app)
+    pid = proposal["proposal_id"]
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    scheduled = post(app.client, "/promotions/activate", {"proposal_id": pid, "not_before": soon}, 202)
+    assert scheduled["state"] == "approved" and scheduled["scheduled_for"]
+    post(app.client, "/stop", {"tenant_id": "acme", "reason": "incident"}, 200)
+
+    def tick() -> int:
+        app.catch_up()
+        return app.system.expiry.tick()
+
+    def skipped_once() -> bool:
+        tick()
+        events = app.client.get(f"{LEARNING}/proposals/{pid}/history").json()["events"]
+        return any(e["type"] == "ActivationSkipped" for e in events)
+
+    assert eventually(skipped_once)  # not_before is a second away
+    history = app.client.get(f"{LEARNING}/proposals/{pid}/history").json()["events"]
+    skipped = [e for e in history if e["type"] == "ActivationSkipped"]
+    assert [f["guard"] for f in skipped[0]["payload"]["failed"]] == ["not_frozen"]
+    post(app.client, "/resume", {"tenant_id": "acme", "reason": "over"}, 200)
+    tick()
+    history = app.client.get(f"{LEARNING}/proposals/{pid}/history").json()["events"]
+    assert (history[-1]["type"], history[-1]["actor"]) == ("Activated", "dobby:scheduler")
+    assert len([e for e in history if e["type"] == "ActivationSkipped"]) == 1

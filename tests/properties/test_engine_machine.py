@@ -46,9 +46,11 @@ from dobby.engine.policy import (
     hold_on,
 )
 from dobby.engine.policy_commands import DeclareFreeze, TenantAction
+from dobby.engine.ports import Approval, ApproverRef
 from dobby.engine.proposal import Proposal
 from dobby.engine.schedule_commands import Activate
 from dobby.engine.verification import chain_is_valid
+from dobby.engine.watch_commands import Observe
 from tests.support import World, make_world, propose_body, replay_body, reset_postgres
 
 POLICY_EVENTS = (PolicyOpened, FreezeDeclared, FreezeLifted, ActivationsStopped, ActivationsResumed)
@@ -78,6 +80,11 @@ class EngineMachine(RuleBasedStateMachine):
         self.proposals: list[str] = []
         self.freezes: list[str] = []
         self.counter = 0
+        self.seen_position = 0
+        self.policies: dict[str, Any] = {}
+        self.generated: dict[str, dict[str, Any]] = {}
+        self.streams: dict[str, list[Any]] = {}
+        self.streams_head: tuple[int, int] = (-1, 0)
 
     def build_world(self) -> Any:
         return make_world(self.database_url, **LIMITS)
@@ -143,7 +150,7 @@ class EngineMachine(RuleBasedStateMachine):
         if activate:
             self.attempt(self.world.activate, proposal_id, actor="operator")
 
-    @rule(data=st.data(), risk=st.sampled_from(["low", "medium", "high"]), ttl=st.sampled_from([300, 3600]))
+    @rule(data=st.data(), risk=st.sampled_from(["low", "medium", "high", "critical"]), ttl=st.sampled_from([300, 3600]))
     def propose(self, data: st.DataObject, risk: str, ttl: int) -> None:
         if not self.replays:
             return
@@ -169,6 +176,41 @@ class EngineMachine(RuleBasedStateMachine):
         if forged:
             proposal = {**proposal, "provenance_hash": "sha256:forged"}
         self.world.approve(proposal, kind=kind, hours=hours, decision=decision)
+
+    @rule(
+        data=st.data(),
+        approvers=st.lists(st.sampled_from(["alice", "carol", "proposer", "ci-bot"]), min_size=1, max_size=3),
+    )
+    def warp_quorum(self, data: st.DataObject, approvers: list[str]) -> None:
+        """An approval by several approvers, the proposer among them sometimes."""
+        if not self.proposals:
+            return
+        proposal = self.world.get_proposal(data.draw(st.sampled_from(self.proposals)))
+        refs = tuple(ApproverRef(name, "service" if name == "ci-bot" else "human") for name in approvers)
+        now = self.world.clock()
+        self.world.approvals.put(
+            Approval(
+                approval_id=f"quorum-{proposal['proposal_id'][:8]}",
+                proposal_id=proposal["proposal_id"],
+                decision="approved",
+                approver_id=refs[0].id,
+                approver_kind=refs[0].kind,
+                candidate_hash=proposal["candidate_hash"],
+                provenance_hash=proposal["provenance_hash"],
+                decided_at=now,
+                expires_at=now + timedelta(hours=24),
+                approvers=refs,
+            )
+        )
+
+    @rule(data=st.data(), accuracy=st.sampled_from([0.5, 0.79, 0.9]), latency=st.sampled_from([90, 125, 400]))
+    def observe(self, data: st.DataObject, accuracy: float, latency: float) -> None:
+        if self.proposals:
+            body = {
+                "proposal_id": data.draw(st.sampled_from(self.proposals)),
+                "metrics": {"accuracy": accuracy, "latency_ms": latency},
+            }
+            self.attempt(self.world.engine.watch.observe, convert(body, Observe), actor="watcher")
 
     @rule(available=st.sampled_from([True, True, False]))
     def warp_availability(self, available: bool) -> None:
@@ -243,7 +285,12 @@ class EngineMachine(RuleBasedStateMachine):
     # ----- invariants --------------------------------------------------------------------------------
 
     def proposal_streams(self) -> dict[str, list[Any]]:
-        return {pid: self.world.uow.stream(uuid.UUID(pid)) for pid in self.proposals}
+        """Every proposal's stream, read once per log head (several invariants ask after each step)."""
+        head = (self.world.uow.position(), len(self.proposals))
+        if head != self.streams_head:
+            self.streams = {pid: self.world.uow.stream(uuid.UUID(pid)) for pid in self.proposals}
+            self.streams_head = head
+        return self.streams
 
     @invariant()
     def every_stream_follows_the_transition_table(self) -> None:
@@ -286,20 +333,21 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_activation_inside_a_freeze_or_a_stop(self) -> None:
-        """Every Activated event, replayed in log order beside the policy streams: nothing held its target then."""
+        """Every Activated event, replayed in log order beside the policy streams: nothing held its target then.
+        Reads only what the log gained since the last step."""
         log = self.world.log
-        policies: dict[str, Any] = {}
-        proposals: dict[str, dict[str, Any]] = {}
-        for notification in log.recorder.select_notifications(start=1, limit=100_000):
+        new = log.recorder.select_notifications(start=self.seen_position, limit=100_000, inclusive_of_start=False)
+        for notification in new:
+            self.seen_position = notification.id
             event: Any = log.mapper.to_domain_event(notification)
             if isinstance(event, POLICY_EVENTS):
                 key = str(event.originator_id)
-                policies[key] = TenantPolicy.evolve(policies.get(key), event)
+                self.policies[key] = TenantPolicy.evolve(self.policies.get(key), event)
             elif event.type_name == "Generated":
-                proposals[str(event.originator_id)] = event.payload
+                self.generated[str(event.originator_id)] = event.payload
             elif event.type_name == "Activated":
-                generated = proposals[str(event.originator_id)]
-                state = policies.get(str(policy_id_for(generated["tenant_id"])))
+                generated = self.generated[str(event.originator_id)]
+                state = self.policies.get(str(policy_id_for(generated["tenant_id"])))
                 hold = hold_on(state, generated["target"], event.timestamp)
                 assert hold is None, f"{event.originator_id} activated while held: {hold}"
 
@@ -312,6 +360,32 @@ class EngineMachine(RuleBasedStateMachine):
                     due = parse_rfc3339(event.payload["not_before"])
                 elif event.type_name == "Activated" and event.actor == "dobby:scheduler":
                     assert due is not None and event.timestamp >= due, (due, event.timestamp)
+
+    @invariant()
+    def no_approval_counts_without_its_quorum_or_from_its_proposer(self) -> None:
+        for events in self.proposal_streams().values():
+            generated, proposer = events[0].payload, events[0].actor
+            for event in events:
+                if event.type_name == "Approved":
+                    approvers = event.payload["approval"]["approvers"]
+                    counted = {
+                        one["id"]
+                        for one in approvers
+                        if one["id"] != proposer
+                        and (generated["approval_requirement"] == "any" or one["kind"] == "human")
+                    }
+                    needed = {"high": 1, "critical": 2}.get(generated["risk"], 1)
+                    assert len(counted) >= needed, (generated["risk"], approvers, proposer)
+
+    @invariant()
+    def every_regression_of_an_active_proposal_ends_in_rollback(self) -> None:
+        for events in self.proposal_streams().values():
+            auto = events[0].payload.get("auto_rollback", True)
+            for index, event in enumerate(events):
+                if event.type_name == "Observed" and event.payload["verdict"] == "regressed" and auto:
+                    following = events[index + 1] if index + 1 < len(events) else None
+                    assert following is not None and following.type_name == "RolledBack"
+                    assert following.actor == "dobby:watch"
 
     @invariant()
     def velocity_breaker_and_replay_budget_are_never_overrun(self) -> None:
