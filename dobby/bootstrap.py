@@ -30,6 +30,7 @@ from dobby.engine.service import Engine
 from dobby.engine.unit_of_work import EventLog, UnitOfWork
 from dobby.projections.database import connect
 from dobby.projections.digest import CHECKPOINT_SECONDS, MERKLE, LogDigest
+from dobby.projections.leadership import CHECKPOINTS, EXPIRY, Leadership
 from dobby.projections.periodic import Periodic
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
@@ -134,6 +135,7 @@ class System:
     publisher: ProvenancePublisher | None
     tallies: DurableTallies
     digest: LogDigest
+    leadership: Leadership
     background: list[Periodic] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -231,13 +233,21 @@ class System:
         """The read side and the processors: projections, Bobbin publisher, expiry processor (and the tallies)."""
         self.start_fabric_refresh()
         self.tallies.start()
-        self.follower.start()
-        expiry = Periodic(self.expiry.tick, self.settings.processor_interval_seconds, "dobby-expiry")
+        self.follower.start()  # and the leadership of every role
+        expiry = Periodic(self.led(EXPIRY, self.expiry.tick), self.settings.processor_interval_seconds, "dobby-expiry")
         expiry.start()
         self.background.append(expiry)
-        signer = Periodic(self.digest.tick, CHECKPOINT_SECONDS, "dobby-checkpoints")
+        signer = Periodic(self.led(CHECKPOINTS, self.digest.tick), CHECKPOINT_SECONDS, "dobby-checkpoints")
         signer.start()
         self.background.append(signer)
+
+    def led(self, role: str, action: Callable[[], object]) -> Callable[[], object]:
+        """`action`, run only while this process leads `role` (SPEC §10: one instance across processes)."""
+
+        def run() -> object:
+            return action() if self.leadership.leads(role) else None
+
+        return run
 
     def probe_persistence(self) -> None:
         """Touch the event store and the projections' tracking table; raises when either cannot answer (or is
@@ -297,15 +307,15 @@ def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **en
     if sink is None and settings.bobbin_path is not None:
         sink = BobbinProvenanceSink(settings.bobbin_path)
     publisher = ProvenancePublisher(store, engine.context.uow.log, sink) if sink is not None else None
+    postgres_url = settings.database_url if settings.backend == "postgres" else None
+    extra_steps = {BOBBIN: publisher.step} if publisher else {}
+    leadership = Leadership([*store.projections, *extra_steps, EXPIRY, CHECKPOINTS], postgres_url)
     follower = Follower(
-        store,
-        engine.context.uow.log,
-        listen_url=settings.database_url if settings.backend == "postgres" else None,
-        extra_steps={BOBBIN: publisher.step} if publisher else {},
+        store, engine.context.uow.log, listen_url=postgres_url, extra_steps=extra_steps, leadership=leadership
     )
     expiry = ExpiryProcessor(engine.context, engine.expiry, queries, engine.schedule)
     digest = build_digest(settings, store, engine)
-    return System(settings, engine, store, queries, follower, expiry, publisher, tallies, digest)
+    return System(settings, engine, store, queries, follower, expiry, publisher, tallies, digest, leadership)
 
 
 def build_digest(settings: Settings, store: ProjectionStore, engine: Engine) -> LogDigest:

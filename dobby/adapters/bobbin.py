@@ -6,58 +6,69 @@ import fcntl
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from dobby.engine.canonical import canonical_json
 from dobby.engine.ports import ProvenanceRecord
 
 
 class BobbinProvenanceSink:
-    """Appends are idempotent per proposal: a proposal already in the file is never written twice, and a torn
-    last line left by a crash is cut off before the next append."""
+    """Appends are idempotent per proposal across every process that shares the file (SPEC §5, §10): each append
+    holds the file's exclusive lock while it reads what other writers appended since its last look, and writes
+    only a proposal the file does not hold yet. A torn last line (a writer that died mid-write; writers hold the
+    lock while they write) is cut off before the next append."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._published: set[str] | None = None
+        self._published: set[str] = set()
+        self._scanned = 0
+        """Bytes of the file already read into `_published`."""
+        self._identity: tuple[int, int] | None = None
 
     def published_ids(self) -> set[str]:
-        with self._lock:
-            return set(self._load())
+        with self._lock, self._locked() as sink:
+            self._catch_up(sink)
+            return set(self._published)
 
     def append(self, record: ProvenanceRecord) -> None:
-        with self._lock:
-            published = self._load()
-            if record.proposal_id in published:
+        with self._lock, self._locked() as sink:
+            self._catch_up(sink)
+            if record.proposal_id in self._published:
                 return
             line = canonical_json(record.as_line()) + b"\n"
-            with self.path.open("ab") as sink:
-                fcntl.flock(sink, fcntl.LOCK_EX)
-                try:
-                    sink.write(line)
-                    sink.flush()
-                    os.fsync(sink.fileno())
-                finally:
-                    fcntl.flock(sink, fcntl.LOCK_UN)
-            published.add(record.proposal_id)
+            sink.write(line)
+            sink.flush()
+            os.fsync(sink.fileno())
+            self._scanned += len(line)
+            self._published.add(record.proposal_id)
 
-    def _load(self) -> set[str]:
-        if self._published is None:
-            self._published = self._scan()
-        return self._published
-
-    def _scan(self) -> set[str]:
+    @contextmanager
+    def _locked(self) -> Iterator[BinaryIO]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            return set()
-        data = self.path.read_bytes()
+        with self.path.open("a+b") as sink:
+            fcntl.flock(sink, fcntl.LOCK_EX)
+            try:
+                yield sink
+            finally:
+                fcntl.flock(sink, fcntl.LOCK_UN)
+
+    def _catch_up(self, sink: BinaryIO) -> None:
+        """Read the lines appended since the last look (all of them when the file was replaced or shortened)."""
+        stat = os.fstat(sink.fileno())
+        identity = (stat.st_dev, stat.st_ino)
+        if identity != self._identity or stat.st_size < self._scanned:
+            self._published, self._scanned, self._identity = set(), 0, identity
+        sink.seek(self._scanned)
+        data = sink.read()
         complete = data[: data.rfind(b"\n") + 1]
         if len(complete) != len(data):
-            with self.path.open("r+b") as sink:
-                sink.truncate(len(complete))
-                os.fsync(sink.fileno())
-        published = set()
+            sink.truncate(self._scanned + len(complete))
+            os.fsync(sink.fileno())
         for line in complete.splitlines():
             if line.strip():
-                published.add(json.loads(line)["proposal_id"])
-        return published
+                self._published.add(json.loads(line)["proposal_id"])
+        self._scanned += len(complete)

@@ -30,6 +30,8 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import EnvType, retry
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
+from dobby.postgres_session import session_parameters
+
 ATTEMPTS = 2
 WAIT = 0.1
 
@@ -162,3 +164,6 @@ class DobbyPostgresFactory(PostgresFactory):
     def __init__(self, env: EnvType | Any) -> None:
         super().__init__(env)
         self.datastore.__class__ = LateTypesDatastore  # same state, one method more lenient
+        pool_kwargs = self.datastore.pool.kwargs
+        assert isinstance(pool_kwargs, dict)  # the library hands the pool a plain dict; the pool opens lazily
+        pool_kwargs.update(session_parameters(self.datastore.pool.timeout))

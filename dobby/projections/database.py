@@ -10,6 +10,8 @@ from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
+from dobby.postgres_session import session_parameters
+
 
 def projection_url(database_url: str) -> URL:
     url = make_url(database_url)
@@ -49,7 +51,7 @@ def connect(database_url: str, timeout_seconds: float, pool_size: int = 5) -> En
         max_overflow=pool_size,
         pool_timeout=timeout_seconds,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": max(1, round(timeout_seconds)), "options": options},
+        connect_args=session_parameters(timeout_seconds, options),
         **JSON_CODEC,
     )
 

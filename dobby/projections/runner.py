@@ -7,7 +7,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Table, text
 from dobby.engine.chain import ChainedEvent
 from dobby.engine.errors import describe
 from dobby.engine.unit_of_work import EventLog
+from dobby.postgres_session import session_parameters
+from dobby.projections.leadership import Leadership
 from dobby.projections.store import ProjectionStore, clear_error, lock_position, record_error, set_position
 from dobby.projections.views import Projection, Recorded
 
@@ -148,12 +150,13 @@ class RunnerHealth:
 class Follower:
     """Keeps projections caught up: one thread, woken by LISTEN/NOTIFY on PostgreSQL and by polling on SQLite.
 
-    Every projection and every extra step (the Bobbin publisher) is a runner of its own: on PostgreSQL a
-    session advisory lock per runner elects one active follower across processes; the others stand by and take
-    over when it goes. A runner that fails is retried alone with exponential backoff while the others go on
-    every round; its error is kept in `status` and in the tracking table for readiness and metrics until it
-    succeeds again. Each round reads the log once for all runners (SharedRead); while events only trickle in, it
-    waits `gather_seconds` between rounds so that a round folds a batch rather than one event.
+    Every projection and every extra step (the Bobbin publisher) is a runner of its own, and a role of
+    `leadership`: on PostgreSQL one follower across processes runs it (a session advisory lock, see
+    `leadership`); the others stand by and take over when it goes. A runner that fails is retried alone with
+    exponential backoff while the others go on every round; its error is kept in `status` and in the tracking
+    table for readiness and metrics until it succeeds again. Each round reads the log once for all runners
+    (SharedRead); while events only trickle in, it waits `gather_seconds` between rounds so that a round folds a
+    batch rather than one event.
     """
 
     store: ProjectionStore
@@ -162,6 +165,7 @@ class Follower:
     poll_seconds: float = 0.05
     gather_seconds: float = 0.1
     extra_steps: Mapping[str, Callable[[Reader | None], int]] = field(default_factory=dict)
+    leadership: Leadership | None = None
     status: dict[str, RunnerStatus] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _wake: threading.Event = field(default_factory=threading.Event)
@@ -175,6 +179,8 @@ class Follower:
     def start(self) -> None:
         for name in self.names:
             self.status.setdefault(name, RunnerStatus())
+        if self.leadership is not None:
+            self.leadership.start()
         self._threads = [threading.Thread(target=self._loop, name="dobby-projections", daemon=True)]
         if self.listen_url is not None:
             self._threads.append(threading.Thread(target=self._listen, name="dobby-listen", daemon=True))
@@ -186,27 +192,20 @@ class Follower:
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
+        if self.leadership is not None:
+            self.leadership.stop()
 
     def poke(self) -> None:
         self._wake.set()
 
     def _loop(self) -> None:
-        backoff = FIRST_BACKOFF
-        with self._leadership() as held:
-            while not self._stop.is_set():
-                try:
-                    worked = self.step(held())
-                    backoff = FIRST_BACKOFF
-                except Exception as error:  # leadership itself failed (its connection): back off, go on
-                    LOG.warning("projection leadership check failed (%s); retrying in %.1f s", error, backoff)
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF)
-                    continue
-                if not worked:
-                    self._wake.wait(self._idle_seconds())
-                    self._wake.clear()
-                elif worked < BATCH_SIZE:  # a trickle: let a few more events gather, a round costs the same
-                    self._stop.wait(self.gather_seconds)
+        while not self._stop.is_set():
+            worked = self.step(self.leadership.leading() if self.leadership is not None else None)
+            if not worked:
+                self._wake.wait(self._idle_seconds())
+                self._wake.clear()
+            elif worked < BATCH_SIZE:  # a trickle: let a few more events gather, a round costs the same
+                self._stop.wait(self.gather_seconds)
 
     def _idle_seconds(self) -> float:
         """The pause when no runner had work: until woken, the next poll, or the next retry of a failing runner."""
@@ -299,45 +298,13 @@ class Follower:
         with contextlib.suppress(Exception):  # the database is down: the error is still in `status`
             record_error(self.store.engine, self.store.tracking, name, status.last_error)
 
-    @contextlib.contextmanager
-    def _leadership(self) -> Iterator[Callable[[], set[str] | None]]:
-        """On PostgreSQL: hold a session advisory lock per runner on one connection; elsewhere: lead all."""
-        if not self.store.is_postgres:
-            yield lambda: None
-            return
-        held: set[str] = set()
-        connection = self.store.engine.connect()
-        last_try = 0.0
-
-        def leading() -> set[str] | None:
-            nonlocal last_try
-            names = self.names
-            if len(held) < len(names) and time.monotonic() - last_try > 1.0:
-                last_try = time.monotonic()
-                for name in names:
-                    if name not in held:
-                        key = f"dobby.projection.{name}"
-                        got = connection.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key})
-                        if got.scalar():
-                            held.add(name)
-                connection.commit()
-            return held
-
-        try:
-            yield leading
-        finally:
-            with contextlib.suppress(Exception):
-                connection.execute(text("SELECT pg_advisory_unlock_all()"))
-                connection.commit()
-            connection.close()
-
     def _listen(self) -> None:
         """Wake the loop on every NOTIFY of the events table; reconnect with backoff when the connection drops."""
         assert self.listen_url is not None
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.listen_url, autocommit=True, connect_timeout=3) as connection:
+                with psycopg.connect(self.listen_url, autocommit=True, **session_parameters(3)) as connection:
                     connection.execute("LISTEN dobby_events")
                     backoff = 0.5
                     while not self._stop.is_set():

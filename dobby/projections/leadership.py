@@ -1,0 +1,148 @@
+"""Which background roles this process holds (SPEC §10): one instance per role across every process and host.
+
+Each role (a projection, the Bobbin publisher, the expiry processor, the checkpoint signer) is a PostgreSQL
+session advisory lock. One connection per process holds the locks of the roles it leads, and a thread of its own
+asks for the missing ones and confirms the held ones every second. A session lock lives as long as its session,
+so a holder that dies (SIGKILL: the kernel closes its sockets) loses its roles at once, and a holder cut off
+from the database loses them when the server's keepalives end its session (about 8 s, `postgres_session`).
+
+The holder must stop first: it acts on a role only while its lease is fresh — the last round trip that
+confirmed the session began less than `lease_seconds` (3 s) ago. A cut-off holder's lease runs out whatever its
+threads are blocked on, seconds before the server can let another process take the role.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from dobby.postgres_session import session_parameters
+
+LOG = logging.getLogger("dobby.leadership")
+LEASE_SECONDS = 3.0
+CHECK_SECONDS = 1.0
+KEY_PREFIX = "dobby.role."
+
+EXPIRY = "expiry"
+CHECKPOINTS = "checkpoints"
+
+
+def role_key(role: str) -> str:
+    """The text whose `hashtext` is the role's advisory lock key."""
+    return KEY_PREFIX + role
+
+
+@dataclass
+class Leadership:
+    """The roles this process leads. Without a PostgreSQL URL (SQLite, memory: one process per database) it
+    leads every role; `leading()` then answers None, meaning all."""
+
+    roles: Sequence[str]
+    url: str | None
+    lease_seconds: float = LEASE_SECONDS
+    check_seconds: float = CHECK_SECONDS
+    connect_timeout: float = 2.0
+    _held: set[str] = field(default_factory=set)
+    _confirmed_at: float = float("-inf")
+    _lapsed_logged: bool = True
+    _connection: psycopg.Connection[Any] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread that takes and confirms roles (once; later calls do nothing)."""
+        if self.url is None or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="dobby-leadership", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop acting at once, then give the roles back (unlock and close the session)."""
+        self._stop.set()
+        with self._lock:
+            self._confirmed_at = float("-inf")
+            self._held.clear()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._close()
+
+    def leading(self) -> set[str] | None:
+        """The roles this process may act on now (None: every role); empty once the lease has run out."""
+        if self.url is None:
+            return None
+        with self._lock:
+            if time.monotonic() - self._confirmed_at <= self.lease_seconds:
+                return set(self._held)
+            if self._held and not self._lapsed_logged:
+                self._lapsed_logged = True
+                ended = time.time() - (time.monotonic() - self._confirmed_at - self.lease_seconds)
+                LOG.warning(
+                    "leadership lease ended at %.3f (no answer from the database for %.0f s): stopped acting as %s",
+                    ended,
+                    self.lease_seconds,
+                    ", ".join(sorted(self._held)),
+                )
+            return set()
+
+    def leads(self, role: str) -> bool:
+        held = self.leading()
+        return held is None or role in held
+
+    def check(self) -> set[str]:
+        """One round: ask for the roles not held, confirm the held ones (one round trip). Returns those held."""
+        assert self.url is not None
+        began = time.monotonic()
+        if self._connection is None:
+            self._connection = psycopg.connect(self.url, autocommit=True, **session_parameters(self.connect_timeout))
+        with self._lock:
+            missing = [role for role in self.roles if role not in self._held]
+        if missing:
+            rows = self._connection.execute(
+                "SELECT role FROM unnest(%s::text[]) AS role WHERE pg_try_advisory_lock(hashtext(%s || role))",
+                (missing, KEY_PREFIX),
+            ).fetchall()
+            gained = {str(row[0]) for row in rows}
+        else:
+            self._connection.execute("SELECT 1")
+            gained = set()
+        with self._lock:
+            self._held |= gained
+            self._confirmed_at = began
+            self._lapsed_logged = False
+            held = set(self._held)
+        if gained:
+            LOG.info("now leading %s", ", ".join(sorted(gained)))
+        return held
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.check()
+            except Exception as error:  # the session is gone or cannot be had: hold nothing until it answers again
+                self._lose(error)
+            self._stop.wait(self.check_seconds)
+
+    def _lose(self, error: Exception) -> None:
+        with self._lock:
+            lost, self._held = self._held, set()
+            self._confirmed_at = float("-inf")
+            self._lapsed_logged = True
+        if lost:
+            LOG.warning("lost leadership of %s: %s", ", ".join(sorted(lost)), str(error).strip() or type(error))
+        self._close()
+
+    def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # ending the session releases its locks; no unlock to wait on
+                connection.close()
