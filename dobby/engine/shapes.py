@@ -54,3 +54,8 @@ class TargetRef(Shape, frozen=True):
 Outcome = Literal["success", "neutral_success", "partial", "failure"]
 GuardrailDecision = Literal["ALLOW", "WARN", "BLOCK"]
 Risk = Literal["low", "medium", "high", "critical"]
+
+
+def is_ascii_digits(text: str) -> bool:
+    """Only 0–9: `str.isdigit` also takes superscripts and other scripts' digits, which `int` may refuse."""
+    return text.isascii() and text.isdigit()

@@ -21,7 +21,7 @@ from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay, WhatIf
 from dobby.engine.schedule_commands import Activate, ScheduledAnswer
 from dobby.engine.service import Engine
-from dobby.engine.shapes import is_identifier
+from dobby.engine.shapes import is_ascii_digits, is_identifier
 from dobby.http.auth import READERS, Principal, principal_for
 from dobby.http.errors import HttpError
 from dobby.http.ports import AppServices
@@ -62,7 +62,7 @@ def natural(request: Request, name: str, low: int = 0, high: int = MAX_POSITION)
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
+    if not is_ascii_digits(raw) or len(raw) > 19 or not low <= int(raw) <= high:
         raise invalid(name, f"{name} must be an integer in {low}..{high}")
     return int(raw)
 

@@ -10,7 +10,7 @@ from sqlalchemy import Select, Table, and_, case, func, select
 from dobby.engine.canonical import target_id_for
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.lifecycle import OPEN_STATES
-from dobby.engine.shapes import is_identifier
+from dobby.engine.shapes import is_ascii_digits, is_identifier
 from dobby.projections.store import ProjectionStore
 
 MAX_LIMIT = 500
@@ -203,12 +203,12 @@ def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[in
     cursor = None
     for key, value in filters.items():
         if key == "limit":
-            if not value.isdigit() or len(value) > 3 or not 1 <= int(value) <= MAX_LIMIT:
+            if not is_ascii_digits(value) or len(value) > 3 or not 1 <= int(value) <= MAX_LIMIT:
                 violations.append(Violation("out_of_range", f"limit must be an integer in 1..{MAX_LIMIT}", "limit"))
             else:
                 limit = int(value)
         elif key == "cursor":
-            if not value.isdigit() or len(value) > 18:
+            if not is_ascii_digits(value) or len(value) > 18:
                 violations.append(Violation("invalid_format", "cursor is not one this service issued", "cursor"))
             else:
                 cursor = int(value)

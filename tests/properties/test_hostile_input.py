@@ -171,8 +171,19 @@ READS = {
     "runs": ["tenant_id", "outcome", "trace_id", "limit", "cursor", "min_position"],
     "replays": ["tenant_id", "verdict", "target_type", "target_id", "limit", "cursor"],
     "proposals": ["tenant_id", "state", "target_type", "target_id", "revalidate_required", "limit", "cursor"],
+    "freezes": ["tenant_id", "include", "limit", "cursor", "min_position"],
+    "decisions": ["tenant_id", "limit", "cursor", "min_position"],
 }
 hostile_text = st.text(max_size=30) | st.sampled_from(["\x00", "a\x00b", "\x7f", "9" * 40, "-1", "", "x" * 300])
+
+
+@pytest.mark.backends(["sqlite"])
+@pytest.mark.parametrize("digit", ["¹", "²", "٣", "５", "1١"])
+def test_digits_of_other_scripts_are_refused_as_numbers(stage: Stage, digit: str) -> None:
+    """`str.isdigit` takes these and `int` refuses (or reads) some of them: a query number is 0–9 only (was a 500)."""
+    for path, name in (("runs", "limit"), ("runs", "cursor"), ("runs", "min_position"), ("proposals", "limit")):
+        answer = stage.client.get(f"{LEARNING}/{path}", params={name: digit})
+        assert answer.status_code == 422, (path, name, answer.text)
 
 
 @pytest.mark.backends(["sqlite", "postgres"])
