@@ -19,8 +19,8 @@ from bench.rebuild import fill, read_rate
 from dobby.adapters.settings import Settings
 from dobby.adapters.signing import generate_key_file
 from dobby.bootstrap import build_system
+from dobby.projections.batches import catch_up
 from dobby.projections.digest import MERKLE
-from dobby.projections.runner import catch_up
 
 CHECKPOINTS = 50
 

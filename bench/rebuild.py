@@ -17,8 +17,8 @@ from bench.common import fresh_postgres, fresh_sqlite, record
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_system
 from dobby.engine.clock import system_clock
+from dobby.projections.batches import catch_up, read_batch
 from dobby.projections.rebuild import rebuild
-from dobby.projections.runner import catch_up, read_batch
 from tests.support import record_runs
 
 SAVE_CHUNK = 500

@@ -23,8 +23,8 @@ from dobby.bootstrap import engine_from_environment, system_from_environment
 from dobby.engine.checkpoint import Checkpoint, extension_problems, key_id_of, public_key_view, signed_message
 from dobby.engine.log_reading import read_entries
 from dobby.engine.verification import LogReport, check_log
+from dobby.projections.batches import catch_up
 from dobby.projections.digest import MERKLE
-from dobby.projections.runner import catch_up
 
 ACTIONS = ("verify-log", "keygen", "export-checkpoint", "check-checkpoint")
 DEFAULT_KEY_FILE = Path("var/audit-signing.key")

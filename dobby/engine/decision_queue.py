@@ -19,6 +19,7 @@ from dobby.engine.clock import parse_rfc3339
 from dobby.engine.context import Context
 from dobby.engine.lifecycle import ACTIVE, APPROVED, BLOCKED, REPLAY_VALIDATED, ROLLED_BACK
 from dobby.engine.shapes import TargetRef, View
+from dobby.engine.watch_commands import WATCH_ACTOR
 
 WaitingOn = Literal["approval", "activation", "revalidation", "review"]
 REVIEW_WINDOW = timedelta(hours=24)
@@ -61,7 +62,7 @@ class DecisionQueue:
             waiting, reasons = "revalidation", ["revalidation is required"]
         elif state in (BLOCKED, ROLLED_BACK) and parse_rfc3339(view["updated_at"]) > now - REVIEW_WINDOW:
             last = self.context.uow.stream(UUID(pid))[-1]
-            if state == ROLLED_BACK and last.actor != "dobby:watch":
+            if state == ROLLED_BACK and last.actor != WATCH_ACTOR:
                 return None
             waiting = "review"
             reasons = [str(last.payload["reason"]), *last.payload.get("reasons", [])]

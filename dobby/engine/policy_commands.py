@@ -93,6 +93,9 @@ class PolicyCommands:
         """End a freeze now. `tenants`: those the caller may act for (None: any)."""
         context = self.context
         context.require_mode("lift_freeze")
+        if not reason.strip() or len(reason) > 2000 or not reason.isprintable():
+            message = "reason is required: say why the freeze ends early (1 to 2000 printable characters)"
+            raise InvalidInputError(message, [Violation("out_of_range", message, "reason")])
         tenant_id = self.tenant_of_freeze(freeze_id, tenants)
 
         def attempt() -> FreezeAnswer:

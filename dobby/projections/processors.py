@@ -17,8 +17,8 @@ from dobby.engine.ports import ProvenanceRecord, ProvenanceSink
 from dobby.engine.proposal import Approved, Proposal
 from dobby.engine.schedule_commands import ScheduleCommands
 from dobby.engine.unit_of_work import EventLog
+from dobby.projections.batches import Reader, read_batch
 from dobby.projections.queries import Queries
-from dobby.projections.runner import Reader, read_batch
 from dobby.projections.store import ProjectionStore, ensure_tracking, lock_position, set_position
 
 LOG = logging.getLogger("dobby.processors")
