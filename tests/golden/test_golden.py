@@ -6,6 +6,7 @@ served (and fits today's types), verification passes, proofs check with the test
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -85,6 +86,8 @@ def load_database(release: str, backend: str, workdir: Path) -> Iterator[str]:
         with psycopg.connect(admin, autocommit=True, connect_timeout=3) as connection:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as error:
+        if os.environ.get("DOBBY_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"no PostgreSQL server answers at {admin}: {error} (DOBBY_REQUIRE_POSTGRES=1)")
         pytest.skip(f"no PostgreSQL server answers at {admin}: {error}")
     url = f"{admin.rpartition('/')[0]}/{name}"
     try:
@@ -291,3 +294,24 @@ def test_old_lifecycles_go_on(upgraded: Upgraded) -> None:
     path = [bytes.fromhex(node) for node in answer["proof"]]
     first_root, second_root = bytes.fromhex(before["root"]), bytes.fromhex(after["root"])
     assert rfc6962.verify_consistency(before["tree_size"], after["tree_size"], path, first_root, second_root)
+
+
+def test_an_event_after_a_hole_is_in_the_tree_of_its_rank_not_of_its_position(upgraded: Upgraded) -> None:
+    """SPEC §11: on a log with holes, `position=P&tree_size=N` is judged by the event's rank (leaf index), so the
+    last event of a log with one hole before it, at position 99 of 98 events, is in the tree of 98."""
+    assert eventually(lambda: caught_up(upgraded), timeout=30)
+    events = event_positions(upgraded)
+    head = max(events)
+    if head == len(events):
+        pytest.skip("this golden log has no holes")
+    size = upgraded.get(f"{AUDIT}/checkpoint")["tree_size"]
+    last = sorted(events)[size - 1]
+    assert last > size  # a position beyond the tree's size, the event is in the tree all the same
+    proof = upgraded.get(f"{AUDIT}/proofs/inclusion", position=last, tree_size=size)
+    assert proof["leaf_index"] == size - 1 and proof["position"] == last
+    leaf = bytes.fromhex(proof["leaf_hash"])
+    path = [bytes.fromhex(node) for node in proof["proof"]]
+    assert rfc6962.verify_inclusion(size - 1, size, leaf, path, bytes.fromhex(proof["root"]))
+    assert not rfc6962.verify_inclusion(last - 1, size, leaf, path, bytes.fromhex(proof["root"]))  # not P − 1
+    refused = upgraded.client.get(f"{AUDIT}/proofs/inclusion", params={"position": last, "tree_size": size - 1})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "beyond_checkpoint", refused.text
