@@ -104,7 +104,7 @@ class ProposalsProjection(Projection):
     """Proposal rows carry the engine's fold, so each event is applied with Proposal.evolve."""
 
     name = "proposals"
-    version = 1
+    version = 2  # 2: created_at column (the lists' since/until)
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"proposals": proposals_table(metadata, "dobby_proposals" + suffix)}
@@ -157,6 +157,7 @@ def _proposal_row(state: ProposalState, seq: int) -> dict[str, Any]:
         "revalidate_required": state.revalidate_required,
         "expires_at": state.expires_at,
         "activated_at": state.activated_at,
+        "created_at": state.created_at,
         "version": state.version,
         "view": to_builtins(state.view()),
         "fold": dataclasses.asdict(state),
