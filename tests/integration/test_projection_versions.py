@@ -44,6 +44,7 @@ from tests.support import (
     propose_body,
     record_runs,
     replay_body,
+    run_cli,
     running_app,
 )
 
@@ -260,3 +261,15 @@ def test_writes_during_a_rebuild_into_a_table_of_an_older_shape_appear_at_the_sw
         head = system.engine.position()
         listed = client.get(f"{LEARNING}/proposals", params={"tenant_id": "acme", "min_position": head}).json()
         assert proposal["proposal_id"] in [item["proposal_id"] for item in listed["items"]]
+
+
+@pytest.mark.backends(["sqlite"])
+def test_projections_status_shows_a_rebuild_that_is_due(database_url: str) -> None:
+    seed(database_url)
+    with make_system(database_url) as world, world.system.store.engine.begin() as connection:
+        connection.execute(text("DELETE FROM dobby_projection_versions WHERE name = 'proposals'"))
+    done = run_cli(["projections", "status"], {"DOBBY_DATABASE_URL": database_url, "DOBBY_BOBBIN_PATH": ""})
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
+    assert rows["proposals"][3:6] == [f"0->{ProposalsProjection.version}", "0%", "rebuilt"], done.stdout
+    assert rows["runs"][3:5] == [str(RunsProjection.version), "-"], done.stdout
