@@ -146,6 +146,8 @@ def test_it_starts_and_rebuilds_every_projection_by_itself(upgraded: Upgraded) -
     ready = upgraded.get("/ready")
     assert ready["status"] == "ready", ready
     assert all(p["rebuilding"] is None for name, p in ready["projections"].items() if name != "bobbin")
+    overview = upgraded.client.get("/console")
+    assert overview.status_code == 200 and "Version" in overview.text, overview.text[:500]
     rebuilt = upgraded.system.follower.upgrader.rebuilt
     assert {"runs", "replays", "proposals", "counters"} <= set(rebuilt), "the release's tables were not rebuilt"
 

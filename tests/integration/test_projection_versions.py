@@ -169,6 +169,7 @@ def test_a_bumped_version_is_rebuilt_at_start_by_one_of_two_processes_while_read
         )
         assert any(named in detail for detail in seen["ready"]), seen["ready"]
         assert any(0 < share < 1 for share in seen["progress"]), seen["progress"]
+        assert seen["console"], "the console's overview never showed the rebuild"
         rebuilt = [len(s.follower.upgrader.rebuilt.get("proposals", [])) for s in (first, second)]
         assert sorted(rebuilt) == [0, 1]
         assert all(not s.follower.upgrader.rebuilt.get("runs") for s in (first, second))
@@ -187,6 +188,10 @@ def traffic(client: AppClient, proposals: list[dict[str, Any]], index: int, seen
     seen["statuses"] |= {answer.status_code for answer in answers}
     assert answers[2].json()["items"], "the live proposals table served nothing"
     seen["ready"].append(client.get("/ready").json()["detail"])
+    console = client.get("/console")
+    seen["statuses"].add(console.status_code)
+    shown = f"rebuilding {ProposalsProjection.version} → {BumpedProposals.version}"
+    seen["console"] = seen.get("console", False) or shown in console.text
     for line in client.get("/metrics").text.splitlines():
         if line.startswith('dobby_projection_rebuild_progress{projection="proposals"}'):
             seen["progress"].add(float(line.split()[-1]))
