@@ -223,6 +223,7 @@ def test_bobbin_file_sink_dedupes_and_repairs_a_torn_line(tmp_path: Path) -> Non
             "t",
             {"type": "x", "id": "y"},
             "c",
+            "sha256:change",
             "p",
             "a",
             {"id": "h", "kind": "human"},
