@@ -193,6 +193,17 @@ def stream_report(events: Iterable[ChainedEvent]) -> LogReport:
     return check_log(entries)
 
 
+def first_broken_version(events: Iterable[ChainedEvent]) -> int | None:
+    """The version of the first event of one stream whose hash does not match its content or whose link to the
+    event before it is broken; None when the whole chain holds."""
+    chains = ChainCheck()
+    for event in events:
+        version = event.originator_version
+        if chains.check(Entry(version, str(event.originator_id), version, event)):
+            return version
+    return None
+
+
 def chain_is_valid(events: Iterable[ChainedEvent]) -> bool:
     """Whether each event links to the one before it and its own hash matches its content."""
     return stream_report(events).ok
