@@ -14,6 +14,7 @@ from dobby.engine.proposal import Generated
 from dobby.engine.proposals import proposal_uuid
 from dobby.engine.receipts import ACTIONS, receipt_statements
 from dobby.engine.unit_of_work import UnitOfWork
+from dobby.engine.verification import first_broken_version
 from dobby.projections.digest import LogDigest
 
 Seal = Callable[[dict[str, Any]], dict[str, Any]]
@@ -27,13 +28,22 @@ class Receipts:
     seal: Seal
 
     def statements(self, proposal_id: str) -> list[dict[str, Any]]:
-        """Every activation's and rollback's Statement whose event the Merkle tree already holds, in order."""
+        """Every activation's and rollback's Statement whose event the Merkle tree already holds, in order. Nothing
+        stored is vouched for unchecked: only events before the first break of the proposal's chain count, and
+        none at all when the replay's own event does not give its hash."""
         pid = proposal_uuid(proposal_id)
         events = self._generated(pid)
+        broken = first_broken_version(events)
+        if broken is not None:
+            events = events[: broken - 1]
+        if not events:
+            return []
         positions = stream_positions(self.uow.log, pid)
         wanted = [positions.get(e.originator_version, 0) for e in events if e.type_name in ACTIONS]
         indices = self.digest.leaf_indices(wanted)
         replays = self.uow.stream(UUID(events[0].payload["replay_id"]))
+        if replays and first_broken_version(replays) is not None:
+            return []
         replay = replays[0].payload if replays else None
         return receipt_statements(events, positions, indices.get, replay)
 

@@ -18,6 +18,7 @@ from in_toto_attestation.v1.statement import Statement
 
 from dobby.adapters.signing import generate_key_file
 from dobby.cli import main
+from tests import tampering
 from tests.support import CHANGE, LEARNING, InProcess, approved, eventually, post, serve_in_process
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])
@@ -157,6 +158,22 @@ def test_receipts_wait_for_an_activation(database_url: str, tmp_path: Path) -> N
         post(served.client, "/promotions/activate", {"proposal_id": proposal["proposal_id"]}, 200)
         (unsigned,) = receipts(served, proposal["proposal_id"], 1)
         assert unsigned["signatures"] == []
+
+
+def test_no_receipt_vouches_for_an_event_past_a_break_in_the_chain(database_url: str, tmp_path: Path) -> None:
+    with serve_in_process(database_url, tmp_path) as served:
+        proposal = lifecycle(served)
+        receipts(served, proposal["proposal_id"], 2)
+        history = served.client.get(f"{LEARNING}/proposals/{proposal['proposal_id']}/history").json()["events"]
+        rolled_back = next(event for event in history if event["type"] == "RolledBack")
+        table = tampering.Table(served.system.engine.context.uow.log, served.system.store.engine)
+        table.change(rolled_back["position"], tampering.other_actor)
+        items = served.client.get(f"{AUDIT}/receipts/{proposal['proposal_id']}").json()["items"]
+        (left,) = [json.loads(base64.b64decode(item["payload"]))["predicate"]["action"] for item in items]
+        assert left == "activation"
+        approved_event = next(event for event in history if event["type"] == "Approved")
+        table.change(approved_event["position"], lambda event: tampering.other_payload(event, 0))
+        assert served.client.get(f"{AUDIT}/receipts/{proposal['proposal_id']}").json() == {"items": []}
 
 
 def content_hash_of(value: Any) -> str:
