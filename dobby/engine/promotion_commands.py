@@ -104,11 +104,14 @@ class PromotionCommands:
             message = f"the replay's verdict is {replay.state.verdict}"
             violations.append(Violation("replay_not_passed", message, "replay_id"))
         change, change_judged = self._judged_change(body, replay, violations)
-        if violations:
-            raise RuleViolationError(violations)
         proposal_id = proposal_id_for(replay.id)
-        target_id = target_id_for(body.tenant_id, body.target.type, body.target.id)
         request_hash = content_hash(structs.replace(body, change=change))  # the change taken or given: one request
+        if violations:
+            earlier = uow.get(Proposal, proposal_id)
+            if earlier is not None and earlier.state.request_hash == request_hash and _only_unjudged(violations):
+                return answer(earlier, uow.position(), duplicate=True), False  # proposed before the rule
+            raise RuleViolationError(violations)
+        target_id = target_id_for(body.tenant_id, body.target.type, body.target.id)
         ttl = context.limits.proposal_ttl_seconds if body.ttl_seconds is UNSET else body.ttl_seconds
 
         def attempt() -> tuple[ProposalAnswer, bool]:
@@ -244,6 +247,10 @@ class PromotionCommands:
             problems.append("revalidate_required")
         problems += family_drift(state.family_versions, self.context.fabric().families)
         return problems
+
+
+def _only_unjudged(violations: list[Violation]) -> bool:
+    return all(violation.code == "change_not_judged" for violation in violations)
 
 
 def _check_answer(proposal: Proposal, outcome: str | None, reasons: list[str], position: int) -> CheckAnswer:

@@ -220,3 +220,20 @@ class TestProposalsFromBeforeChangeHash:
         world.approve(view)
         answer = world.approve_check(view["proposal_id"], actor="o").body
         assert answer["state"] == "approved", answer
+
+
+@pytest.mark.backends(["sqlite", "postgres"])  # two worlds on one store
+def test_a_proposal_made_before_the_rule_is_found_again_not_refused(database_url: str) -> None:
+    """Re-sending the body of a proposal generated while DOBBY_REQUIRE_JUDGED_CHANGE was off (or before it existed)
+    finds that proposal (a duplicate), as every re-sent request does."""
+    with make_world(database_url, require_judged_change=False) as lenient:
+        replay = passed_replay(lenient, change=None)
+        first = lenient.propose(propose_body(replay["replay_id"]), actor="p")
+        assert first.created
+    with make_world(database_url) as strict:
+        again = strict.propose(propose_body(replay["replay_id"]), actor="p")
+        assert not again.created and again.body["duplicate"] is True
+        assert again.body["proposal_id"] == first.body["proposal_id"]
+        with pytest.raises(RuleViolationError) as caught:
+            strict.propose(propose_body(replay["replay_id"], risk="high"), actor="p")
+        assert codes(caught.value) == ["change_not_judged"]
