@@ -638,4 +638,4 @@ class UnjudgedChangesAllowed(EngineMachine):
 
 
 def test_engine_state_machine_with_unjudged_changes_allowed() -> None:
-    run_machine("memory://", EXAMPLES["memory"] // 2, UnjudgedChangesAllowed)
+    run_machine("memory://", max(EXAMPLES["memory"] // 4, 20), UnjudgedChangesAllowed)
