@@ -32,6 +32,7 @@ from dobby.engine.schemas import exported
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
 from dobby.http.auth import load_tokens
+from dobby.read_side import ReadSideSupervisor, parent_gone, wants_child
 
 EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
 
@@ -149,10 +150,26 @@ def _serve(args: argparse.Namespace) -> int:
         system.close()  # each worker builds its own, and waits for the database by itself
         if settings.api_tokens_file is not None:
             load_tokens(settings.api_tokens_file)  # a bad file stops the start here, not every worker, again and again
-        os.environ[BACKGROUND_VARIABLE] = "0" if args.no_background else "1"
-        uvicorn.run("dobby.http.asgi:app", factory=True, workers=args.workers, **options)
+        child = ReadSideSupervisor() if wants_child(args.no_background) else None
+        os.environ[BACKGROUND_VARIABLE] = "0" if args.no_background or child else "1"
+        if child is not None:  # one read side for every worker, supervised by the process that starts them
+            child.start()
+        try:
+            uvicorn.run("dobby.http.asgi:app", factory=True, workers=args.workers, **options)
+        finally:
+            if child is not None:
+                child.stop()
         return 0
-    uvicorn.run(create_app(system, background=not args.no_background), **options)
+    # uvicorn hands the stop signal back to the handler it found once it has shut down: a SIGTERM that stopped the
+    # server cleanly must not then kill the process (SPEC §7: exit 0), nor a Ctrl-C end in a traceback
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        if wants_child(args.no_background):
+            uvicorn.run(create_app(system, background=False, read_side=ReadSideSupervisor()), **options)
+        else:  # --no-background, or a one-core machine: the read side runs here (or elsewhere)
+            uvicorn.run(create_app(system, background=not args.no_background), **options)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -189,7 +206,13 @@ def _process(args: argparse.Namespace) -> int:
     try:
         system.start(background=True)
         print(f"dobby process: projections and expiry processor starting on {system.settings.backend}", flush=True)
-        stop.wait(args.seconds)
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+        while not stop.wait(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))):
+            if parent_gone():
+                print("dobby process: the dobby serve that started it is gone: stopping", file=sys.stderr, flush=True)
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
     except KeyboardInterrupt:
         pass
     finally:

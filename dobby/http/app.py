@@ -34,6 +34,7 @@ from dobby.http.readiness import PersistenceMonitor
 from dobby.http.routes import OPERATIONS
 from dobby.http.sessions import SessionCodec
 from dobby.http.surface import SurfaceRoutes
+from dobby.read_side import ReadSideSupervisor
 
 
 def routes(*owners: object) -> list[Route]:
@@ -82,8 +83,11 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 }
 
 
-def create_app(services: AppServices, *, background: bool = True) -> Starlette:
-    """The dobby HTTP app over `services`; with `background`, it also runs projections and processors."""
+def create_app(
+    services: AppServices, *, background: bool = True, read_side: ReadSideSupervisor | None = None
+) -> Starlette:
+    """The dobby HTTP app over `services`; with `background`, it also runs projections and processors in this
+    process; with `read_side`, they run in the child process it supervises (started and stopped with the app)."""
     tokens_file = services.tokens_file
     sessions = SessionCodec(services.console_secret) if services.console_secret else None
     backend = TokenBackend(load_tokens(tokens_file) if tokens_file is not None else None, sessions)
@@ -91,16 +95,20 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     gate = BackpressureState()
     registry, histogram = build_registry(DobbyCollector([services.counters], services.gauges))
     learning = LearningRoutes(services)
-    surface = SurfaceRoutes(services, monitor, registry, gate)
+    surface = SurfaceRoutes(services, monitor, registry, gate, read_side)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         services.engine.context.persistence_reachable = monitor.reachable
         await run_in_threadpool(monitor.start)
         await run_in_threadpool(services.start, background=background, when_ready=monitor.check)
+        if read_side is not None:
+            read_side.start()
         try:
             yield
         finally:
+            if read_side is not None:
+                await run_in_threadpool(read_side.stop)
             monitor.stop()
             await run_in_threadpool(services.close)
 

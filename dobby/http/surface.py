@@ -20,6 +20,7 @@ from dobby.http.middleware import BackpressureState
 from dobby.http.openapi import openapi_document
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor, fabric_section
+from dobby.read_side import ReadSideSupervisor
 from dobby.resources import manifest_json
 
 READY_DEADLINE_SECONDS = 2.7
@@ -33,6 +34,7 @@ class SurfaceRoutes:
     monitor: PersistenceMonitor
     registry: CollectorRegistry
     backpressure: BackpressureState
+    read_side: ReadSideSupervisor | None = None
 
     @property
     def context(self) -> Context:
@@ -100,6 +102,9 @@ class SurfaceRoutes:
             problems += [rebuild_problem(name, p) for name, p in projections.items() if p.get("rebuilding") is not None]
         else:
             problems.append(f"persistence unreachable: {probe.detail}")
+        read_side = self.read_side.state() if self.read_side is not None else None
+        if read_side is not None and (problem := read_side.problem()) is not None:
+            problems.append(problem)
         if mode < context.requested_mode:
             problems.append(f"effective mode {mode.name} is below the requested {context.requested_mode.name}")
         problems += list(alignment.drift)
@@ -113,6 +118,7 @@ class SurfaceRoutes:
             "queue_depth": queue_depth,
             "backpressure": self.backpressure.saturated or self.services.committer_pending() > COMMITTER_SATURATED,
             "detail": "; ".join(problems) or "ok",
+            **({"read_side": read_side.as_json()} if read_side is not None else {}),
         }
 
     def _projection_state(self) -> tuple[dict[str, dict[str, Any]], int]:
