@@ -91,6 +91,8 @@ class ProposalState:
     """When a scheduled activation fires (SPEC §12)."""
     skipped_guards: tuple[str, ...] = ()
     """The guards that held the scheduled activation back when it last tried."""
+    observed_n: dict[str, int] | None = None
+    """The n of each summary in the latest observation: the next one is cumulative, so never smaller (SPEC §14)."""
 
     @property
     def is_open(self) -> bool:
@@ -228,6 +230,9 @@ def _apply(state: ProposalState, event: ChainedEvent) -> ProposalState:
         return replace(updated, activated_at=rfc3339(event.timestamp))
     if isinstance(event, RevalidationRequired):
         return replace(updated, revalidate_required=True)
+    if isinstance(event, Observed):
+        sizes = {name: value["n"] for name, value in payload["metrics"].items() if isinstance(value, dict)}
+        return replace(updated, observed_n=sizes or state.observed_n)
     return updated
 
 

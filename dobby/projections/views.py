@@ -150,8 +150,17 @@ def _proposal_row(state: ProposalState, seq: int) -> dict[str, Any]:
         "activated_at": state.activated_at,
         "version": state.version,
         "view": to_builtins(state.view()),
-        "fold": dataclasses.asdict(state),
+        "fold": _fold(state),
     }
+
+
+def _fold(state: ProposalState) -> dict[str, Any]:
+    """The engine's state as stored; `observed_n` only once summaries were observed, so rows of proposals that never
+    were keep the shape earlier releases wrote."""
+    fold = dataclasses.asdict(state)
+    if fold["observed_n"] is None:
+        del fold["observed_n"]
+    return fold
 
 
 def counter_deltas(batch: Sequence[Recorded]) -> Counter[tuple[str, str]]:
