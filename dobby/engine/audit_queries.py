@@ -11,6 +11,7 @@ from dobby.engine.canonical import target_id_for
 from dobby.engine.context import Context
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.guards import GuardView, activation_guards
+from dobby.engine.judgement import MetricResult
 from dobby.engine.log_reading import stream_positions
 from dobby.engine.proposal import Generated, ProposalView
 from dobby.engine.proposals import (
@@ -33,6 +34,9 @@ class Explanation(View, frozen=True):
     state: str
     can_activate: bool
     guards: list[GuardView]
+    metric_results: list[MetricResult] = []
+    """The replay's judgement the proposal stands on: for summaries, estimate and interval beside the values
+    (SPEC §14)."""
 
 
 @dataclass
@@ -94,11 +98,13 @@ class AuditQueries:
             now=now,
             hold=hold_now(context, state, now),
         )
+        replay = context.uow.get(Replay, parse_uuid(state.replay_id))
         return Explanation(
             proposal_id=state.proposal_id,
             state=state.state,
             can_activate=all(guard.passed for guard in guards),
             guards=[guard.view() for guard in guards],
+            metric_results=[] if replay is None else replay.state.view().metric_results,
         )
 
     def verify_stream(self, stream_id: UUID) -> bool:

@@ -163,6 +163,13 @@ def test_the_watch_judges_cumulative_summaries_and_rolls_back_a_proven_regressio
     mixed = refused(app.client, "/promotions/observe", plain, 422, "metric_kind_mismatch")
     assert {d["field"] for d in mixed.json()["error"]["details"]} == {"metrics.success", "metrics.latency_ms"}
 
+    app.catch_up()
+    explained = app.client.get(f"{LEARNING}/proposals/{proposal['proposal_id']}/explain").json()
+    assert [r["interval"] for r in explained["metric_results"]] == [
+        r["interval"] for r in app.client.get(f"{LEARNING}/replays/{proposal['replay_id']}").json()["metric_results"]
+    ]
+    assert all(r["estimate"] is not None for r in explained["metric_results"])
+
     regressed = post(app.client, "/promotions/observe", observation(proposal, (600, 4000), (121, 30, 4000)), 200)
     assert regressed["verdict"] == "regressed" and regressed["rolled_back"] is True
     history = app.client.get(f"{LEARNING}/proposals/{proposal['proposal_id']}/history").json()
