@@ -89,7 +89,8 @@ def newcombe(baseline: tuple[int, int], candidate: tuple[int, int], confidence: 
 def needed_n(distance: float, variance: float, confidence: float) -> int | None:
     """The sample per side at which an effect `distance` away from the deciding threshold is resolved with 80 %
     power by a two-sided interval at `confidence`: n = (z_{1−α/2} + z_{power})² (σ_b² + σ_c²) / distance²
-    (e.g. Chow, Shao & Wang 2008, §4.2). None when no finite n would (distance 0) or it exceeds 2^53."""
+    (the normal-approximation formula, e.g. Chow, Shao & Wang 2008, chs. 3–4). None when no finite n would
+    (distance 0) or it exceeds 2^53."""
     if distance == 0 or variance == 0 or not math.isfinite(distance):
         return None
     z = normal_quantile(0.5 + confidence / 2) + normal_quantile(POWER)
@@ -102,7 +103,7 @@ def needed_n(distance: float, variance: float, confidence: float) -> int | None:
 
 def mixture_radius(sd: float, n: int, alpha: float, n_star: float) -> float:
     """The half-width of the two-sided normal-mixture confidence sequence for a mean (Robbins 1970; Howard et al.
-    2021, eq. 14; as an asymptotic CS with the sample sd, Waudby-Smith et al. 2024, eq. 9):
+    2021; as an asymptotic confidence sequence with the sample sd, Waudby-Smith et al. 2024):
     σ̂ · √( 2(nρ² + 1)/(n²ρ²) · log(√(nρ² + 1)/α) ), with ρ² = (−2 log α + log(−2 log α + 1)) / n* so that the
     sequence is tightest near n = n*. It covers the mean at every n at once with probability ≥ 1 − α."""
     if sd == 0:
