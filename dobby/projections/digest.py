@@ -122,6 +122,7 @@ class MerkleProjection(Projection):
     """Appends each event's leaf and the perfect subtrees it completes; ignores no event."""
 
     name = MERKLE
+    version = 1
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return merkle_tables(metadata, suffix)
