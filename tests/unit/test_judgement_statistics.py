@@ -12,6 +12,8 @@ import scipy.stats
 from dobby.engine.boundary import convert
 from dobby.engine.errors import InvalidInputError, RuleViolationError
 from dobby.engine.judgement import Metrics, ThresholdContract, check_contract, judge_observation, judge_replay
+from dobby.engine.payloads import payload_problem
+from dobby.engine.replay import ReplayState
 from dobby.engine.statistics import MAX_NEEDED_N, needed_n, newcombe, welch, wilson
 from dobby.engine.summaries import Summary
 
@@ -244,3 +246,21 @@ def test_the_watch_judges_summaries_on_a_wider_always_valid_interval() -> None:
     assert fixed.regressed and not watched.regressed
     assert watched.interval and fixed.interval and watched.interval[0] < fixed.interval[0]
     assert watched.needed_n is None
+
+
+def test_payloads_of_the_release_before_statistics_still_decode() -> None:
+    """ReplayEvaluated and Observed as c517a40 wrote them: metric results without the fields of SPEC §14."""
+    result = {"name": "a", "baseline": 1, "candidate": 2.5, "improvement": 1.5, "passed": True, "regressed": False,
+              "veto": False, "margin": 1.5, "flip_at": 1.0}  # fmt: skip
+    replay: dict[str, Any] = {
+        "tenant_id": "acme", "target": {"type": "prompt_template", "id": "x"}, "family_versions": {"f": "1"},
+        "metrics": {"baseline": {"a": 1}, "candidate": {"a": 2.5}},
+        "threshold_contract": {"mode": "all", "metrics": {"a": {"direction": "increase"}}, "veto": []},
+        "workload_similar": True, "run_ids": [], "verdict": "passed", "reasons": [], "metric_results": [result],
+        "candidate_hash": "h", "provenance_hash": "h", "request_hash": "h", "evaluated_at": "2026-01-01T00:00:00Z",
+    }  # fmt: skip
+    assert payload_problem("ReplayEvaluated", replay) is None
+    observed = {"metrics": {"a": 2.0}, "verdict": "healthy", "metric_results": [result]}
+    assert payload_problem("Observed", observed) is None
+    view = ReplayState(replay_id="r", **replay).view()
+    assert view.metric_results[0].estimate is None and view.metric_results[0].baseline == 1.0
