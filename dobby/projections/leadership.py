@@ -136,7 +136,8 @@ class Leadership:
             self._connection.execute("SELECT 1")
             gained = set()
         with self._lock:
-            self._held |= gained
+            self._to_release |= gained & self._given_up  # given up while the lock was being taken
+            self._held |= gained - self._given_up
             self._confirmed_at = began
             self._lapsed_logged = False
             held = set(self._held)

@@ -58,8 +58,14 @@ class BumpedProposals(ProposalsProjection):
 
 
 def bumped() -> tuple[Any, ...]:
-    return (RunsProjection(), ReplaysProjection(), BumpedProposals(), CountersProjection(), TargetsProjection(),
-            MerkleProjection())  # fmt: skip
+    return (
+        RunsProjection(),
+        ReplaysProjection(),
+        BumpedProposals(),
+        CountersProjection(),
+        TargetsProjection(),
+        MerkleProjection(),
+    )
 
 
 def settings(database_url: str, workdir: Path) -> Settings:
