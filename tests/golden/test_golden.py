@@ -161,8 +161,9 @@ def test_it_starts_and_rebuilds_every_projection_by_itself(upgraded: Upgraded) -
     stored = versions_of(upgraded.release)  # a release before versions had (at least) these four, all at 0
     kept = set(stored) or {"runs", "replays", "proposals", "counters"}
     stale = {name for name in kept if upgraded.system.store.projections[name].version > stored.get(name, 0)}
-    assert stale, "this golden log needs no rebuild: nothing to test"
     assert stale <= set(rebuilt), "the release's tables were not rebuilt"
+    if stored:  # a release with versions: what is current is not rebuilt
+        assert set(rebuilt) <= stale, f"rebuilt {sorted(set(rebuilt) - stale)} although at today's version"
 
 
 def test_every_view_keeps_every_field_the_release_served_and_fits_todays_types(upgraded: Upgraded) -> None:
