@@ -118,10 +118,14 @@ def sequential_means(
     baseline: tuple[float, float, int], candidate: tuple[float, float, int], alpha: float, n_star: float
 ) -> Interval:
     """An interval of μ_c − μ_b valid at every look at once with probability ≥ 1 − α: the fixed baseline's t
-    interval at 1 − α/2 (Bonferroni) widened by the live candidate's confidence sequence at α/2."""
+    interval at 1 − α/2 (Bonferroni) widened by the live candidate's confidence sequence at α/2. The sequence is
+    asymptotic (the running sd stands in for σ), so at small n it is never taken narrower than the candidate's own
+    fixed-sample t interval at that error."""
     (mean_b, sd_b, n_b), (mean_c, sd_c, n_c) = baseline, candidate
     fixed = t_quantile(n_b - 1, 1 - alpha / 4) * sd_b / math.sqrt(n_b)
-    moving = mixture_radius(sd_c, n_c, alpha / 2, n_star)
+    moving = max(
+        mixture_radius(sd_c, n_c, alpha / 2, n_star), t_quantile(n_c - 1, 1 - alpha / 4) * sd_c / math.sqrt(n_c)
+    )
     difference = mean_c - mean_b
     return Interval(difference, difference - moving - fixed, difference + moving + fixed, 0.0)
 
@@ -130,11 +134,14 @@ def sequential_proportions(
     baseline: tuple[int, int], candidate: tuple[int, int], alpha: float, n_star: float
 ) -> Interval:
     """As `sequential_means` for proportions: the baseline's Wilson interval at 1 − α/2 and the candidate's
-    confidence sequence at α/2 with σ̂ from the Wilson centre (never 0)."""
+    confidence sequence at α/2 with σ̂ from the Wilson centre (never 0), never narrower than the candidate's own
+    Wilson interval at that error."""
     (x_b, n_b), (x_c, n_c) = baseline, candidate
-    l_b, u_b = wilson(x_b, n_b, normal_quantile(1 - alpha / 4))
-    w_c = wilson_centre(x_c, n_c, normal_quantile(1 - alpha / 4))
+    z = normal_quantile(1 - alpha / 4)
+    l_b, u_b = wilson(x_b, n_b, z)
+    l_c, u_c = wilson(x_c, n_c, z)
+    w_c = wilson_centre(x_c, n_c, z)
     p_c = x_c / n_c
     moving = mixture_radius(math.sqrt(w_c * (1 - w_c)), n_c, alpha / 2, n_star)
-    low, high = max(0.0, p_c - moving), min(1.0, p_c + moving)
+    low, high = min(l_c, max(0.0, p_c - moving)), max(u_c, min(1.0, p_c + moving))
     return Interval(p_c - x_b / n_b, low - u_b, high - l_b, 0.0)

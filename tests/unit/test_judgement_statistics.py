@@ -8,6 +8,8 @@ import msgspec
 import numpy as np
 import pytest
 import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dobby.engine.boundary import convert
 from dobby.engine.errors import InvalidInputError, RuleViolationError
@@ -264,3 +266,40 @@ def test_payloads_of_the_release_before_statistics_still_decode() -> None:
     assert payload_problem("Observed", observed) is None
     view = ReplayState(replay_id="r", **replay).view()
     assert view.metric_results[0].estimate is None and view.metric_results[0].baseline == 1.0
+
+
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+MEANS = st.builds(
+    lambda mean, sd, n: {"mean": mean, "sd": sd, "n": n},
+    FLOATS,
+    st.floats(min_value=0, allow_infinity=False),
+    st.integers(2, 2**53),
+)
+SHARES = st.integers(1, 2**53).flatmap(lambda n: st.builds(lambda x: {"successes": x, "n": n}, st.integers(0, n)))
+RULES = st.fixed_dictionaries(
+    {"direction": st.sampled_from(["increase", "decrease"])},
+    optional={
+        "relative": st.booleans(),
+        "min_improvement": st.floats(0, 1e300),
+        "max_regression": st.floats(0, 1e300),
+        "confidence": st.floats(1e-9, 1 - 1e-9),
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind=st.sampled_from([MEANS, SHARES]), data=st.data(), rule=RULES)
+def test_any_valid_summaries_are_judged_or_refused_as_out_of_range(kind: Any, data: Any, rule: Any) -> None:
+    baseline, candidate = data.draw(kind), data.draw(kind)
+    try:
+        result = judge({"a": rule}, {"a": baseline}, {"a": candidate}).metric_results[0]
+    except RuleViolationError as error:
+        assert error.code == "metric_out_of_range"
+        return
+    assert result.interval is not None and result.interval[0] <= result.estimate <= result.interval[1]
+    assert sum((result.passed, result.inconclusive, not result.passed and not result.inconclusive)) == 1
+    assert result.needed_n is None or 1 <= result.needed_n <= MAX_NEEDED_N
+    watched = judge_observation(
+        contract(a=rule), {"a": convert(baseline, Summary)}, {"a": convert(candidate, Summary)}
+    )[0]
+    assert watched.interval is not None and watched.interval[0] <= result.interval[0] + 1e-9 * abs(result.interval[0])
