@@ -34,6 +34,11 @@ class Explanation(View, frozen=True):
     state: str
     can_activate: bool
     guards: list[GuardView]
+    change_hash: str
+    """The hash of the change activation would put live."""
+    change_judged: bool | None
+    candidate_hash: str
+    """What an approval binds (with change_hash inside it when the change was judged)."""
     metric_results: list[MetricResult] = []
     """The replay's judgement the proposal stands on: for summaries, estimate and interval beside the values
     (SPEC §14)."""
@@ -104,6 +109,9 @@ class AuditQueries:
             state=state.state,
             can_activate=all(guard.passed for guard in guards),
             guards=[guard.view() for guard in guards],
+            change_hash=state.content_hash,
+            change_judged=state.change_judged,
+            candidate_hash=state.candidate_hash,
             metric_results=[] if replay is None else replay.state.view().metric_results,
         )
 

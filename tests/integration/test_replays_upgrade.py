@@ -1,4 +1,4 @@
-"""The replays projection at version 2 (SPEC §13, §14): a deployment whose replay rows were written before metric
+"""The replays projection at version 3 (SPEC §13, §14): a deployment whose replay rows were written before metric
 results carried statistics rebuilds them by itself at start."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from tests.support import FAMILIES, catch_up, eventually, make_system, replay_bo
 
 
 @pytest.mark.backends(["sqlite", "postgres"])
-def test_replay_rows_of_version_one_are_rebuilt_with_the_statistics(database_url: str, tmp_path: Path) -> None:
-    assert ReplaysProjection.version == 2
+def test_replay_rows_of_version_two_are_rebuilt_with_the_statistics(database_url: str, tmp_path: Path) -> None:
+    assert ReplaysProjection.version == 3
     with make_system(database_url) as world:
         plain = world.evaluate_replay(replay_body(world.families), actor="tester").body
         metrics = {
@@ -28,14 +28,14 @@ def test_replay_rows_of_version_one_are_rebuilt_with_the_statistics(database_url
         sampled = world.evaluate_replay(replay_body(FAMILIES, metrics=metrics), actor="tester").body
         catch_up(world.system)
     with make_system(database_url) as world, world.system.store.engine.begin() as connection:
-        # as version 1 left them: the same rows without the fields of SPEC §14
-        connection.execute(text("UPDATE dobby_projection_versions SET version = 1 WHERE name = 'replays'"))
+        # as version 2 left them: the same rows without the fields of SPEC §14
+        connection.execute(text("UPDATE dobby_projection_versions SET version = 2 WHERE name = 'replays'"))
         connection.execute(text("UPDATE dobby_replays SET view = '{}'"))
     settings = Settings(database_url=database_url, service_mode=Mode.promotion_enabled, bobbin_path=None)
     system = build_system(settings)
     system.start(background=True)
     try:
-        assert eventually(lambda: system.store.stored_versions()["replays"] == 2)
+        assert eventually(lambda: system.store.stored_versions()["replays"] == 3)
         assert not verify(system.store, system.engine.context.uow.log, "replays")
         rebuilt = system.queries.get_replay(sampled["replay_id"])
         assert rebuilt["metric_results"] == sampled["metric_results"]
