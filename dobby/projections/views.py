@@ -106,7 +106,7 @@ class ProposalsProjection(Projection):
     """Proposal rows carry the engine's fold, so each event is applied with Proposal.evolve."""
 
     name = "proposals"
-    version = 2  # 2: views and folds carry change_hash and change_judged (SPEC §4.8)
+    version = 3  # 2: views and folds carry change_hash and change_judged (issue 22); 3: created_at column (since/until)
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"proposals": proposals_table(metadata, "dobby_proposals" + suffix)}
@@ -159,6 +159,7 @@ def _proposal_row(state: ProposalState, seq: int) -> dict[str, Any]:
         "revalidate_required": state.revalidate_required,
         "expires_at": state.expires_at,
         "activated_at": state.activated_at,
+        "created_at": state.created_at,
         "version": state.version,
         "view": to_builtins(state.view()),
         "fold": _fold(state),

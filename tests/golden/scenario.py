@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -363,7 +362,6 @@ class Scenario:
         self.ids["replays"].append(answer["replay_id"])
 
     async def collect(self) -> dict[str, Any]:
-        await asyncio.sleep(0)
         views: dict[str, Any] = {"runs": {}, "replays": {}, "proposals": {}, "histories": {}, "targets": {}}
         for run_id in self.ids["runs"]:
             views["runs"][run_id] = await self.read(f"{LEARNING}/runs/{run_id}")
@@ -411,7 +409,6 @@ async def main(out: Path) -> None:
         **views,
     }
     out.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
-    time.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,8 @@ def test_it_starts_and_rebuilds_every_projection_by_itself(upgraded: Upgraded) -
     ready = upgraded.get("/ready")
     assert ready["status"] == "ready", ready
     assert all(p["rebuilding"] is None for name, p in ready["projections"].items() if name != "bobbin")
+    overview = upgraded.client.get("/console")
+    assert overview.status_code == 200 and "Version" in overview.text, overview.text[:500]
     rebuilt = upgraded.system.follower.upgrader.rebuilt
     stored = versions_of(upgraded.release)  # a release before versions had (at least) these four, all at 0
     kept = set(stored) or {"runs", "replays", "proposals", "counters"}
@@ -333,6 +335,24 @@ def test_an_event_after_a_hole_is_in_the_tree_of_its_rank_not_of_its_position(up
     assert not rfc6962.verify_inclusion(last - 1, size, leaf, path, bytes.fromhex(proof["root"]))  # not P − 1
     refused = upgraded.client.get(f"{AUDIT}/proofs/inclusion", params={"position": last, "tree_size": size - 1})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "beyond_checkpoint", refused.text
+
+
+def test_a_freeze_stored_with_a_year_before_1970_is_read_as_written_and_never_a_500(upgraded: Upgraded) -> None:
+    """c517a40 stored starts_at 0900-01-01T00:00:00Z as '900-01-01T…' and answered every activate and explain of
+    that tenant with 500. Today it is read as written and compared as if clamped to 1970 (SPEC §13)."""
+    if not upgraded.has("ancient_frozen"):
+        pytest.skip("this release had no freezes")
+    assert eventually(lambda: caught_up(upgraded), timeout=30)
+    proposal_id = upgraded.proposal("ancient_frozen")
+    explained = upgraded.get(f"{LEARNING}/proposals/{proposal_id}/explain")
+    guard = next(g for g in explained["guards"] if g["name"] == "not_frozen")
+    assert guard["passed"] is False and "900-01-01T00:00:00.000000Z" in guard["reason"], guard
+    refused = upgraded.client.post(f"{LEARNING}/promotions/activate", json={"proposal_id": proposal_id})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "frozen", refused.text
+    freezes = upgraded.get(f"{LEARNING}/freezes", tenant_id="ancient")["items"]
+    assert [f["starts_at"] for f in freezes] == ["900-01-01T00:00:00.000000Z"]
+    decisions = upgraded.client.get(f"{LEARNING}/decisions", params={"tenant_id": "ancient"})
+    assert decisions.status_code == 200, decisions.text
 
 
 def test_old_proposals_show_their_change_hash_and_old_promotions_have_receipts(upgraded: Upgraded) -> None:
