@@ -118,6 +118,11 @@ class GroupCommitter:
         assert request.waiter is not None
         return request.waiter
 
+    def head_async(self) -> asyncio.Future[int]:
+        """The log's head, read by the writer after its next batch and answered with it: an answer that writes
+        nothing (a sampled-out trace) gets its position without a thread of its own or a round trip alone."""
+        return self.submit_async([])
+
     def _enqueue(self, request: _Save) -> None:
         if self._closed:
             raise RuntimeError("the group committer is closed")
@@ -172,7 +177,22 @@ class GroupCommitter:
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for these answers any more
                     loop.call_soon_threadsafe(_settle_on_loop, answers)
 
-    def _write(self, batch: list[_Save], loops: dict[Any, list[Any]]) -> None:
+    def _write(self, queued: list[_Save], loops: dict[Any, list[Any]]) -> None:
+        batch = [request for request in queued if request.events]
+        heads = [request for request in queued if not request.events]
+        if batch:
+            self._write_events(batch, loops)
+        if heads:  # read after this batch's writes: at least every position acknowledged before they were asked
+            try:
+                head = self._log.recorder.max_notification_id() or 0
+            except BaseException as error:
+                for request in heads:
+                    request.settle(None, error, loops)
+            else:
+                for request in heads:
+                    request.settle(head, None, loops)
+
+    def _write_events(self, batch: list[_Save], loops: dict[Any, list[Any]]) -> None:
         if len(batch) == 1:
             self._commit_one(batch[0], loops)
             return

@@ -13,7 +13,7 @@ from dobby.engine.boundary import decode
 from dobby.engine.canonical import run_id_for
 from dobby.engine.context import Context
 from dobby.engine.errors import DobbyError, ForbiddenError, RuleViolationError, ServiceUnavailableError
-from dobby.engine.group_commit import BackpressureError
+from dobby.engine.group_commit import BackpressureError, GroupCommitter
 from dobby.engine.intake import (
     IntakeSignal,
     check_intake,
@@ -141,7 +141,7 @@ class IntakeCommands:
             return await asyncio.to_thread(self.submit, raw, header_tenant=header_tenant, tenants=tenants, actor=actor)
         prepared = self.prepare(raw, header_tenant, tenants)
         if isinstance(prepared, str):
-            return SampledOut(run_hash=prepared, position=await asyncio.to_thread(uow.position))
+            return SampledOut(run_hash=prepared, position=await self._head(uow.committer, uow.save_timeout))
         events = [prepared.recorded(None, actor, self.context)]
         try:
             answer = uow.committer.submit_async(events)
@@ -158,6 +158,18 @@ class IntakeCommands:
         except PersistenceError as error:
             raise ServiceUnavailableError(f"persistence unavailable: {error}", "persistence_unavailable") from error
         return prepared.answer(False, position)
+
+    @staticmethod
+    async def _head(committer: GroupCommitter, timeout: float) -> int:
+        try:
+            async with asyncio.timeout(timeout):
+                return await committer.head_async()
+        except BackpressureError as error:
+            raise ServiceUnavailableError(str(error), "backpressure") from error
+        except TimeoutError as error:
+            raise ServiceUnavailableError("the database did not answer in time", "persistence_unavailable") from error
+        except PersistenceError as error:
+            raise ServiceUnavailableError(f"persistence unavailable: {error}", "persistence_unavailable") from error
 
     def _stored_duplicate(self, prepared: PreparedRun) -> IntakeAccepted:
         uow = self.context.uow

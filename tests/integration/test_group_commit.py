@@ -115,3 +115,24 @@ def test_a_save_withdrawn_by_its_caller_before_it_was_written_is_not_written(dat
         finally:
             committer.close()
         assert len(world.log.recorder.select_notifications(start=None, limit=10)) == 1
+
+
+@pytest.mark.backends(["memory", "sqlite", "postgres"])
+def test_a_head_asked_beside_saves_is_read_after_them_on_the_writer(database_url: str) -> None:
+    """What a sampled-out trace answers: the head, never behind a write acknowledged before it was asked."""
+    with make_world(database_url) as world:
+        committer = GroupCommitter(world.log, max_wait=0.01)
+
+        async def mixed() -> tuple[list[int], list[int], int]:
+            first = await committer.submit_async(opening_events())
+            saves = [committer.submit_async(opening_events()) for _ in range(10)]
+            heads = [committer.head_async() for _ in range(5)]
+            alone = await committer.head_async()
+            return [first, *await asyncio.gather(*saves)], list(await asyncio.gather(*heads)), alone
+
+        try:
+            written, heads, alone = run_coroutine(mixed)
+        finally:
+            committer.close()
+        assert all(head >= written[0] for head in heads), (written, heads)
+        assert alone == max(written) == world.log.recorder.max_notification_id()
