@@ -154,7 +154,9 @@ class IntakeCommands:
                 "the database did not take the write in time", "persistence_unavailable"
             ) from error
         except IntegrityError:
-            return await asyncio.to_thread(uow.transact, lambda: self._stored_duplicate(prepared))
+            # a run's only event opens the stream named by its content: the conflict is the run already stored
+            self._count("duplicate")
+            return prepared.answer(True, await self._head(uow.committer, uow.save_timeout))
         except PersistenceError as error:
             raise ServiceUnavailableError(f"persistence unavailable: {error}", "persistence_unavailable") from error
         return prepared.answer(False, position)

@@ -25,6 +25,8 @@ from dobby.http.audit import AuditRoutes
 from dobby.http.auth import TokenBackend, load_tokens
 from dobby.http.direct import DirectRoutes
 from dobby.http.errors import HttpError, error_body, error_response, http_error_response
+from dobby.http.intake_asgi import PATH as INTAKE_PATH
+from dobby.http.intake_asgi import IntakeEndpoint
 from dobby.http.learning import LearningRoutes
 from dobby.http.metrics import DobbyCollector, build_registry
 from dobby.http.middleware import BackpressureState, EdgeMiddleware
@@ -121,7 +123,13 @@ def create_app(
         routes=table,
         middleware=[
             Middleware(EdgeMiddleware, histogram=histogram, gate=gate),
-            Middleware(DirectRoutes, routes=table, backend=backend, handlers=EXCEPTION_HANDLERS),
+            Middleware(
+                DirectRoutes,
+                routes=table,
+                backend=backend,
+                handlers=EXCEPTION_HANDLERS,
+                plain={("POST", INTAKE_PATH): IntakeEndpoint(services.engine, backend)},
+            ),
             Middleware(AuthenticationMiddleware, backend=backend),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

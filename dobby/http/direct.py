@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dobby.http.intake_asgi import AnsweredError
 from dobby.http.middleware import BodyTooLargeError
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -30,8 +31,10 @@ class DirectRoutes:
         routes: Iterable[Route],
         backend: AuthenticationBackend,
         handlers: Mapping[Any, Handler],
+        plain: Mapping[tuple[str, str], ASGIApp] | None = None,
     ) -> None:
         self.app = app
+        self.plain = dict(plain or {})
         self.backend = backend
         self.handlers = handlers
         self.routes = {
@@ -48,6 +51,17 @@ class DirectRoutes:
             await self.app(scope, receive, send)
             return
         scope["route"] = route
+        plain = self.plain.get((scope["method"], scope["path"]))
+        if plain is not None:
+            try:
+                await plain(scope, receive, send)
+                return
+            except (BodyTooLargeError, AnsweredError):
+                raise
+            except Exception as error:  # before it answered: the app's one error mapping answers
+                request = Request(scope, receive, send)
+                await (await self._handler(error)(request, error))(scope, receive, send)
+                return
         request = Request(scope, receive, send)
         try:
             found = await self.backend.authenticate(request)
