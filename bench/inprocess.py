@@ -1,7 +1,9 @@
 """The intake path without sockets: dobby's ASGI app and the parse-only ceiling app driven in one process by the
 same 64 concurrent intakes, group commit on, on a fresh PostgreSQL database; CPU per request and the ratio.
 
-    .venv/bin/python bench/inprocess.py [--requests 6000]
+    .venv/bin/python bench/inprocess.py [--requests 6000] [--outcome neutral_success]
+
+With `--outcome neutral_success` (sample rate 0.25) three in four intakes are sampled out and store nothing.
 
 Useful to see what the app itself costs apart from uvicorn and the sockets (bench/capacity.py measures those too).
 """
@@ -31,7 +33,7 @@ from dobby.resources import read_manifest
 PATH = "/api/v1/learning/signals/intake"
 
 
-def bodies(count: int) -> list[bytes]:
+def bodies(count: int, outcome: str = "success") -> list[bytes]:
     families = dict(read_manifest().families)
     tag = time.time_ns()
     return [
@@ -40,7 +42,7 @@ def bodies(count: int) -> list[bytes]:
                 "tenant_id": "bench",
                 "trace_id": f"inproc-{tag}-{index}",
                 "correlation_id": "c",
-                "outcome": "success",
+                "outcome": outcome,
                 "guardrail_decision": "ALLOW",
                 "family_versions": families,
                 "target_hints": [{"type": "prompt_template", "id": "p1"}],
@@ -92,7 +94,7 @@ async def drive(app: Any, payloads: list[bytes]) -> tuple[float, float, dict[int
     return len(payloads) / seconds, cpu / len(payloads) * 1e6, statuses
 
 
-async def run(system: System, count: int) -> None:
+async def run(system: System, count: int, outcome: str) -> None:
     app = create_app(system, background=False)
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -104,7 +106,7 @@ async def run(system: System, count: int) -> None:
     while system.engine.context.mode() == Mode.warmup:  # until the readiness monitor has reached the database
         await asyncio.sleep(0.05)
     ceiling = await drive(ceiling_app, bodies(count))
-    dobby = await drive(app, bodies(count))
+    dobby = await drive(app, bodies(count, outcome))
     await inbox.put({"type": "lifespan.shutdown"})
     await lifespan
     print(f"ceiling app: {ceiling[0]:,.0f} req/s, {ceiling[1]:.0f} µs CPU per request")
@@ -115,12 +117,13 @@ async def run(system: System, count: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--outcome", default="success", help="neutral_success: most intakes are sampled out")
     args = parser.parse_args()
     with fresh_postgres() as url:
         system = build_system(Settings(database_url=url, bobbin_path=None, group_commit=True))
         system.init_storage()
         try:
-            uvloop.run(run(system, args.requests))
+            uvloop.run(run(system, args.requests, args.outcome))
         finally:
             system.close()
     return 0
