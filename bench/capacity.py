@@ -12,6 +12,7 @@ run the projections are caught up and verified, and the stored runs counted agai
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -23,9 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, free_port, fresh_postgres, fresh_sqlite, record
-from bench.intake import DOBBY, check_after, dobby_env, open_loop, server, wrk
+from bench.intake import DOBBY, FAMILIES, check_after, dobby_env, open_loop, server, wrk
 
 TICKS = os.sysconf("SC_CLK_TCK")
+DOBBY_PROCESSES = "dobby (serve|process)|dobby.cli process|multiprocessing.spawn"  # the read side's child too
 
 
 def cpu_seconds(pattern: str) -> float:
@@ -59,6 +61,7 @@ def layout(
     tag: str,
     *,
     processor: bool = False,
+    python_loop: bool = False,
 ) -> tuple[dict[str, float], str]:
     port = free_port()
     env = dobby_env(database_url, port, "on")
@@ -73,7 +76,9 @@ def layout(
         )
     try:
         with server(command, env, port) as url:
-            result = measured(url, seconds, connections, tag, "dobby (serve|process)|multiprocessing.spawn")
+            result = measured(url, seconds, connections, tag, DOBBY_PROCESSES)
+            if python_loop:
+                result["python"] = python_generator(url, seconds, connections)
     finally:
         if helper is not None:
             helper.terminate()
@@ -81,12 +86,38 @@ def layout(
     return result, check_after(database_url, result["created"], connections)
 
 
-def ceiling(seconds: int, connections: int) -> dict[str, float]:
+def python_generator(url: str, seconds: int, connections: int) -> dict[str, float]:
+    """bench/fixed_rate.py --closed: the same closed loop as wrk, from a Python (uvloop) client."""
+    output = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench/fixed_rate.py"),
+            url,
+            "--closed",
+            "--seconds",
+            str(seconds),
+            "--connections",
+            str(connections),
+            "--families",
+            FAMILIES,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
+    ).stdout
+    figures: dict[str, float] = json.loads(output)
+    return figures
+
+
+def ceiling(seconds: int, connections: int, python_loop: bool = False) -> dict[str, float]:
     port = free_port()
     with server([sys.executable, str(ROOT / "bench/ceiling.py"), str(port)], {}, port) as url:
         before = cpu_seconds("bench/ceiling.py")
         result = wrk(url, seconds, connections, "ceiling")
         result["server_cpu"] = (cpu_seconds("bench/ceiling.py") - before) / (result["requests"] / 1000)
+        if python_loop:
+            result["python"] = python_generator(url, seconds, connections)
         return result
 
 
@@ -115,21 +146,30 @@ def main() -> int:
         print("bench/capacity.py needs wrk: apt-get install -y wrk", file=sys.stderr)
         return 2
     seconds, connections = args.seconds, args.connections
-    first = ceiling(seconds, connections)
+    first = ceiling(seconds, connections, python_loop=True)
     runs: list[tuple[str, dict[str, float], str]] = []
-    for label, command, processor in LAYOUTS:
+    for index, (label, command, processor) in enumerate(LAYOUTS):
         with fresh_postgres() as url:
-            runs.append(
-                (f"PostgreSQL, {label}", *layout(url, command, seconds, connections, "pg", processor=processor))
-            )
+            figures = layout(url, command, seconds, connections, "pg", processor=processor, python_loop=index == 0)
+            runs.append((f"PostgreSQL, {label}", *figures))
     with fresh_postgres() as url:
         loop = open_loop(url, args.rate, 10, [DOBBY, "serve"])
     for label, command, processor in LAYOUTS[:2]:
         with tempfile.TemporaryDirectory() as directory, fresh_sqlite(Path(directory)) as url:
             runs.append((f"SQLite, {label}", *layout(url, command, seconds, connections, "lite", processor=processor)))
-    last = ceiling(seconds, connections)
+    last = ceiling(seconds, connections, python_loop=True)
     base = (first["rps"] + last["rps"]) / 2
+    default = runs[0][1]
+    python_base = (first["python"]["rps"] + last["python"]["rps"]) / 2
+    summary = (
+        f"**Default layout ÷ parse-only ceiling, this run: {default['rps'] / base:.2f} with wrk "
+        f"({default['rps']:,.0f} of {base:,.0f} requests/s; p50 {default['p50']:.1f} ms, p99 {default['p99']:.1f} ms), "
+        f"{default['python']['rps'] / python_base:.2f} with the Python generator ({default['python']['rps']:,.0f} of "
+        f"{python_base:,.0f}; p50 {default['python']['p50']:.1f} ms, p99 {default['python']['p99']:.1f} ms).**"
+    )
     lines = [
+        summary,
+        "",
         f"wrk -t2 -c{connections} -d{seconds}s on loopback, group commit on, fsync on; the parse-only ceiling measured "
         f"before ({first['rps']:,.0f} req/s) and after ({last['rps']:,.0f} req/s) the rows, their mean the baseline.",
         "CPU columns: seconds of CPU per 1,000 stored intakes, of the dobby processes (the ceiling's server on its "
