@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application
@@ -34,10 +34,13 @@ class BackpressureError(RuntimeError):
     """Too many saves are already waiting; the caller should come back later."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Save:
+    """One caller's events: answered through `answer` (a thread waiting) or `waiter` on `loop` (a coroutine).
+    A caller on a loop gets no concurrent Future: its lock and condition were a measurable share of an intake."""
+
     events: list[Any]
-    answer: Future[int] = field(default_factory=Future)
+    answer: Future[int] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     waiter: asyncio.Future[int] | None = None
 
@@ -45,10 +48,12 @@ class _Save:
         """Whether the save is still wanted (its caller has not withdrawn it), and is now being written."""
         if self.waiter is not None:
             return not self.waiter.cancelled()
+        assert self.answer is not None
         return self.answer.set_running_or_notify_cancel()
 
     def settle(self, result: int | None, error: BaseException | None, loops: dict[Any, list[Any]]) -> None:
         if self.loop is None:
+            assert self.answer is not None
             if error is None:
                 self.answer.set_result(result)  # type: ignore[arg-type]
             else:
@@ -106,9 +111,9 @@ class GroupCommitter:
 
     def submit(self, events: list[Any]) -> Future[int]:
         """Queue `events` for the next merged save; the future holds the position of the last one."""
-        request = _Save(events)
-        self._enqueue(request)
-        return request.answer
+        answer: Future[int] = Future()
+        self._enqueue(_Save(events, answer))
+        return answer
 
     def submit_async(self, events: list[Any]) -> asyncio.Future[int]:
         """`submit` for a caller on the running event loop: the answer comes back on that loop."""
