@@ -94,3 +94,13 @@ def test_a_sigkilled_parent_leaves_no_orphan(database_url: str, tmp_path: Path) 
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait(10)
         assert eventually(lambda: not alive(pid), 15), "the read side outlived its parent"
+
+
+@pytest.mark.backends(["postgres"])
+def test_ctrl_c_stops_the_parent_and_its_child_cleanly(database_url: str, tmp_path: Path) -> None:
+    with serve(database_url, tmp_path) as server:
+        pid = child_pid(server)
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(20) == 0, server.log.read_text()
+        assert not alive(pid), "Ctrl-C left the read side running"
+        assert "Traceback" not in server.log.read_text()
