@@ -48,6 +48,7 @@ class Context:
     clock: Clock = system_clock
     observer: Observer = field(default_factory=NoObserver)
     persistence_reachable: Callable[[], bool] = lambda: True
+    _aligned: tuple[Manifest, GovernanceDocument | None, Alignment] | None = field(default=None, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
@@ -62,7 +63,15 @@ class Context:
             return None
 
     def alignment(self) -> Alignment:
-        return align(self.manifest, self.document())
+        """Fabric's alignment, computed again only when the document (or the manifest) is another object: every
+        command asks for it, Fabric changes it a few times a day."""
+        manifest, document = self.manifest, self.document()
+        cached = self._aligned
+        if cached is not None and cached[0] is manifest and cached[1] is document:
+            return cached[2]
+        alignment = align(manifest, document)
+        self._aligned = (manifest, document, alignment)
+        return alignment
 
     def mode(self) -> Mode:
         return effective_mode(self.requested_mode, self.persistence_reachable(), self.alignment())
