@@ -150,6 +150,14 @@ class System:
         return self.settings.db_timeout_seconds
 
     @property
+    def body_timeout_seconds(self) -> float:
+        return self.settings.body_timeout_seconds
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.settings.max_in_flight
+
+    @property
     def console_secret(self) -> str | None:
         return self.settings.console_secret
 

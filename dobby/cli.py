@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -32,7 +33,9 @@ from dobby.engine.schemas import exported
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
 from dobby.http.auth import load_tokens
+from dobby.http.protocol import BoundedHttpToolsProtocol
 
+KEEP_ALIVE_SECONDS = 5  # SPEC §16: idle keep-alive connections close after 5 s
 EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
 
 
@@ -140,7 +143,9 @@ def _serve(args: argparse.Namespace) -> int:
         "host": settings.host,
         "port": settings.port,
         "fd": args.fd,
-        "http": "httptools",
+        # uvicorn bounds idle keep-alive itself; the header block's bound is the protocol's, the body's the app's
+        "http": functools.partial(BoundedHttpToolsProtocol, request_timeout=settings.body_timeout_seconds),
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "log_level": "warning",
         "access_log": False,
         "proxy_headers": False,  # nothing reads the client address: one ASGI layer less per request

@@ -88,7 +88,7 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     sessions = SessionCodec(services.console_secret) if services.console_secret else None
     backend = TokenBackend(load_tokens(tokens_file) if tokens_file is not None else None, sessions)
     monitor = PersistenceMonitor(services.probe_persistence, timeout=min(services.db_timeout_seconds, 2.0))
-    gate = BackpressureState()
+    gate = BackpressureState(services.max_in_flight)
     registry, histogram = build_registry(DobbyCollector([services.counters], services.gauges))
     learning = LearningRoutes(services)
     surface = SurfaceRoutes(services, monitor, registry, gate)
@@ -112,7 +112,7 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     return Starlette(
         routes=table,
         middleware=[
-            Middleware(EdgeMiddleware, histogram=histogram, gate=gate),
+            Middleware(EdgeMiddleware, histogram=histogram, gate=gate, timeout=services.body_timeout_seconds),
             Middleware(DirectRoutes, routes=table, backend=backend, handlers=EXCEPTION_HANDLERS),
             Middleware(AuthenticationMiddleware, backend=backend),
         ],

@@ -23,6 +23,14 @@ class AppServices(Protocol):
     def db_timeout_seconds(self) -> float: ...
 
     @property
+    def body_timeout_seconds(self) -> float:
+        """DOBBY_BODY_TIMEOUT_SECONDS: a request's header block and body must each arrive within it (SPEC §16)."""
+
+    @property
+    def max_in_flight(self) -> int:
+        """DOBBY_MAX_IN_FLIGHT: /api/v1 requests in flight per process (their bodies arrived) before 503s."""
+
+    @property
     def console_secret(self) -> str | None:
         """DOBBY_CONSOLE_SECRET: signs console sessions; the console needs it when tokens are configured."""
 
