@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eventsourcing.persistence import PersistenceError
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
 from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document, file_fetcher
@@ -56,7 +58,16 @@ def limits_from(settings: Settings) -> Limits:
 
 
 def open_event_log(settings: Settings) -> EventLog:
-    return EventLog(env=eventsourcing_env(settings))
+    """The event store. The SQLite store creates its tables as it opens; when it cannot (a full disk, a read-only
+    file: SPEC §16) it is opened without, so the process starts in warmup and `init_storage` creates them as soon
+    as the store takes writes again."""
+    env = eventsourcing_env(settings)
+    try:
+        return EventLog(env=env)
+    except (PersistenceError, sqlite3.Error):
+        if settings.backend != "sqlite":
+            raise
+        return EventLog(env={**env, "CREATE_TABLE": "no"})
 
 
 def http_client(timeout_seconds: float) -> httpx.Client:
@@ -262,6 +273,9 @@ class System:
         not created yet: storage counts as reachable only once it is ready)."""
         self.engine.position()
         self.store.positions()
+
+    def probe_write(self) -> None:
+        self.store.probe_write()
 
     def gauges(self) -> dict[str, Any]:
         """The gauge values of SPEC §6, read from the projections at scrape time."""

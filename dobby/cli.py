@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import SQLAlchemyError
 
 from dobby.adapters.settings import SettingsError
+from dobby.adapters.store_errors import refuses_writes
 from dobby.adapters.tokens_file import TokenRefusedError, TokensFileError
 from dobby.bootstrap import system_from_environment
 from dobby.cli_audit import add_audit_parser
@@ -36,7 +38,7 @@ from dobby.http.auth import load_tokens
 from dobby.http.protocol import BoundedHttpToolsProtocol
 
 KEEP_ALIVE_SECONDS = 5  # SPEC §16: idle keep-alive connections close after 5 s
-EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
+EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, sqlite3.Error, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DobbyError as error:
         return _fail(args, f"{error.code}: {error.message}", 1)
     except EXPECTED_FAILURES as error:
-        return _fail(args, describe(error), 1)
+        cause = "the database refuses writes (full disk, read-only, recovery): " if refuses_writes(error) else ""
+        return _fail(args, cause + describe(error), 1)
     return result
 
 

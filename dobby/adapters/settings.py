@@ -192,7 +192,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "dobby.adapters.sqlite_store:DobbySQLiteFactory",
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": str(max(1, round(settings.db_timeout_seconds))),
         }

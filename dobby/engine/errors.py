@@ -100,8 +100,14 @@ class ServiceUnavailableError(DobbyError):
 
     code = "unavailable"
 
-    def __init__(self, message: str, code: str = "unavailable", retry_after: float = 1.0) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        code: str = "unavailable",
+        retry_after: float = 1.0,
+        violations: list[Violation] | None = None,
+    ) -> None:
+        super().__init__(message, violations)
         self.code = code
         self.retry_after = retry_after
 

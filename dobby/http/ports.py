@@ -43,6 +43,9 @@ class AppServices(Protocol):
     def probe_persistence(self) -> None:
         """Touch the event store and the projection tables; raises when either cannot answer."""
 
+    def probe_write(self) -> None:
+        """Write (and delete) a probe row that needs new room; raises when the store refuses writes."""
+
     def projection_positions(self) -> dict[str, int]: ...
 
     def projection_health(self) -> dict[str, dict[str, Any]]:

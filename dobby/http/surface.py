@@ -94,11 +94,11 @@ class SurfaceRoutes:
         projections: dict[str, Any] = {}
         queue_depth = None
         problems = []
+        if probe.cause is not None:
+            problems.append(probe.cause)
         if probe.reachable:
             projections, queue_depth = await call(self._projection_state)
             problems += [f"projection {name}: {p['failing']}" for name, p in projections.items() if p["failing"]]
-        else:
-            problems.append(f"persistence unreachable: {probe.detail}")
         if mode < context.requested_mode:
             problems.append(f"effective mode {mode.name} is below the requested {context.requested_mode.name}")
         problems += list(alignment.drift)
@@ -107,7 +107,11 @@ class SurfaceRoutes:
             "requested_mode": context.requested_mode.name,
             "effective_mode": mode.name,
             "fabric": fabric_section(alignment, self.services.fabric_checked_at()),
-            "persistence": {"reachable": probe.reachable, "latency_ms": probe.latency_ms},
+            "persistence": {
+                "reachable": probe.reachable,
+                "writable": probe.reachable and probe.writable,
+                "latency_ms": probe.latency_ms,
+            },
             "projections": projections,
             "queue_depth": queue_depth,
             "backpressure": self.backpressure.saturated or self.services.committer_pending() > COMMITTER_SATURATED,
@@ -123,7 +127,7 @@ class SurfaceRoutes:
             "requested_mode": self.context.requested_mode.name,
             "effective_mode": Mode.warmup.name,
             "fabric": {"aligned": False, "drift": [], "checked_at": rfc3339(self.context.clock())},
-            "persistence": {"reachable": False, "latency_ms": None},
+            "persistence": {"reachable": False, "writable": False, "latency_ms": None},
             "projections": {},
             "queue_depth": None,
             "backpressure": False,

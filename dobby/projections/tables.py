@@ -6,9 +6,10 @@ import json
 import secrets
 from collections.abc import Mapping
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 TRACKING = "dobby_projection_tracking"
+WRITE_PROBE = "dobby_write_probe"
 TALLIES = "dobby_tallies"
 SHADOW_SUFFIX = "__shadow"
 
@@ -20,6 +21,16 @@ def tracking_table(metadata: MetaData) -> Table:
         Column("name", String(100), primary_key=True),
         Column("position", BigInteger, nullable=False),
         Column("last_error", Text, nullable=True),
+    )
+
+
+def write_probe_table(metadata: MetaData) -> Table:
+    """Rows written and deleted again by the persistence probe (SPEC §16): never holds anything for long."""
+    return Table(
+        WRITE_PROBE,
+        metadata,
+        Column("probe_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("room", LargeBinary, nullable=False),
     )
 
 
