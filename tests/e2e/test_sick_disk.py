@@ -10,15 +10,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 
 from tests.e2e.server import Server, environment, serve, start_dobby, stop, wait_until_healthy
 from tests.e2e.test_reliability import Load, report, stored_runs, verify_all
 from tests.support import FAMILIES, INTAKE, eventually, intake_body, run_cli
 
-pytestmark = pytest.mark.backends(["sqlite"])
 DISK_MEGABYTES = 24
 
 
@@ -80,6 +82,7 @@ def refusing_writes(server: Server) -> bool:
     )
 
 
+@pytest.mark.backends(["sqlite"])
 def test_a_disk_that_fills_while_serving_caps_the_mode_loses_nothing_and_recovers(disk: Disk, tmp_path: Path) -> None:
     url = f"sqlite:///{disk.path / 'dobby.db'}"
     with serve(url, tmp_path) as server:
@@ -125,6 +128,7 @@ def test_a_disk_that_fills_while_serving_caps_the_mode_loses_nothing_and_recover
     assert differences == []
 
 
+@pytest.mark.backends(["sqlite"])
 def test_a_full_disk_before_start_starts_in_warmup_and_comes_up_when_there_is_room(disk: Disk, tmp_path: Path) -> None:
     url = f"sqlite:///{disk.path / 'dobby.db'}"
     with serve(url, tmp_path) as server, server.client() as client:
@@ -163,3 +167,39 @@ def test_a_full_disk_before_start_starts_in_warmup_and_comes_up_when_there_is_ro
         projections_status_exit=status.returncode,
         log_lines=len(log.splitlines()),
     )
+
+
+def _set_read_only(database_url: str, on: bool) -> None:
+    """The database read-only for every new transaction, and its sessions ended so every pool reconnects."""
+    name = urlsplit(database_url).path.lstrip("/")
+    admin = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = {}").format(
+                sql.Identifier(name), sql.SQL("on" if on else "off")
+            )
+        )
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+
+
+@pytest.mark.backends(["postgres"])
+def test_a_read_only_postgres_caps_the_mode_and_recovers(database_url: str, tmp_path: Path) -> None:
+    with serve(database_url, tmp_path) as server, server.client() as client:
+        assert client.post(INTAKE, json=intake_body(FAMILIES, trace_id="before")).status_code == 201
+        try:
+            _set_read_only(database_url, True)
+            assert eventually(lambda: refusing_writes(server), 15), ready(server)
+            assert "ReadOnlySqlTransaction" in ready(server)["detail"] or "read-only" in ready(server)["detail"]
+            refused = client.post(INTAKE, json=intake_body(FAMILIES, trace_id="read-only"))
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] in ("service_mode", "persistence_unavailable")
+        finally:
+            _set_read_only(database_url, False)
+        assert eventually(lambda: ready(server).get("status") == "ready", 15), ready(server)
+        assert eventually(
+            lambda: client.post(INTAKE, json=intake_body(FAMILIES, trace_id="after")).status_code == 201, 10
+        )
+    assert "Traceback" not in server.log.read_text()
