@@ -19,9 +19,9 @@ from dobby.engine.errors import (
     ConflictError,
     InvalidInputError,
     InvalidStateError,
-    NotFoundError,
     RuleViolationError,
     Violation,
+    not_found,
 )
 from dobby.engine.judgement import family_drift
 from dobby.engine.ports import ApprovalSource, UpstreamUnavailableError
@@ -97,13 +97,9 @@ class PromotionCommands:
         fabric = context.fabric()
         violations = check_admission(body.target, fabric)
         replay = uow.get(Replay, parse_uuid(body.replay_id))
-        if replay is None:
-            message = f"no replay {body.replay_id!r}"
-            raise NotFoundError(message, [Violation("not_found", message, "replay_id")])
-        if replay.state.tenant_id != body.tenant_id:
-            message = f"replay {body.replay_id} belongs to another tenant"
-            violations.append(Violation("replay_not_passed", message, "replay_id"))
-        elif replay.state.target != structs.asdict(body.target):
+        if replay is None or replay.state.tenant_id != body.tenant_id:  # another tenant's: as if unknown (§4.4, §8)
+            raise not_found("replay", body.replay_id, "replay_id")
+        if replay.state.target != structs.asdict(body.target):
             violations.append(Violation("replay_not_passed", "the replay judged another target", "target"))
         elif replay.state.verdict != "passed":
             message = f"the replay's verdict is {replay.state.verdict}"
