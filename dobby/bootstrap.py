@@ -54,6 +54,7 @@ def limits_from(settings: Settings) -> Limits:
         proposal_ttl_seconds=settings.proposal_ttl_seconds,
         approval_quorum_high=settings.approval_quorum_high,
         approval_quorum_critical=settings.approval_quorum_critical,
+        clock_skew_seconds=settings.clock_skew_seconds,
     )
 
 

@@ -25,6 +25,7 @@ class Limits:
     proposal_ttl_seconds: int = 604_800
     approval_quorum_high: int = 1
     approval_quorum_critical: int = 2
+    clock_skew_seconds: float = 300
 
 
 class NoObserver:

@@ -182,6 +182,7 @@ class PromotionCommands:
                     proposal.state.risk, context.limits.approval_quorum_high, context.limits.approval_quorum_critical
                 ),
                 proposer=proposal.state.proposed_by,
+                skew_seconds=context.limits.clock_skew_seconds,
             )
             reasons = list(judgement.reasons)
             touched: list[ChainedAggregate[Any]] = [proposal]
