@@ -90,8 +90,7 @@ class EdgeMiddleware:
                 message["headers"] = [*given, *extra]
             await send(message)
 
-        loop = asyncio.get_running_loop()
-        deadline = scope.get(STARTED_KEY, loop.time()) + self.timeout
+        deadline = (scope.get(STARTED_KEY) or time.monotonic()) + self.timeout
         gate = self.gate
         gated = scope["path"].startswith("/api/v1/")
         try:
@@ -133,7 +132,7 @@ class EdgeMiddleware:
 async def _read_body(receive: Receive, limit: int, deadline: float) -> bytes | None:
     """The whole body, once it has all arrived; None when the client went away first."""
     chunks, received = [], 0
-    async with asyncio.timeout_at(deadline):
+    async with asyncio.timeout(deadline - time.monotonic()):
         while True:
             message = await receive()
             if message["type"] != "http.request":
@@ -171,7 +170,7 @@ async def _refuse(receive: Receive, send: Send, already: int, deadline: float) -
     """Read and drop what is left of the body (up to DRAIN_LIMIT in all, until the deadline), then answer 413."""
     drained, more = already, True
     try:
-        async with asyncio.timeout_at(deadline):
+        async with asyncio.timeout(deadline - time.monotonic()):
             while more and drained <= DRAIN_LIMIT:
                 message = await receive()
                 if message["type"] != "http.request":

@@ -6,12 +6,13 @@ ever (any byte cancels the keep-alive timer). This subclass gives every request'
 counted from the connection's opening (the first request) or from the first byte after the previous response
 (every later one): past it, a partly sent header block gets a 408 and the connection is closed; a connection that
 sent nothing is just closed. The moment the deadline counts from is handed to the app in the scope
-(`dobby.request_started`, loop time), so the edge middleware bounds the body by the same clock (SPEC §16).
+(`dobby.request_started`, `time.monotonic()`), so the edge middleware bounds the body by the same clock (SPEC §16).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -61,8 +62,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def _arm(self) -> None:
-        self._started = self.loop.time()
-        self._header_deadline = self.loop.call_at(self._started + self.request_timeout, self._headers_too_slow)
+        self._started = time.monotonic()
+        self._header_deadline = self.loop.call_later(self.request_timeout, self._headers_too_slow)
 
     def _disarm(self) -> None:
         if self._header_deadline is not None:
