@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from dobby.bootstrap import system_from_environment
 from dobby.projections.rebuild import rebuild, verify
@@ -14,12 +15,31 @@ def projections_status(_: argparse.Namespace) -> int:
     system = system_from_environment()
     try:
         system.init_storage()
-        print(f"{'projection':<12} {'position':>10} {'lag':>8}  failing")
+        print(f"{'projection':<12} {'position':>10} {'lag':>8} {'version':>8}  {'rebuild':<22} failing")
         for name, runner in system.projection_health().items():
-            print(f"{name:<12} {runner['position']:>10} {runner['lag']:>8}  {runner['failing'] or '-'}")
+            print(
+                f"{name:<12} {runner['position']:>10} {runner['lag']:>8} {_version(runner):>8}  "
+                f"{_rebuild(runner):<22} {runner['failing'] or '-'}"
+            )
     finally:
         system.close()
     return 0
+
+
+def _version(runner: dict[str, Any]) -> str:
+    """The stored version, and the code's when they differ ('-' for the Bobbin publisher, which has none)."""
+    if "version" not in runner:
+        return "-"
+    stored, code = runner["stored_version"], runner["version"]
+    return str(code) if stored == code else f"{stored}->{code}"
+
+
+def _rebuild(runner: dict[str, Any]) -> str:
+    if runner.get("rebuilding") is not None:
+        return f"rebuilding {runner['rebuilding']:.0%}"
+    if runner.get("stored_version") is not None and runner["stored_version"] > runner.get("version", 0):
+        return "newer code stored it"
+    return "-"
 
 
 def projections_rebuild(args: argparse.Namespace) -> int:

@@ -35,7 +35,13 @@ class Recorded:
 
 
 class Projection(ABC):
+    """A fold of the log into tables. `version` names the shape of what it stores (SPEC §13): bump it by one
+    whenever a change alters its rows or views (a new field, another fold), and every upgraded deployment rebuilds
+    the projection by itself at start (dobby.projections.upgrade). 0 is "unversioned": rows written by releases
+    before versions (40654e9, c517a40)."""
+
     name: str
+    version: int
 
     @abstractmethod
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
@@ -67,6 +73,7 @@ class RecordProjection(Projection):
 
 class RunsProjection(RecordProjection):
     name = "runs"
+    version = 1
     event_type = RunRecorded
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
@@ -80,6 +87,7 @@ class RunsProjection(RecordProjection):
 
 class ReplaysProjection(RecordProjection):
     name = "replays"
+    version = 1
     event_type = ReplayEvaluated
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
@@ -96,6 +104,7 @@ class ProposalsProjection(Projection):
     """Proposal rows carry the engine's fold, so each event is applied with Proposal.evolve."""
 
     name = "proposals"
+    version = 1
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"proposals": proposals_table(metadata, "dobby_proposals" + suffix)}
@@ -189,6 +198,7 @@ def _encoded(labels: tuple[tuple[str, str], ...]) -> str:
 
 class CountersProjection(Projection):
     name = "counters"
+    version = 1
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"counters": counters_table(metadata, "dobby_counters" + suffix)}
