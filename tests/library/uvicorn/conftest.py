@@ -1,5 +1,6 @@
-"""uvicorn's own HTTP protocol tests (tests/protocols/test_http.py of uvicorn 0.35.0, BSD-3-Clause, LICENSE.md
-here), run against the protocol `dobby serve` uses: a uvicorn part we subclass passes the library's own tests."""
+"""uvicorn's own HTTP protocol tests (its tests/protocols/test_http.py of 0.35.0, here suite_http.py; BSD-3-Clause,
+LICENSE.md here), run against the protocol `dobby serve` uses: a uvicorn part we subclass passes the library's own
+tests. tests/library/test_uvicorn_suite.py runs them in a pytest of their own."""
 
 from __future__ import annotations
 
