@@ -16,6 +16,7 @@ import httpx
 from eventsourcing.persistence import PersistenceError
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
+from dobby.adapters.dsse import seal
 from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document, file_fetcher
 from dobby.adapters.memory import StaticGovernanceTruth
 from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
@@ -36,6 +37,7 @@ from dobby.projections.leadership import CHECKPOINTS, EXPIRY, Leadership
 from dobby.projections.periodic import Periodic
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
+from dobby.projections.receipts import Receipts
 from dobby.projections.runner import Follower
 from dobby.projections.store import EVERY_PROJECTION, ProjectionStore
 from dobby.projections.tallies import DurableTallies
@@ -56,6 +58,7 @@ def limits_from(settings: Settings) -> Limits:
         approval_quorum_high=settings.approval_quorum_high,
         approval_quorum_critical=settings.approval_quorum_critical,
         clock_skew_seconds=settings.clock_skew_seconds,
+        require_judged_change=settings.require_judged_change,
     )
 
 
@@ -149,6 +152,7 @@ class System:
     tallies: DurableTallies
     digest: LogDigest
     leadership: Leadership
+    receipts: Receipts
     background: list[Periodic] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -350,7 +354,9 @@ def build_system(
     )
     expiry = ExpiryProcessor(engine.context, engine.expiry, queries, engine.schedule)
     digest = build_digest(settings, store, engine)
-    return System(settings, engine, store, queries, follower, expiry, publisher, tallies, digest, leadership)
+    signer = digest.signer
+    receipts = Receipts(engine.context.uow, digest, lambda statement: seal(statement, signer))
+    return System(settings, engine, store, queries, follower, expiry, publisher, tallies, digest, leadership, receipts)
 
 
 def build_digest(settings: Settings, store: ProjectionStore, engine: Engine) -> LogDigest:

@@ -27,6 +27,7 @@ def run_demo() -> int:
     engine.context.requested_mode = Mode.promotion_enabled
     families = dict(engine.context.manifest.families)
     target = {"type": "prompt_template", "id": f"demo-{uuid.uuid4().hex[:8]}"}
+    change = {"template": "Hello, {name}!"}
     try:
         run = engine.intake.submit(
             msgspec.json.encode(
@@ -54,12 +55,13 @@ def run_demo() -> int:
                     "threshold_contract": {"mode": "all", "metrics": {"accuracy": {"direction": "increase"}}},
                     "workload_similar": True,
                     "run_ids": [run.run_id],
+                    "change": change,
                 },
                 EvaluateReplay,
             ),
             actor="demo",
         )
-        print(f"replay       {replay.replay_id} verdict {replay.verdict}")
+        print(f"replay       {replay.replay_id} verdict {replay.verdict}, judged change {replay.change_hash}")
         proposal, _ = engine.promotions.propose(
             convert(
                 {
@@ -67,7 +69,6 @@ def run_demo() -> int:
                     "replay_id": replay.replay_id,
                     "target": target,
                     "risk": "medium",
-                    "change": {"template": "Hello, {name}!"},
                     "baseline": {"template": "Hi {name}"},
                 },
                 Propose,
@@ -75,14 +76,18 @@ def run_demo() -> int:
             actor="demo",
         )
         proposal_id = proposal.proposal_id
-        print(f"propose      {proposal_id} state {proposal.state}")
+        print(f"propose      {proposal_id} state {proposal.state}, the judged change {proposal.change_hash}")
         now = system_clock()
         approval = {
             "approval_id": f"demo-{proposal_id[:8]}",
             "proposal_id": proposal_id,
             "decision": "approved",
             "approver": {"id": "demo-human", "kind": "human"},
-            "binding": {"candidate_hash": proposal.candidate_hash, "provenance_hash": proposal.provenance_hash},
+            "binding": {
+                "candidate_hash": proposal.candidate_hash,
+                "provenance_hash": proposal.provenance_hash,
+                "change_hash": proposal.change_hash,
+            },
             "decided_at": rfc3339(now),
             "expires_at": rfc3339(now + timedelta(hours=1)),
         }
@@ -92,7 +97,7 @@ def run_demo() -> int:
         checked = engine.promotions.approve_check(ProposalRef(proposal_id), actor="demo")
         print(f"approve-check outcome {checked.approval_outcome} state {checked.state}")
         active = engine.activations.activate(ProposalRef(proposal_id), actor="demo")
-        print(f"activate     state {active.state}")
+        print(f"activate     state {active.state}, live content {active.change_hash}")
         rolled = engine.activations.rollback(Rollback(proposal_id, "demo over"), actor="demo")
         print(f"rollback     state {rolled.state}, restored {rolled.restored_baseline}")
         history = engine.audit.get_history(proposal_id)

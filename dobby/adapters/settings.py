@@ -44,6 +44,7 @@ class Settings:
     max_in_flight: int = 512
     clock_skew_seconds: float = 300
     group_commit: bool = True
+    require_judged_change: bool = True
     fabric_url: str | None = None
     fabric_file: Path | None = None
     fabric_refresh_seconds: float = 30
@@ -151,6 +152,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("max_in_flight", "DOBBY_MAX_IN_FLIGHT", _number(int, 1, 1_000_000))
     take("clock_skew_seconds", "DOBBY_CLOCK_SKEW_SECONDS", _number(float, 0, DAY))
     take("group_commit", "DOBBY_GROUP_COMMIT", _switch)
+    take("require_judged_change", "DOBBY_REQUIRE_JUDGED_CHANGE", _switch)
     take("fabric_url", "DOBBY_FABRIC_URL", _url)
     take("fabric_file", "DOBBY_FABRIC_FILE", lambda n, r: Path(r))
     take("fabric_refresh_seconds", "DOBBY_FABRIC_REFRESH_SECONDS", _number(float, 0, DAY, low_open=True))

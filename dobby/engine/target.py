@@ -12,6 +12,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from dobby.engine import payloads as stored
+from dobby.engine.canonical import content_hash
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
 from dobby.engine.errors import ConflictError
@@ -35,6 +36,8 @@ class TargetRead(View, frozen=True):
     target: dict[str, str]
     source: Literal["proposal", "baseline", "none"]
     live: dict[str, Any] | None
+    live_hash: str | None
+    """The hash of `live` (SPEC §3): what a runtime can compare with the change_hash an approver bound."""
     active_proposal_id: str | None
     revalidate_required: bool
     updated_at: str | None
@@ -148,7 +151,7 @@ class Target(ChainedAggregate[TargetState]):
         active = self.state.active_proposal_id
         if active is not None:
             raise ConflictError(f"proposal {active} is already active on this target")
-        payload = stored.ProposalWentLive(proposal_id, change, baseline)
+        payload = stored.ProposalWentLive(proposal_id, change, baseline, content_hash(change))
         self.record(ProposalWentLive, payload=payload, actor=actor, at=at)
 
     def restore_baseline(self, proposal_id: str, baseline: dict[str, Any], *, actor: str, at: datetime) -> None:

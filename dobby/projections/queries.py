@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, Table, and_, case, func, select
 
-from dobby.engine.canonical import target_id_for
+from dobby.engine.canonical import content_hash, target_id_for
 from dobby.engine.errors import InvalidInputError, Violation, not_found
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.shapes import is_ascii_digits, is_identifier
@@ -64,6 +64,7 @@ class Queries:
             "target": {"type": target_type, "id": target_id},
             "source": "none",
             "live": None,
+            "live_hash": None,
             "active_proposal_id": None,
             "revalidate_required": False,
             "updated_at": None,
@@ -72,6 +73,7 @@ class Queries:
         if row is not None:
             names = ("source", "live", "active_proposal_id", "revalidate_required", "updated_at", "position")
             answer.update({name: row[name] for name in names})
+            answer["live_hash"] = None if row["live"] is None else content_hash(row["live"])
         return answer
 
     def proposal_counts(self, tenants: set[str] | frozenset[str] | None = None) -> dict[str, int]:

@@ -124,6 +124,7 @@ API_ROUTES: list[tuple[str, str, Call, int]] = [
     ),
     ("run", "POST evaluate (run_ids)", api("POST", "/replay/evaluate", stranger_evaluates), 422),
     ("freeze", "DELETE freezes/{id}", api("DELETE", "/freezes/{id}?reason=r"), 404),
+    ("proposal", "GET audit/receipts/{id}", api("GET", "/../../audit/receipts/{id}"), 404),
 ]
 
 
