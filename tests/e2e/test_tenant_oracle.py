@@ -82,7 +82,10 @@ def api(method: str, path: str, body: Callable[[str], Any] | None = None) -> Cal
         if content is not None and owner:
             content = content.replace('"tB"', '"acme"')
         headers = {**(OWNER if owner else STRANGER), "Content-Type": "application/json"}
-        return client.request(method, f"{LEARNING}{path.format(id=identifier)}", content=content, headers=headers)
+        url = path.format(id=identifier)
+        return client.request(
+            method, url if url.startswith("/api/") else LEARNING + url, content=content, headers=headers
+        )
 
     return call
 
@@ -124,7 +127,7 @@ API_ROUTES: list[tuple[str, str, Call, int]] = [
     ),
     ("run", "POST evaluate (run_ids)", api("POST", "/replay/evaluate", stranger_evaluates), 422),
     ("freeze", "DELETE freezes/{id}", api("DELETE", "/freezes/{id}?reason=r"), 404),
-    ("proposal", "GET audit/receipts/{id}", api("GET", "/../../audit/receipts/{id}"), 404),
+    ("proposal", "GET audit/receipts/{id}", api("GET", "/api/v1/audit/receipts/{id}"), 404),
 ]
 
 
