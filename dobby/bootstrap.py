@@ -58,6 +58,7 @@ def limits_from(settings: Settings) -> Limits:
         approval_quorum_high=settings.approval_quorum_high,
         approval_quorum_critical=settings.approval_quorum_critical,
         clock_skew_seconds=settings.clock_skew_seconds,
+        confidence=settings.confidence,
         require_judged_change=settings.require_judged_change,
     )
 

@@ -26,6 +26,8 @@ class Limits:
     approval_quorum_high: int = 1
     approval_quorum_critical: int = 2
     clock_skew_seconds: float = 300
+    confidence: float = 0.95
+    """The default confidence of a contract metric judged from sample summaries (SPEC §14)."""
     require_judged_change: bool = True
     """Propose refuses a replay that judged no change (SPEC §4.4, `change_not_judged`)."""
 

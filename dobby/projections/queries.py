@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Select, Table, and_, case, func, select
 
 from dobby.engine.canonical import content_hash, target_id_for
+from dobby.engine.clock import RANGE, parse_timestamp, rfc3339
 from dobby.engine.errors import InvalidInputError, Violation, not_found
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.shapes import is_ascii_digits, is_identifier
@@ -92,17 +93,21 @@ class Queries:
             return sorted(row[0] for row in connection.execute(statement))
 
     def list_runs(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
-        return self._list(self.runs, filters, {"tenant_id", "outcome", "trace_id"}, tenants)
+        allowed = {"tenant_id", "outcome", "trace_id"}
+        return self._list(self.runs, filters, allowed, tenants, self.runs.c.recorded_at)
 
     def list_replays(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
-        return self._list(self.replays, filters, {"tenant_id", "verdict", "target_type", "target_id"}, tenants)
+        allowed = {"tenant_id", "verdict", "target_type", "target_id"}
+        return self._list(self.replays, filters, allowed, tenants, self.replays.c.evaluated_at)
 
     def list_proposals(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
         allowed = {"tenant_id", "state", "target_type", "target_id", "revalidate_required"}
-        return self._list(self.proposals, filters, allowed, tenants)
+        return self._list(self.proposals, filters, allowed, tenants, self.proposals.c.created_at)
 
-    def _list(self, table: Table, filters: dict[str, str], allowed: set[str], tenants: set[str] | None) -> Page:
-        limit, cursor, conditions = _parse(table, filters, allowed)
+    def _list(
+        self, table: Table, filters: dict[str, str], allowed: set[str], tenants: set[str] | None, created: Any
+    ) -> Page:
+        limit, cursor, conditions = _parse(table, filters, allowed, created)
         if tenants is not None:
             conditions.append(table.c.tenant_id.in_(sorted(tenants)))
         statement: Select[Any] = select(table.c.seq, table.c.view)
@@ -198,7 +203,7 @@ class Queries:
             return {tenant: int(count or 0) for tenant, count in connection.execute(statement)}
 
 
-def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[int, int | None, list[Any]]:
+def _parse(table: Table, filters: dict[str, str], allowed: set[str], created: Any) -> tuple[int, int | None, list[Any]]:
     violations = []
     conditions: list[Any] = []
     limit = DEFAULT_LIMIT
@@ -216,6 +221,13 @@ def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[in
                 cursor = int(value)
         elif key == "min_position":
             continue
+        elif key in ("since", "until"):  # records created at or after `since` and before `until` (SPEC §4.8)
+            try:
+                moment = rfc3339(parse_timestamp(value))
+            except ValueError:
+                violations.append(Violation("invalid_timestamp", f"{key} must be {RANGE}", key))
+            else:
+                conditions.append(created >= moment if key == "since" else created < moment)
         elif key not in allowed:
             violations.append(Violation("unknown_field", f"{key[:80]!r} is not a filter here", key[:80]))
         elif not is_identifier(value):
