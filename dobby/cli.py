@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -21,6 +23,7 @@ from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import SQLAlchemyError
 
 from dobby.adapters.settings import SettingsError
+from dobby.adapters.store_errors import refuses_writes
 from dobby.adapters.tokens_file import TokenRefusedError, TokensFileError
 from dobby.bootstrap import system_from_environment
 from dobby.cli_audit import add_audit_parser
@@ -32,9 +35,11 @@ from dobby.engine.schemas import exported
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
 from dobby.http.auth import load_tokens
+from dobby.http.protocol import BoundedHttpToolsProtocol
 from dobby.read_side import ReadSideSupervisor, parent_gone, wants_child
 
-EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
+KEEP_ALIVE_SECONDS = 5  # SPEC §16: idle keep-alive connections close after 5 s
+EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, sqlite3.Error, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DobbyError as error:
         return _fail(args, f"{error.code}: {error.message}", 1)
     except EXPECTED_FAILURES as error:
-        return _fail(args, describe(error), 1)
+        cause = "the database refuses writes (full disk, read-only, recovery): " if refuses_writes(error) else ""
+        return _fail(args, cause + describe(error), 1)
     return result
 
 
@@ -141,7 +147,9 @@ def _serve(args: argparse.Namespace) -> int:
         "host": settings.host,
         "port": settings.port,
         "fd": args.fd,
-        "http": "httptools",
+        # uvicorn bounds idle keep-alive itself; the header block's bound is the protocol's, the body's the app's
+        "http": functools.partial(BoundedHttpToolsProtocol, request_timeout=settings.body_timeout_seconds),
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "log_level": "warning",
         "access_log": False,
         "proxy_headers": False,  # nothing reads the client address: one ASGI layer less per request

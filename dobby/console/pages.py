@@ -26,7 +26,7 @@ from dobby.console.web import (
 )
 from dobby.engine.activation_commands import Rollback
 from dobby.engine.boundary import decode
-from dobby.engine.errors import DobbyError, NotFoundError
+from dobby.engine.errors import DobbyError, NotFoundError, not_found
 from dobby.engine.judgement import ThresholdContract
 from dobby.engine.promotion_commands import ProposalRef
 from dobby.engine.replay_commands import WhatIf
@@ -188,7 +188,7 @@ class ConsoleRoutes:
     ) -> Response:
         audit = self.services.engine.audit
         view = msgspec.to_builtins(await call(audit.get_proposal, proposal_id))
-        _require_visible(principal, view["tenant_id"])
+        _require_visible(principal, view["tenant_id"], "proposal", proposal_id)
         explanation = msgspec.to_builtins(await call(audit.get_explanation, proposal_id))
         history = msgspec.to_builtins(await call(audit.get_history, proposal_id))
         replay = msgspec.to_builtins(await call(audit.get_replay, view["replay_id"]))
@@ -232,7 +232,7 @@ class ConsoleRoutes:
     ) -> Response:
         audit = self.services.engine.audit
         view = msgspec.to_builtins(await call(audit.get_replay, replay_id))
-        _require_visible(principal, view["tenant_id"])
+        _require_visible(principal, view["tenant_id"], "replay", replay_id)
         inputs = await call(audit.get_replay_inputs, replay_id)
         return self.renderer.page(
             request,
@@ -269,7 +269,7 @@ class ConsoleRoutes:
         if refusal is not None:
             raise RefusedError(403, f"Refused: {refusal}. Nothing was changed.")
         view = await call(self.services.engine.audit.get_proposal, proposal_id)
-        _require_visible(principal, view.tenant_id)
+        _require_visible(principal, view.tenant_id, "proposal", proposal_id)
         try:
             message = await self._command(action, proposal_id, form.get("reason", "").strip(), principal.name)
             status = 200
@@ -300,7 +300,7 @@ class ConsoleRoutes:
         if refusal is not None:
             raise RefusedError(403, f"Refused: {refusal}.")
         stored = await call(self.services.engine.audit.get_replay, replay_id)
-        _require_visible(principal, stored.tenant_id)
+        _require_visible(principal, stored.tenant_id, "replay", replay_id)
         text, similar = form.get("threshold_contract", ""), form.get("workload_similar", "stored")
         try:
             contract = decode(text.encode("utf-8"), ThresholdContract)
@@ -352,10 +352,11 @@ class ConsoleRoutes:
         return response
 
 
-def _require_visible(principal: Principal, tenant: str) -> None:
-    """Another tenant's record is not found: the page names neither it nor its tenant."""
+def _require_visible(principal: Principal, tenant: str, kind: str, identifier: str) -> None:
+    """Another tenant's record is answered exactly as an unknown one (SPEC §8): the page names neither its
+    tenant nor that it exists."""
     if not principal.may_see(tenant):
-        raise RefusedError(404, "Nothing with this id is visible to you.")
+        raise not_found(kind, identifier)
 
 
 def _filters(request: Request, names: tuple[str, ...]) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dobby.adapters.store_errors import refuses_writes
 from dobby.console.pages import ConsoleRoutes
 from dobby.console.web import Renderer, environment, static_files
-from dobby.engine.errors import DobbyError
+from dobby.engine.errors import DobbyError, ServiceUnavailableError
 from dobby.http.audit import AuditRoutes
 from dobby.http.auth import TokenBackend, load_tokens
 from dobby.http.direct import DirectRoutes
@@ -69,11 +71,27 @@ async def _persistence_error(_: Request, error: Exception) -> Response:
     return JSONResponse(error_body("persistence_unavailable", message), status_code=503, headers={"Retry-After": "1"})
 
 
+def _reporting_to(monitor: PersistenceMonitor) -> dict[Any, Any]:
+    """The handlers of store failures (raw, or as the engine's 503), each telling `monitor` of a write the store
+    refused for its own reasons (SPEC §16: the cap comes at once, not at the next probe)."""
+
+    async def store_failure(request: Request, error: Exception) -> Response:
+        monitor.write_failed(error)
+        return await _persistence_error(request, error)
+
+    async def unavailable(request: Request, error: Exception) -> Response:
+        monitor.write_failed(error)
+        return await _domain_error(request, error)
+
+    return {**dict.fromkeys(STORE_ERRORS, store_failure), ServiceUnavailableError: unavailable}
+
+
 async def _unexpected(_: Request, error: Exception) -> Response:
     return JSONResponse(error_body("internal", "an unexpected error; nothing was changed"), status_code=500)
 
 
 LOG = logging.getLogger("dobby")
+STORE_ERRORS = (PersistenceError, SQLAlchemyError, sqlite3.Error)
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DobbyError: _domain_error,
@@ -81,6 +99,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: _starlette_error,
     PersistenceError: _persistence_error,
     SQLAlchemyError: _persistence_error,
+    sqlite3.Error: _persistence_error,  # the library lets some through unwrapped (opening a connection)
     Exception: _unexpected,
 }
 
@@ -93,8 +112,13 @@ def create_app(
     tokens_file = services.tokens_file
     sessions = SessionCodec(services.console_secret) if services.console_secret else None
     backend = TokenBackend(load_tokens(tokens_file) if tokens_file is not None else None, sessions)
-    monitor = PersistenceMonitor(services.probe_persistence, timeout=min(services.db_timeout_seconds, 2.0))
-    gate = BackpressureState()
+    monitor = PersistenceMonitor(
+        services.probe_persistence,
+        timeout=min(services.db_timeout_seconds, 2.0),
+        write_probe=services.probe_write,
+        refuses_writes=refuses_writes,
+    )
+    gate = BackpressureState(services.max_in_flight)
     registry, histogram = build_registry(DobbyCollector([services.counters], services.gauges))
     learning = LearningRoutes(services)
     surface = SurfaceRoutes(services, monitor, registry, gate, read_side)
@@ -102,6 +126,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         services.engine.context.persistence_reachable = monitor.reachable
+        services.engine.context.persistence_cause = monitor.cause
         await run_in_threadpool(monitor.start)
         await run_in_threadpool(services.start, background=background, when_ready=monitor.check)
         if read_side is not None:
@@ -119,19 +144,20 @@ def create_app(
     renderer = Renderer(environment(), tokens_configured=backend.tokens is not None)
     console = ConsoleRoutes(services, surface, backend, renderer, sessions, static_files())
     table = routes(learning, surface, AuditRoutes(services), PolicyRoutes(services)) + console.routes()
+    handlers = {**EXCEPTION_HANDLERS, **_reporting_to(monitor)}
     return Starlette(
         routes=table,
         middleware=[
-            Middleware(EdgeMiddleware, histogram=histogram, gate=gate),
+            Middleware(EdgeMiddleware, histogram=histogram, gate=gate, timeout=services.body_timeout_seconds),
             Middleware(
                 DirectRoutes,
                 routes=table,
                 backend=backend,
-                handlers=EXCEPTION_HANDLERS,
+                handlers=handlers,
                 plain={("POST", INTAKE_PATH): IntakeEndpoint(services.engine, backend)},
             ),
             Middleware(AuthenticationMiddleware, backend=backend),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=handlers,
         lifespan=lifespan,
     )

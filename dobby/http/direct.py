@@ -19,7 +19,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dobby.http.intake_asgi import AnsweredError
-from dobby.http.middleware import BodyTooLargeError
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -56,7 +55,7 @@ class DirectRoutes:
             try:
                 await plain(scope, receive, send)
                 return
-            except (BodyTooLargeError, AnsweredError):
+            except AnsweredError:
                 raise
             except Exception as error:  # before it answered: the app's one error mapping answers
                 request = Request(scope, receive, send)
@@ -67,8 +66,6 @@ class DirectRoutes:
             found = await self.backend.authenticate(request)
             scope["auth"], scope["user"] = found or (AuthCredentials(), UnauthenticatedUser())
             response: Response = await route.endpoint(request)
-        except BodyTooLargeError:
-            raise
         except Exception as error:
             response = await self._handler(error)(request, error)
         await response(scope, receive, send)

@@ -37,13 +37,14 @@ class IntakeEndpoint:
         found = await self.backend.authenticate(connection)
         scope["auth"], scope["user"] = found or (AuthCredentials(), UnauthenticatedUser())
         principal = principal_for(connection, "submitter")
-        media, tenant = b"", None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
+        media: bytes | None = None
+        tenant: str | None = None
+        for name, value in scope["headers"]:  # the first of each, as Starlette's Headers.get reads them
+            if name == b"content-type" and media is None:
                 media = value
-            elif name == b"x-tenant-id":
+            elif name == b"x-tenant-id" and tenant is None:
                 tenant = value.decode("latin-1")
-        if not _is_json(media):
+        if not _is_json(media or b""):
             raise HttpError(415, "unsupported_media_type", "send the body as application/json")
         answer = await self.engine.intake.submit_async(
             await _body(receive), header_tenant=tenant, tenants=principal.tenants, actor=principal.name

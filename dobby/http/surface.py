@@ -96,12 +96,12 @@ class SurfaceRoutes:
         projections: dict[str, Any] = {}
         queue_depth = None
         problems = []
+        if probe.cause is not None:
+            problems.append(probe.cause)
         if probe.reachable:
             projections, queue_depth = await call(self._projection_state)
             problems += [f"projection {name}: {p['failing']}" for name, p in projections.items() if p["failing"]]
             problems += [rebuild_problem(name, p) for name, p in projections.items() if p.get("rebuilding") is not None]
-        else:
-            problems.append(f"persistence unreachable: {probe.detail}")
         read_side = self.read_side.state() if self.read_side is not None else None
         if read_side is not None and (problem := read_side.problem()) is not None:
             problems.append(problem)
@@ -113,7 +113,11 @@ class SurfaceRoutes:
             "requested_mode": context.requested_mode.name,
             "effective_mode": mode.name,
             "fabric": fabric_section(alignment, self.services.fabric_checked_at()),
-            "persistence": {"reachable": probe.reachable, "latency_ms": probe.latency_ms},
+            "persistence": {
+                "reachable": probe.reachable,
+                "writable": probe.reachable and probe.writable,
+                "latency_ms": probe.latency_ms,
+            },
             "projections": projections,
             "queue_depth": queue_depth,
             "backpressure": self.backpressure.saturated or self.services.committer_pending() > COMMITTER_SATURATED,
@@ -130,7 +134,7 @@ class SurfaceRoutes:
             "requested_mode": self.context.requested_mode.name,
             "effective_mode": Mode.warmup.name,
             "fabric": {"aligned": False, "drift": [], "checked_at": rfc3339(self.context.clock())},
-            "persistence": {"reachable": False, "latency_ms": None},
+            "persistence": {"reachable": False, "writable": False, "latency_ms": None},
             "projections": {},
             "queue_depth": None,
             "backpressure": False,

@@ -9,7 +9,7 @@ from sqlalchemy import Select, Table, and_, case, func, select
 
 from dobby.engine.canonical import content_hash, target_id_for
 from dobby.engine.clock import RANGE, parse_timestamp, rfc3339
-from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
+from dobby.engine.errors import InvalidInputError, Violation, not_found
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.shapes import is_ascii_digits, is_identifier
 from dobby.projections.store import ProjectionStore
@@ -47,11 +47,11 @@ class Queries:
 
     def _get(self, table: Table, key: Any, value: str, kind: str) -> dict[str, Any]:
         if not is_identifier(value, 64):  # no record has such an id (and PostgreSQL could not even compare it)
-            raise NotFoundError(f"no {kind} {value[:80]!r}")
+            raise not_found(kind, value)
         with self.store.engine.connect() as connection:
             view = connection.execute(select(table.c.view).where(key == value)).scalar_one_or_none()
         if view is None:
-            raise NotFoundError(f"no {kind} {value!r}")
+            raise not_found(kind, value)
         return dict(view)
 
     def get_target(self, tenant_id: str, target_type: str, target_id: str) -> dict[str, Any]:

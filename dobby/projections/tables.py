@@ -6,9 +6,10 @@ import json
 import secrets
 from collections.abc import Mapping
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 TRACKING = "dobby_projection_tracking"
+WRITE_PROBE = "dobby_write_probe"
 VERSIONS = "dobby_projection_versions"
 TALLIES = "dobby_tallies"
 SHADOW_SUFFIX = "__shadow"
@@ -33,6 +34,16 @@ def versions_table(metadata: MetaData) -> Table:
         metadata,
         Column("name", String(100), primary_key=True),
         Column("version", Integer, nullable=False),
+    )
+
+
+def write_probe_table(metadata: MetaData) -> Table:
+    """Rows written and deleted again by the persistence probe (SPEC §16): never holds anything for long."""
+    return Table(
+        WRITE_PROBE,
+        metadata,
+        Column("probe_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("room", LargeBinary, nullable=False),
     )
 
 
