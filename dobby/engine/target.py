@@ -15,7 +15,7 @@ from dobby.engine import payloads as stored
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
 from dobby.engine.errors import ConflictError
-from dobby.engine.shapes import TargetRef, View
+from dobby.engine.shapes import Hash, TargetRef, View
 
 
 class TargetView(View, frozen=True):
@@ -35,6 +35,8 @@ class TargetRead(View, frozen=True):
     target: dict[str, str]
     source: Literal["proposal", "baseline", "none"]
     live: dict[str, Any] | None
+    live_hash: Hash | None
+    """The hash (SPEC §3) of `live`: what a runtime names in an intake's `served`, and OFREP's variant (§15)."""
     active_proposal_id: str | None
     revalidate_required: bool
     updated_at: str | None

@@ -23,6 +23,7 @@ from dobby.engine.run import RunView
 from dobby.engine.schedule_commands import Activate, ScheduledAnswer
 from dobby.engine.target import TargetRead
 from dobby.engine.watch_commands import Observe, ObserveAnswer
+from dobby.http.ofrep import OFREP, BulkEvaluation, EvaluationRequest, FlagEvaluation
 
 READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
 LEARNING = "/api/v1/learning"
@@ -52,11 +53,13 @@ class Operation:
     list_item: Any = None
     refusals: tuple[int, ...] | None = None
     """Error statuses besides the usual ones of its kind (documented in /openapi.json)."""
+    protocol: str = "dobby"
+    """"ofrep": OpenFeature's protocol, with its own error shapes (SPEC §15)."""
 
     @property
     def route_path(self) -> str:
         """The path as Starlette routes it: a target id may hold slashes (SPEC §4.4), so it takes the rest."""
-        return self.path.replace("/{type}/{id}", "/{type}/{id:path}")
+        return self.path.replace("/{type}/{id}", "/{type}/{id:path}").replace("/{key}", "/{key:path}")
 
     @property
     def answers(self) -> tuple[Any, ...]:
@@ -217,6 +220,26 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("POST", f"{LEARNING}/stop", "stop", "operator", TenantAction, StopAnswer),
     Operation("POST", f"{LEARNING}/resume", "resume", "operator", TenantAction, StopAnswer),
+    Operation(
+        "POST",
+        f"{OFREP}/evaluate/flags/{{key}}",
+        "ofrep_evaluate",
+        "any",
+        EvaluationRequest,
+        FlagEvaluation,
+        params=(Param("key", {"type": "string", "minLength": 1}, "path", True), MIN_POSITION),
+        protocol="ofrep",
+    ),
+    Operation(
+        "POST",
+        f"{OFREP}/evaluate/flags",
+        "ofrep_bulk",
+        "any",
+        EvaluationRequest,
+        BulkEvaluation,
+        params=(Param("If-None-Match", {"type": "string"}, "header"), MIN_POSITION),
+        protocol="ofrep",
+    ),
     Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint, refusals=(404, 503)),
     Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey, refusals=(404,)),
     Operation(

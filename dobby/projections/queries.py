@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, Table, and_, case, func, select
 
-from dobby.engine.canonical import target_id_for
+from dobby.engine.canonical import content_hash, target_id_for
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.shapes import is_ascii_digits, is_identifier
@@ -59,20 +59,21 @@ class Queries:
         key = str(target_id_for(tenant_id, target_type, target_id))
         with self.store.engine.connect() as connection:
             row = connection.execute(select(table).where(table.c.target_key == key)).mappings().one_or_none()
-        answer: dict[str, Any] = {
-            "tenant_id": tenant_id,
-            "target": {"type": target_type, "id": target_id},
-            "source": "none",
-            "live": None,
-            "active_proposal_id": None,
-            "revalidate_required": False,
-            "updated_at": None,
-            "position": 0,
-        }
-        if row is not None:
-            names = ("source", "live", "active_proposal_id", "revalidate_required", "updated_at", "position")
-            answer.update({name: row[name] for name in names})
-        return answer
+        if row is None:
+            return _target_read(tenant_id, {"type": target_type, "id": target_id}, None)
+        return _target_read(tenant_id, {"type": target_type, "id": target_id}, row)
+
+    def live_targets(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every target of `tenant_id` whose source is not "none", as the targets read shows it, by type and id."""
+        table = self.targets
+        statement = (
+            select(table)
+            .where(table.c.tenant_id == tenant_id, table.c.source != "none")
+            .order_by(table.c.target_type, table.c.target_id)
+        )
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        return [_target_read(tenant_id, {"type": row["target_type"], "id": row["target_id"]}, row) for row in rows]
 
     def proposal_counts(self, tenants: set[str] | frozenset[str] | None = None) -> dict[str, int]:
         """How many proposals are in each state (of the given tenants only, when given)."""
@@ -194,6 +195,29 @@ class Queries:
         statement = select(table.c.tenant_id, flagged).where(table.c.state == "active").group_by(table.c.tenant_id)
         with self.store.engine.connect() as connection:
             return {tenant: int(count or 0) for tenant, count in connection.execute(statement)}
+
+
+TARGET_COLUMNS = ("source", "live", "active_proposal_id", "revalidate_required", "updated_at", "position")
+
+
+def _target_read(tenant_id: str, target: dict[str, str], row: Any) -> dict[str, Any]:
+    """The targets read of SPEC §4.1 from a targets row (None: never proposed). `live_hash` is computed here, the one
+    place, from the `live` object exactly as it is served (§3), so a runtime can compute it too."""
+    answer: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "target": target,
+        "source": "none",
+        "live": None,
+        "live_hash": None,
+        "active_proposal_id": None,
+        "revalidate_required": False,
+        "updated_at": None,
+        "position": 0,
+    }
+    if row is not None:
+        answer.update({name: row[name] for name in TARGET_COLUMNS})
+        answer["live_hash"] = None if row["live"] is None else content_hash(row["live"])
+    return answer
 
 
 def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[int, int | None, list[Any]]:
