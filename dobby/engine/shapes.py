@@ -36,6 +36,9 @@ FreeObject = Annotated[dict[str, Any], Meta(max_length=1000)]
 """Any JSON object within the hygiene rules: checked by dobby.engine.boundary, not by its type."""
 Hash = str
 Timestamp = str
+HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
+ContentHash = Annotated[str, Meta(pattern=HASH_PATTERN)]
+"""A hash (SPEC §3) in a body: `sha256:` and 64 lowercase hex digits."""
 
 
 class Shape(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -49,6 +52,14 @@ class View(msgspec.Struct, frozen=True):
 class TargetRef(Shape, frozen=True):
     type: Identifier
     id: Identifier
+
+
+class ServedContent(Shape, frozen=True):
+    """Governed content a runtime ran (SPEC §4.2, §15): the target, and the live_hash it read for it."""
+
+    type: Identifier
+    id: Identifier
+    live_hash: ContentHash
 
 
 Outcome = Literal["success", "neutral_success", "partial", "failure"]

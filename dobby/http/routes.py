@@ -76,7 +76,11 @@ CURSOR = Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"})
 PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}), MIN_POSITION)
 TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}, required=True), MIN_POSITION)
 """Lists of one tenant, held in memory by the engine (freezes, the decision queue); an offset is the cursor."""
-RUN_FILTERS = (Param("outcome", {"type": "string"}), Param("trace_id", {"type": "string"}))
+RUN_FILTERS = (
+    Param("outcome", {"type": "string"}),
+    Param("trace_id", {"type": "string"}),
+    Param("live_hash", {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}),
+)
 REPLAY_FILTERS = (
     Param("verdict", {"enum": ["passed", "rejected", "revalidate_required"]}),
     Param("target_type", {"type": "string"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,9 +11,10 @@ from sqlalchemy import Select, Table, and_, case, func, select
 from dobby.engine.canonical import content_hash, target_id_for
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.lifecycle import OPEN_STATES
-from dobby.engine.shapes import is_ascii_digits, is_identifier
+from dobby.engine.shapes import HASH_PATTERN, is_ascii_digits, is_identifier
 from dobby.projections.store import ProjectionStore
 
+_HASH = re.compile(HASH_PATTERN)
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 
@@ -30,6 +32,7 @@ class Queries:
     def __init__(self, store: ProjectionStore) -> None:
         self.store = store
         self.runs = store.table("runs", "runs")
+        self.run_served = store.table("runs", "run_served")
         self.replays = store.table("replays", "replays")
         self.proposals = store.table("proposals", "proposals")
         self.counters = store.table("counters", "counters")
@@ -91,7 +94,17 @@ class Queries:
             return sorted(row[0] for row in connection.execute(statement))
 
     def list_runs(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
-        return self._list(self.runs, filters, {"tenant_id", "outcome", "trace_id"}, tenants)
+        """Runs, newest first; `live_hash` keeps those whose `served` names that content (SPEC §15)."""
+        live_hash = filters.get("live_hash")
+        conditions = []
+        if live_hash is not None:
+            if not _HASH.match(live_hash):
+                message = "live_hash must be sha256: and 64 lowercase hex digits"
+                raise InvalidInputError(message, [Violation("invalid_value", message, "live_hash")])
+            served = self.run_served
+            conditions.append(self.runs.c.seq.in_(select(served.c.seq).where(served.c.live_hash == live_hash)))
+        rest = {key: value for key, value in filters.items() if key != "live_hash"}
+        return self._list(self.runs, rest, {"tenant_id", "outcome", "trace_id"}, tenants, conditions)
 
     def list_replays(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
         return self._list(self.replays, filters, {"tenant_id", "verdict", "target_type", "target_id"}, tenants)
@@ -100,8 +113,16 @@ class Queries:
         allowed = {"tenant_id", "state", "target_type", "target_id", "revalidate_required"}
         return self._list(self.proposals, filters, allowed, tenants)
 
-    def _list(self, table: Table, filters: dict[str, str], allowed: set[str], tenants: set[str] | None) -> Page:
+    def _list(
+        self,
+        table: Table,
+        filters: dict[str, str],
+        allowed: set[str],
+        tenants: set[str] | None,
+        extra: list[Any] | None = None,
+    ) -> Page:
         limit, cursor, conditions = _parse(table, filters, allowed)
+        conditions += extra or []
         if tenants is not None:
             conditions.append(table.c.tenant_id.in_(sorted(tenants)))
         statement: Select[Any] = select(table.c.seq, table.c.view)
