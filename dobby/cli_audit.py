@@ -20,6 +20,7 @@ from dobby.adapters.signing import (
     signature_is_valid,
 )
 from dobby.bootstrap import engine_from_environment, system_from_environment
+from dobby.cli_store import require_store
 from dobby.engine.checkpoint import Checkpoint, extension_problems, key_id_of, public_key_view, signed_message
 from dobby.engine.log_reading import read_entries
 from dobby.engine.verification import LogReport, check_log
@@ -47,6 +48,8 @@ def add_audit_parser(commands: Any) -> None:
 
 def audit_command(args: argparse.Namespace) -> int:
     action = args.proposal_id
+    if action != "keygen":
+        require_store()
     if action is None:
         if not args.verify:
             print("dobby: name a proposal, use --verify, or one of: " + ", ".join(ACTIONS), file=sys.stderr)

@@ -7,10 +7,12 @@ import sys
 import time
 
 from dobby.bootstrap import system_from_environment
+from dobby.cli_store import require_store
 from dobby.projections.rebuild import rebuild, verify
 
 
 def projections_status(_: argparse.Namespace) -> int:
+    require_store()
     system = system_from_environment()
     try:
         system.init_storage()
@@ -23,6 +25,7 @@ def projections_status(_: argparse.Namespace) -> int:
 
 
 def projections_rebuild(args: argparse.Namespace) -> int:
+    require_store()
     system = system_from_environment()
     try:
         system.init_storage()
@@ -45,6 +48,7 @@ def projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def projections_verify(_: argparse.Namespace) -> int:
+    require_store()
     system = system_from_environment()
     failed = False
     try:

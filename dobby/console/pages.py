@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dobby.console.policy_pages import PolicyPages
@@ -67,6 +67,11 @@ def refusal_of(error: DobbyError) -> Message:
     return Message(False, f"Refused ({error.code}): {error.message}", tuple(details))
 
 
+async def _to_console(_: Request) -> Response:
+    """`GET /` leads a newcomer to the console (SPEC §7)."""
+    return RedirectResponse(CONSOLE, status_code=307)
+
+
 @dataclass
 class ConsoleRoutes:
     services: AppServices
@@ -97,6 +102,7 @@ class ConsoleRoutes:
         found = [Route(path, self.guarded(endpoint), methods=[method]) for path, endpoint, method in pages]
         found += PolicyPages(self).routes()
         found.append(Route(f"{CONSOLE}/static/{{name}}", self.asset, methods=["GET"]))
+        found.append(Route("/", _to_console, methods=["GET"]))
         return found
 
     def guarded(self, endpoint: Endpoint) -> Endpoint:

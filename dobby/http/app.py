@@ -106,7 +106,9 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
             await run_in_threadpool(services.close)
 
     if backend.tokens is not None and sessions is None:
-        LOG.warning("dobby: no DOBBY_CONSOLE_SECRET — the console stays shut while API tokens are configured")
+        LOG.warning(
+            "no DOBBY_CONSOLE_SECRET: the console stays shut (the API serves); set one of 16+ characters to open it"
+        )
     renderer = Renderer(environment(), tokens_configured=backend.tokens is not None)
     console = ConsoleRoutes(services, surface, backend, renderer, sessions, static_files())
     owners = (learning, surface, AuditRoutes(services), PolicyRoutes(services), OfrepRoutes(services, learning))

@@ -73,8 +73,13 @@ INTEGER = {"type": "integer", "minimum": 0, "maximum": 2**62}
 MIN_POSITION = Param("min_position", INTEGER)
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 500})
 CURSOR = Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"})
-PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}), MIN_POSITION)
-TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}, required=True), MIN_POSITION)
+TIME_RANGE = (
+    Param("since", {"type": "string", "format": "date-time"}),
+    Param("until", {"type": "string", "format": "date-time"}),
+)
+"""Records created at or after `since` and before `until` (SPEC §4.8): every list takes them."""
+PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}), MIN_POSITION, *TIME_RANGE)
+TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}, required=True), MIN_POSITION, *TIME_RANGE)
 """Lists of one tenant, held in memory by the engine (freezes, the decision queue); an offset is the cursor."""
 RUN_FILTERS = (
     Param("outcome", {"type": "string"}),

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, Table, and_, case, func, select
 
 from dobby.engine.canonical import content_hash, target_id_for
+from dobby.engine.clock import time_bound
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.shapes import HASH_PATTERN, is_ascii_digits, is_identifier
@@ -104,14 +105,17 @@ class Queries:
             served = self.run_served
             conditions.append(self.runs.c.seq.in_(select(served.c.seq).where(served.c.live_hash == live_hash)))
         rest = {key: value for key, value in filters.items() if key != "live_hash"}
-        return self._list(self.runs, rest, {"tenant_id", "outcome", "trace_id"}, tenants, conditions)
+        return self._list(
+            self.runs, rest, {"tenant_id", "outcome", "trace_id"}, tenants, conditions, created="recorded_at"
+        )
 
     def list_replays(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
-        return self._list(self.replays, filters, {"tenant_id", "verdict", "target_type", "target_id"}, tenants)
+        allowed = {"tenant_id", "verdict", "target_type", "target_id"}
+        return self._list(self.replays, filters, allowed, tenants, created="evaluated_at")
 
     def list_proposals(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
         allowed = {"tenant_id", "state", "target_type", "target_id", "revalidate_required"}
-        return self._list(self.proposals, filters, allowed, tenants)
+        return self._list(self.proposals, filters, allowed, tenants, created="created_at")
 
     def _list(
         self,
@@ -120,9 +124,20 @@ class Queries:
         allowed: set[str],
         tenants: set[str] | None,
         extra: list[Any] | None = None,
+        *,
+        created: str,
     ) -> Page:
-        limit, cursor, conditions = _parse(table, filters, allowed)
+        """`created` names when a record was created (SPEC §4.8 since/until): a column, or else a field of the
+        view (a proposal's created_at, kept only there)."""
+        times = {key: filters[key] for key in ("since", "until") if key in filters}
+        limit, cursor, conditions = _parse(table, {k: v for k, v in filters.items() if k not in times}, allowed)
         conditions += extra or []
+        if times:
+            stamp = table.c[created] if created in table.c else table.c.view[created].as_string()
+            if "since" in times:
+                conditions.append(stamp >= time_bound("since", times["since"]))
+            if "until" in times:
+                conditions.append(stamp < time_bound("until", times["until"]))
         if tenants is not None:
             conditions.append(table.c.tenant_id.in_(sorted(tenants)))
         statement: Select[Any] = select(table.c.seq, table.c.view)

@@ -21,6 +21,9 @@ def dobby(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
         "DOBBY_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "DOBBY_WARP_APPROVALS_DIR": str(tmp_path / "approvals"),
     }
+    if args == ["demo"]:  # the demo writes where it is told to, never by itself into the configured store
+        args = ["demo", "--database", env["DOBBY_DATABASE_URL"]]
+        env["DOBBY_SERVICE_MODE"] = "promotion_enabled"
     return run_cli(args, env)
 
 
