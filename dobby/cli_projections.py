@@ -16,9 +16,16 @@ def projections_status(_: argparse.Namespace) -> int:
     system = system_from_environment()
     try:
         system.init_storage()
-        print(f"{'projection':<12} {'position':>10} {'lag':>8}  failing")
-        for name, runner in system.projection_health().items():
-            print(f"{name:<12} {runner['position']:>10} {runner['lag']:>8}  {runner['failing'] or '-'}")
+        holders = system.leadership.holders() if system.settings.backend == "postgres" else {}
+        print(f"{'projection':<12} {'position':>10} {'lag':>8}  {'failing':<10} held by")
+        health = system.projection_health()
+        for name, runner in health.items():
+            failing = runner["failing"] or "-"
+            print(f"{name:<12} {runner['position']:>10} {runner['lag']:>8}  {failing:<10} {holders.get(name) or '-'}")
+        for role in sorted(set(holders) - set(health)):
+            print(f"{role:<12} {'':>10} {'':>8}  {'':<10} {holders[role] or '-'}")
+        if not holders:
+            print("held by: on SQLite the one process serving this file runs every role")
     finally:
         system.close()
     return 0

@@ -4,6 +4,7 @@ Ctrl-C; read-only commands that refuse a missing store instead of creating one; 
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
 from dobby.engine.decision_queue import CANDIDATE_STATES
 from tests.e2e.server import start_dobby, wait_until_healthy
-from tests.support import REPOSITORY, catch_up, eventually, run_cli
+from tests.support import REPOSITORY, catch_up, eventually, run_cli, serve_in_process
 
 READ_ONLY = (
     ["projections", "status"],
@@ -87,3 +88,25 @@ def test_the_demo_runs_again_and_again_on_a_store_of_its_own(tmp_path: Path) -> 
         assert views and system.engine.decisions.decisions(views) == []
     finally:
         system.close()
+
+
+@pytest.mark.backends(["postgres"])
+def test_projections_status_and_metrics_name_the_process_holding_each_role(database_url: str, tmp_path: Path) -> None:
+    processor = start_dobby(database_url, tmp_path, "process")
+    try:
+        holder = f"dobby {socket.gethostname()}:{processor.process.pid}"
+
+        def status() -> str:
+            result = run_cli(["projections", "status"], {"DOBBY_DATABASE_URL": database_url})
+            assert result.returncode == 0, result.stderr
+            return result.stdout
+
+        assert eventually(lambda: all(holder in line for line in status().splitlines()[1:]), 30), status()
+        assert {line.split()[0] for line in status().splitlines()[1:]} >= {"runs", "expiry", "checkpoints"}
+        with serve_in_process(database_url, tmp_path) as app:
+            metrics = app.client.get("/metrics").text
+        assert f'dobby_role_holder{{holder="{holder}",role="runs"}} 1.0' in metrics, metrics
+        assert 'dobby_role_held{role="runs"} 0.0' in metrics
+    finally:
+        processor.process.send_signal(signal.SIGTERM)
+        assert processor.process.wait(20) == 0
