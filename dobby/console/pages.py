@@ -340,6 +340,12 @@ class ConsoleRoutes:
         if found is None:
             problem = refusal or "That token is not valid."
             return self.renderer.page(request, "sign_in.html", 401, problem=problem)
+        if not found[1].roles & set(READERS):
+            roles = ", ".join(sorted(found[1].roles))
+            problem = (
+                f"The token {found[1].name!r} ({roles}) cannot use the console: it needs the auditor or operator role."
+            )
+            return self.renderer.page(request, "sign_in.html", 403, problem=problem)
         response = redirect(CONSOLE)
         set_cookie(request, response, SESSION_COOKIE, self.sessions.issue(found[0]), max_age=SESSION_SECONDS)
         return response
