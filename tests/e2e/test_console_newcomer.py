@@ -85,8 +85,8 @@ def test_the_freeze_form_takes_utc_times_from_a_browser_and_offers_known_tenants
 def test_a_token_without_a_console_role_is_refused_at_sign_in(database_url: str, tmp_path: Path) -> None:
     tokens = [{"name": "ci", "sha256": hashlib.sha256(b"ci").hexdigest(), "tenants": "*", "roles": ["submitter"]}]
     (tmp_path / "tokens.json").write_text(json.dumps(tokens))
-    settings = {"api_tokens_file": tmp_path / "tokens.json", "console_secret": "a-console-secret-of-some-length"}
-    with serve_in_process(database_url, tmp_path, **settings) as app:
+    tokens_file, secret = tmp_path / "tokens.json", "a-console-secret-of-some-length"
+    with serve_in_process(database_url, tmp_path, api_tokens_file=tokens_file, console_secret=secret) as app:
         form = app.client.get("/console/sign-in").text
         answer = app.client.post("/console/sign-in", data={"csrf_token": csrf_of(form), "token": "ci"})
         assert answer.status_code == 403 and "needs the auditor or operator role" in answer.text
