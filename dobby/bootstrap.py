@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -35,8 +35,9 @@ from dobby.projections.periodic import Periodic
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
 from dobby.projections.runner import Follower
-from dobby.projections.store import ProjectionStore
+from dobby.projections.store import EVERY_PROJECTION, ProjectionStore
 from dobby.projections.tallies import DurableTallies
+from dobby.projections.views import Projection
 from dobby.resources import read_manifest
 
 LOG = logging.getLogger("dobby")
@@ -271,6 +272,11 @@ class System:
             health = self.follower.health(self.engine.position())
             values["projections"] = {name: (runner.position, runner.lag) for name, runner in health.items()}
             values["runners"] = {name: (runner.failing is not None, runner.restarts) for name, runner in health.items()}
+            values["rebuild_progress"] = {
+                name: 1.0 if runner.rebuild_progress is None else runner.rebuild_progress
+                for name, runner in health.items()
+                if runner.version is not None
+            }
             values["queue_depth"] = self.queries.revalidation_queue_depth()
             values["active_revalidate_required"] = self.queries.active_revalidate_required()
             budget_since = rfc3339(now - timedelta(seconds=limits.replay_budget_window_seconds))
@@ -302,8 +308,14 @@ class System:
         self.engine.close()
 
 
-def build_system(settings: Settings, *, sink: ProvenanceSink | None = None, **engine_parts: Any) -> System:
-    store = ProjectionStore(connect(settings.database_url, settings.db_timeout_seconds))
+def build_system(
+    settings: Settings,
+    *,
+    sink: ProvenanceSink | None = None,
+    projections: Sequence[Projection] = EVERY_PROJECTION,
+    **engine_parts: Any,
+) -> System:
+    store = ProjectionStore(connect(settings.database_url, settings.db_timeout_seconds), projections)
     tallies = DurableTallies(store.engine, store.tallies)
     engine = build_engine(settings, observer=tallies, **engine_parts)
     queries = Queries(store)

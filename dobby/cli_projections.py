@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from dobby.bootstrap import system_from_environment
 from dobby.cli_store import require_store
@@ -17,18 +18,36 @@ def projections_status(_: argparse.Namespace) -> int:
     try:
         system.init_storage()
         holders = system.leadership.holders() if system.settings.backend == "postgres" else {}
-        print(f"{'projection':<12} {'position':>10} {'lag':>8}  {'failing':<10} held by")
+        print(f"{'projection':<12} {'position':>10} {'lag':>8} {'version':>8}  {'rebuild':<22} {'failing':<10} held by")
         health = system.projection_health()
         for name, runner in health.items():
-            failing = runner["failing"] or "-"
-            print(f"{name:<12} {runner['position']:>10} {runner['lag']:>8}  {failing:<10} {holders.get(name) or '-'}")
+            print(
+                f"{name:<12} {runner['position']:>10} {runner['lag']:>8} {_version(runner):>8}  "
+                f"{_rebuild(runner):<22} {runner['failing'] or '-':<10} {holders.get(name) or '-'}"
+            )
         for role in sorted(set(holders) - set(health)):
-            print(f"{role:<12} {'':>10} {'':>8}  {'':<10} {holders[role] or '-'}")
+            print(f"{role:<12} {'':>10} {'':>8} {'':>8}  {'':<22} {'':<10} {holders[role] or '-'}")
         if not holders:
             print("held by: on SQLite the one process serving this file runs every role")
     finally:
         system.close()
     return 0
+
+
+def _version(runner: dict[str, Any]) -> str:
+    """The stored version, and the code's when they differ ('-' for the Bobbin publisher, which has none)."""
+    if "version" not in runner:
+        return "-"
+    stored, code = runner["stored_version"], runner["version"]
+    return str(code) if stored == code else f"{stored}->{code}"
+
+
+def _rebuild(runner: dict[str, Any]) -> str:
+    if runner.get("rebuilding") is not None:
+        return f"rebuilding {runner['rebuilding']:.0%}"
+    if runner.get("stored_version") is not None and runner["stored_version"] > runner.get("version", 0):
+        return "newer code stored it"
+    return "-"
 
 
 def projections_rebuild(args: argparse.Namespace) -> int:

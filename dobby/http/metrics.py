@@ -104,6 +104,14 @@ class DobbyCollector(Collector):
             restarts.add_metric([name], count)
         yield failing
         yield restarts
+        rebuild = GaugeMetricFamily(
+            "dobby_projection_rebuild_progress",
+            "How far the rebuild to the code's version has got (0-1); 1 when the stored version is current",
+            labels=["projection"],
+        )
+        for name, share in sorted(values.get("rebuild_progress", {}).items()):
+            rebuild.add_metric([name], share)
+        yield rebuild
         yield from _role_families(values)
 
 

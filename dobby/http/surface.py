@@ -97,6 +97,7 @@ class SurfaceRoutes:
         if probe.reachable:
             projections, queue_depth = await call(self._projection_state)
             problems += [f"projection {name}: {p['failing']}" for name, p in projections.items() if p["failing"]]
+            problems += [rebuild_problem(name, p) for name, p in projections.items() if p.get("rebuilding") is not None]
         else:
             problems.append(f"persistence unreachable: {probe.detail}")
         if mode < context.requested_mode:
@@ -129,3 +130,11 @@ class SurfaceRoutes:
             "backpressure": False,
             "detail": detail,
         }
+
+
+def rebuild_problem(name: str, projection: dict[str, Any]) -> str:
+    """What /ready names while a projection waits for its rebuild to the code's version (SPEC §13)."""
+    return (
+        f"projection {name}: rebuilding from version {projection['stored_version']} to {projection['version']}"
+        f" ({projection['rebuilding']:.0%}); the live tables serve meanwhile"
+    )

@@ -122,6 +122,7 @@ class MerkleProjection(Projection):
     """Appends each event's leaf and the perfect subtrees it completes; ignores no event."""
 
     name = MERKLE
+    version = 1
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return merkle_tables(metadata, suffix)
@@ -235,15 +236,26 @@ class LogDigest:
             return checkpoint
 
     def inclusion(self, position: int, size: int | None) -> InclusionProof:
+        """The proof that the event at log `position` is in the tree of `size` events. An event's leaf is its rank
+        (how many events come before it), never position − 1: a log written by an earlier build may have empty
+        positions (SPEC §11, §13), so sizes are judged against ranks — position 99 of a log with one hole is the
+        98th event, in the tree of 98."""
         checkpoint = self.current()
         size = _within(checkpoint, size, "tree_size")
-        if not 1 <= position <= size:
-            raise _beyond("position", f"position {position} is not in a tree of {size} events")
+        if position < 1:
+            raise InvalidInputError(
+                "position must be ≥ 1", [Violation("out_of_range", "position must be ≥ 1", "position")]
+            )
         leaves = self.tables["leaves"]
         with self.engine.connect() as connection:
             row = connection.execute(select(leaves).where(leaves.c.position == position)).mappings().first()
-            if row is None or row["leaf_index"] >= size:
-                raise _beyond("position", f"position {position} is not in a tree of {size} events")
+            if row is None:
+                raise _beyond("position", f"position {position} holds no event in the log's digest")
+            if row["leaf_index"] >= size:
+                raise _beyond(
+                    "position",
+                    f"the event at position {position} is leaf {row['leaf_index']}, not in a tree of {size} events",
+                )
             index = int(row["leaf_index"])
             proof, root = computed(
                 connection,

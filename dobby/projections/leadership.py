@@ -71,6 +71,8 @@ class Leadership:
     check_seconds: float = CHECK_SECONDS
     connect_timeout: float = 2.0
     _held: set[str] = field(default_factory=set)
+    _given_up: set[str] = field(default_factory=set)
+    _to_release: set[str] = field(default_factory=set)
     _confirmed_at: float = float("-inf")
     _lapsed_logged: bool = True
     _connection: psycopg.Connection[Any] | None = None
@@ -130,6 +132,18 @@ class Leadership:
         held = self.leading()
         return held is None or role in held
 
+    def give_up(self, role: str) -> None:
+        """Stop acting as `role` now and never ask for it again in this process (its code is older than what the
+        role's tables hold, SPEC §13); the lock itself is released on the next round, so another process takes it."""
+        with self._lock:
+            if role in self._given_up:
+                return
+            self._given_up.add(role)
+            if role in self._held:
+                self._held.discard(role)
+                self._to_release.add(role)
+        LOG.warning("giving up the role %s: its stored version is newer than this process's code", role)
+
     def check(self) -> set[str]:
         """One round: ask for the roles not held, confirm the held ones (one round trip). Returns those held."""
         assert self.url is not None
@@ -142,7 +156,13 @@ class Leadership:
                 **session_parameters(self.connect_timeout),
             )
         with self._lock:
-            missing = [role for role in self.roles if role not in self._held]
+            missing = [role for role in self.roles if role not in self._held and role not in self._given_up]
+            released, self._to_release = sorted(self._to_release), set()
+        if released:
+            self._connection.execute(
+                "SELECT pg_advisory_unlock(hashtext(%s || role)) FROM unnest(%s::text[]) AS role",
+                (KEY_PREFIX, released),
+            )
         if missing:
             rows = self._connection.execute(
                 "SELECT role FROM unnest(%s::text[]) AS role WHERE pg_try_advisory_lock(hashtext(%s || role))",
@@ -153,7 +173,8 @@ class Leadership:
             self._connection.execute("SELECT 1")
             gained = set()
         with self._lock:
-            self._held |= gained
+            self._to_release |= gained & self._given_up  # given up while the lock was being taken
+            self._held |= gained - self._given_up
             self._confirmed_at = began
             self._lapsed_logged = False
             held = set(self._held)
@@ -172,6 +193,7 @@ class Leadership:
     def _lose(self, error: Exception) -> None:
         with self._lock:
             lost, self._held = self._held, set()
+            self._to_release.clear()  # closing the session releases every lock it held
             self._confirmed_at = float("-inf")
             self._lapsed_logged = True
         if lost:

@@ -13,9 +13,13 @@ from sqlalchemy.pool import StaticPool
 
 from dobby.engine.unit_of_work import EventLog
 from dobby.projections.batches import BATCH_SIZE, apply_batch, catch_up, read_batch
-from dobby.projections.store import ProjectionStore, ensure_tracking, lock_position, set_position
+from dobby.projections.store import ProjectionStore, ensure_tracking, lock_position, set_position, set_version
 from dobby.projections.tables import SHADOW_SUFFIX, tracking_table
 from dobby.projections.views import Projection
+
+
+class RebuildAbandonedError(RuntimeError):
+    """The rebuild stopped before its swap (`keep_going` said no): the live tables are untouched."""
 
 
 @dataclass(frozen=True)
@@ -36,13 +40,25 @@ def rebuild(
     name: str,
     progress: Callable[[int], None] | None = None,
     clock: Callable[[], float] | None = None,
+    *,
+    keep_going: Callable[[], bool] | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> RebuildReport:
-    """Fold the whole log into fresh shadow tables, then swap them for the live ones in one transaction.
+    """Fold the whole log into fresh shadow tables, then swap them for the live ones in one transaction, which
+    also records the projection's code version as the stored one (SPEC §13).
 
     Writers never stop (the log is only read); readers see the old tables until the swap commits and the new
-    ones after. The live follower waits on the tracking row lock for the length of the swap only.
+    ones after. The live follower waits on the tracking row lock for the length of the swap only. `keep_going`
+    is asked after every batch and before the swap (the role's lease, §10); when it says no, RebuildAbandonedError.
     """
     now = clock or time.perf_counter
+
+    def advanced(count: int) -> None:
+        if keep_going is not None and not keep_going():
+            raise RebuildAbandonedError(f"rebuild of {name} abandoned before its swap")
+        if progress is not None:
+            progress(count)
+
     projection = store.projections[name]
     shadow_name = name + SHADOW_SUFFIX
     metadata = MetaData()
@@ -54,18 +70,21 @@ def rebuild(
         metadata.create_all(connection)
         ensure_tracking(connection, store.tracking, shadow_name)
         set_position(connection, store.tracking, shadow_name, 0)
-    events = catch_up(store, log, projection, tables=shadow, tracking_name=shadow_name, progress=progress)
+    events = catch_up(
+        store, log, projection, tables=shadow, tracking_name=shadow_name, batch_size=batch_size, progress=advanced
+    )
     with store.writer.begin() as connection:
         lock_position(connection, store.tracking, name)
         while count := apply_batch(connection, store, log, projection, tables=shadow, tracking_name=shadow_name):
             events += count
-            if progress is not None:
-                progress(count)
+            advanced(count)
+        advanced(0)
         position = lock_position(connection, store.tracking, shadow_name)
         for logical, live in store.live[name].items():
             connection.execute(text(f'DROP TABLE "{live.name}"'))
             connection.execute(text(f'ALTER TABLE "{shadow[logical].name}" RENAME TO "{live.name}"'))
         set_position(connection, store.tracking, name, position)
+        set_version(connection, store.versions, name, projection.version)
         connection.execute(delete(store.tracking).where(store.tracking.c.name == shadow_name))
     return RebuildReport(name, events, now() - started, position)
 

@@ -19,6 +19,7 @@ from dobby.postgres_session import session_parameters
 from dobby.projections.batches import BATCH_SIZE, Reader, SharedRead, apply_batch
 from dobby.projections.leadership import Leadership
 from dobby.projections.store import ProjectionStore, clear_error, record_error
+from dobby.projections.upgrade import Upgrader, VersionState, version_states
 
 LOG = logging.getLogger("dobby.projections")
 FIRST_BACKOFF = 0.1
@@ -37,6 +38,7 @@ class RunnerStatus:
     failures: int = 0
     retry_at: float = 0.0
     error_recorded: bool = True  # the tracking row may hold an error left by another process: clear it on success
+    skipped: str | None = None  # why this process does not run it (its code is older than the stored version)
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,25 @@ class RunnerHealth:
     lag: int
     failing: str | None
     restarts: int
+    version: VersionState | None = None
+    rebuild_progress: float | None = None
+    """0–1 while a rebuild to the code's version is due or running (SPEC §13), else None."""
+
+    @property
+    def rebuilding(self) -> str | None:
+        """What /ready names while the projection waits for its rebuild (None when none is due)."""
+        if self.version is None or not self.version.stale:
+            return None
+        share = self.rebuild_progress or 0.0
+        return f"rebuilding from version {self.version.stored} to {self.version.code} ({share:.0%})"
 
     def as_json(self) -> dict[str, Any]:
-        return {"position": self.position, "lag": self.lag, "failing": self.failing}
+        body: dict[str, Any] = {"position": self.position, "lag": self.lag, "failing": self.failing}
+        if self.version is not None:
+            body["version"] = self.version.code
+            body["stored_version"] = self.version.stored
+            body["rebuilding"] = None if self.rebuild_progress is None else round(self.rebuild_progress, 4)
+        return body
 
 
 @dataclass
@@ -70,10 +88,18 @@ class Follower:
     gather_seconds: float = 0.1
     extra_steps: Mapping[str, Callable[[Reader | None], int]] = field(default_factory=dict)
     leadership: Leadership | None = None
+    rebuild_batch_size: int = BATCH_SIZE
     status: dict[str, RunnerStatus] = field(default_factory=dict)
+    upgrader: Upgrader = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
     _wake: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.upgrader = Upgrader(self.store, self.log, self._leads, batch_size=self.rebuild_batch_size)
+
+    def _leads(self, name: str) -> bool:
+        return self.leadership is None or self.leadership.leads(name)
 
     @property
     def names(self) -> list[str]:
@@ -94,6 +120,7 @@ class Follower:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
+        self.upgrader.stop(timeout)
         for thread in self._threads:
             thread.join(timeout)
         if self.leadership is not None:
@@ -124,10 +151,11 @@ class Follower:
         its own (recorded, backed off) and never stops the others. Returns the events read."""
         worked = 0
         due = []
+        newer = self._versions(leading)
         for name in self.names:
             status = self.status.setdefault(name, RunnerStatus())
             status.running = True
-            status.leader = leading is None or name in leading
+            status.leader = (leading is None or name in leading) and name not in newer
             if status.leader and time.monotonic() >= status.retry_at:
                 due.append(name)
         read = self._shared_read(due)
@@ -148,18 +176,39 @@ class Follower:
             worked += count
         return worked
 
+    def _versions(self, leading: set[str] | None) -> set[str]:
+        """Start the rebuilds that are due here (SPEC §13); the projections whose stored version is newer than
+        this code, which this process leaves alone (and whose roles it gives up)."""
+        try:
+            states = self.upgrader.refresh()
+        except Exception:  # the database does not answer: the runners meet that too, and record it
+            states = self.upgrader.states
+        newer = {name for name, state in states.items() if state.newer}
+        for name in newer:
+            status = self.status.setdefault(name, RunnerStatus())
+            status.skipped = f"stored version {states[name].stored} is newer than this code's {states[name].code}"
+            if self.leadership is not None:
+                self.leadership.give_up(name)
+        self.upgrader.start_due(leading)
+        return newer
+
     def health(self, head: int) -> dict[str, RunnerHealth]:
         """Every runner's position, lag and error. Positions and errors come from the tracking table, so every
         process (an API with no follower running too) shows what the leading runner did, wherever it runs; this
         process's own error counts as well, for when the database could not record it."""
         tracked = self.store.tracked(self.names)
+        versions = version_states(self.store)
+        progress = self.store.rebuild_progress(head)
         health = {}
         for name in self.names:
             position, recorded = tracked.get(name, (0, None))
             status = self.status.get(name)
             local = status.last_error if status is not None else None
+            local = local or self.upgrader.errors.get(name)
             restarts = status.restarts if status is not None else 0
-            health[name] = RunnerHealth(position, max(head - position, 0), local or recorded, restarts)
+            version = versions.get(name)
+            share = progress.get(name, 0.0) if version is not None and version.stale else None
+            health[name] = RunnerHealth(position, max(head - position, 0), local or recorded, restarts, version, share)
         return health
 
     def _shared_read(self, names: list[str]) -> Reader | None:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, text
 
 from dobby.projections.database import writer
 from dobby.projections.digest import MerkleProjection, checkpoints_table
-from dobby.projections.tables import tallies_table, tracking_table
+from dobby.projections.tables import SHADOW_SUFFIX, tallies_table, tracking_table, versions_table
 from dobby.projections.targets import TargetsProjection
 from dobby.projections.views import PROJECTIONS, Projection
 
@@ -23,6 +23,7 @@ class ProjectionStore:
         self.writer = writer(engine)
         self.metadata = MetaData()
         self.tracking = tracking_table(self.metadata)
+        self.versions = versions_table(self.metadata)
         self.tallies = tallies_table(self.metadata)
         self.checkpoints = checkpoints_table(self.metadata)
         self.projections = {projection.name: projection for projection in projections}
@@ -53,11 +54,36 @@ class ProjectionStore:
                 connection.commit()
 
     def create(self, extra_tracking: Iterable[str] = ()) -> None:
-        """Create every table that is missing (the tallies too) and a tracking row per projection (idempotent)."""
+        """Create every table that is missing (the tallies too) and a tracking row per projection (idempotent).
+        A projection met for the first time (no tracking row: its tables are new and empty) is stored at its
+        code's version; one tracked without a version row was written by a release before versions (0)."""
         with self.writer.begin() as connection:
             self.metadata.create_all(connection, checkfirst=True)
-            for name in (*self.projections, *extra_tracking):
+            tracked = set(connection.execute(select(self.tracking.c.name)).scalars())
+            for name, projection in self.projections.items():
+                if name not in tracked:
+                    ensure_tracking(connection, self.tracking, name)
+                    set_version(connection, self.versions, name, projection.version)
+            for name in extra_tracking:
                 ensure_tracking(connection, self.tracking, name)
+
+    def stored_versions(self) -> dict[str, int]:
+        """The version each projection's live tables hold (0: written before versions; absent: not created)."""
+        with self.engine.connect() as connection:
+            tracked = set(connection.execute(select(self.tracking.c.name)).scalars())
+            stored = {
+                name: version
+                for name, version in connection.execute(select(self.versions.c.name, self.versions.c.version))
+            }
+        return {name: int(stored.get(name, 0)) for name in self.projections if name in tracked or name in stored}
+
+    def rebuild_progress(self, head: int) -> dict[str, float]:
+        """How far each projection's shadow rebuild has got (0–1): its shadow position over the log's head."""
+        shadows = {name + SHADOW_SUFFIX: name for name in self.projections}
+        positions = self.tracked(shadows)
+        return {
+            shadows[shadow]: min(position / head, 1.0) if head else 1.0 for shadow, (position, _) in positions.items()
+        }
 
     def positions(self) -> dict[str, int]:
         with self.engine.connect() as connection:
@@ -109,6 +135,13 @@ def lock_position(connection: Connection, tracking: Table, name: str) -> int:
         ensure_tracking(connection, tracking, name)
         return 0
     return int(position)
+
+
+def set_version(connection: Connection, versions: Table, name: str, version: int) -> None:
+    """Record that `name`'s live tables hold `version` (inside the caller's transaction, e.g. a rebuild's swap)."""
+    changed = connection.execute(update(versions).where(versions.c.name == name).values(version=version))
+    if changed.rowcount == 0:
+        connection.execute(insert(versions).values(name=name, version=version))
 
 
 def set_position(connection: Connection, tracking: Table, name: str, position: int) -> None:

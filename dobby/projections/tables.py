@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 TRACKING = "dobby_projection_tracking"
+VERSIONS = "dobby_projection_versions"
 TALLIES = "dobby_tallies"
 SHADOW_SUFFIX = "__shadow"
 
@@ -20,6 +21,18 @@ def tracking_table(metadata: MetaData) -> Table:
         Column("name", String(100), primary_key=True),
         Column("position", BigInteger, nullable=False),
         Column("last_error", Text, nullable=True),
+    )
+
+
+def versions_table(metadata: MetaData) -> Table:
+    """The version of what each projection's live tables hold (SPEC §13). A table of its own rather than a column
+    of the tracking table, so a database of a release before versions gains it by `create_all` alone; a tracked
+    projection without a row here was written by such a release (version 0, "unversioned")."""
+    return Table(
+        VERSIONS,
+        metadata,
+        Column("name", String(100), primary_key=True),
+        Column("version", Integer, nullable=False),
     )
 
 

@@ -19,6 +19,7 @@ class TargetsProjection(Projection):
     or the active proposal was flagged revalidate_required. `position` and `updated_at` are that change's."""
 
     name = "targets"
+    version = 1
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"targets": targets_table(metadata, "dobby_targets" + suffix)}

@@ -42,7 +42,13 @@ class Recorded:
 
 
 class Projection(ABC):
+    """A fold of the log into tables. `version` names the shape of what it stores (SPEC §13): bump it by one
+    whenever a change alters its rows or views (a new field, another fold), and every upgraded deployment rebuilds
+    the projection by itself at start (dobby.projections.upgrade). 0 is "unversioned": rows written by releases
+    before versions (40654e9, c517a40)."""
+
     name: str
+    version: int
 
     @abstractmethod
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
@@ -108,6 +114,7 @@ def _served(event: ChainedEvent) -> list[dict[str, str]]:
 
 class ReplaysProjection(RecordProjection):
     name = "replays"
+    version = 1
     event_type = ReplayEvaluated
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
@@ -124,6 +131,7 @@ class ProposalsProjection(Projection):
     """Proposal rows carry the engine's fold, so each event is applied with Proposal.evolve."""
 
     name = "proposals"
+    version = 1
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"proposals": proposals_table(metadata, "dobby_proposals" + suffix)}
@@ -217,6 +225,7 @@ def _encoded(labels: tuple[tuple[str, str], ...]) -> str:
 
 class CountersProjection(Projection):
     name = "counters"
+    version = 1
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"counters": counters_table(metadata, "dobby_counters" + suffix)}

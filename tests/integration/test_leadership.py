@@ -81,7 +81,8 @@ def test_each_role_has_one_holder_and_passes_on_when_its_session_ends(database_u
         assert second.check() == set()
         assert first.leading() == set(ROLES) and second.leading() == set()
         first.stop()
-        assert second.check() == set(ROLES)
+        # PostgreSQL frees a closed session's advisory locks when its backend exits, a moment after the close.
+        assert eventually(lambda: second.check() == set(ROLES))
         first.start()
         time.sleep(1.5)
         assert first.leading() == set()

@@ -1,0 +1,208 @@
+"""Versioned projections (SPEC §13): a projection whose stored version is older than its code is rebuilt at start
+by the one process holding its role, in shadow tables, while the live tables serve reads and writes go on; a
+process whose code is older than the stored version leaves the projection alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Connection, Table, text
+
+from dobby.adapters.settings import Settings
+from dobby.bootstrap import System, build_system
+from dobby.engine.modes import Mode
+from dobby.http.app import create_app
+from dobby.projections.digest import MerkleProjection
+from dobby.projections.rebuild import verify
+from dobby.projections.store import EVERY_PROJECTION
+from dobby.projections.targets import TargetsProjection
+from dobby.projections.views import (
+    CountersProjection,
+    ProposalsProjection,
+    Recorded,
+    ReplaysProjection,
+    RunsProjection,
+)
+from tests.support import (
+    FAMILIES,
+    INTAKE,
+    AppClient,
+    approved_proposal,
+    catch_up,
+    eventually,
+    intake_body,
+    make_system,
+    record_runs,
+    running_app,
+)
+
+
+class BumpedProposals(ProposalsProjection):
+    """The proposals projection of a later release: the one-line change is `version = …`. Its shadow batches are
+    slowed down (a busy disk), so the test sees the rebuild while it runs."""
+
+    version = ProposalsProjection.version + 1
+
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        if tables["proposals"].name.endswith("__shadow"):
+            time.sleep(0.02)
+        super().apply(connection, tables, batch)
+
+
+def bumped() -> tuple[Any, ...]:
+    return (
+        RunsProjection(),
+        ReplaysProjection(),
+        BumpedProposals(),
+        CountersProjection(),
+        TargetsProjection(),
+        MerkleProjection(),
+    )
+
+
+def settings(database_url: str, workdir: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        service_mode=Mode.promotion_enabled,
+        warp_approvals_dir=workdir / "approvals",
+        bobbin_path=None,
+        fabric_refresh_seconds=3600,
+    )
+
+
+def seed(database_url: str, runs: int = 0) -> list[dict[str, Any]]:
+    """A few approved proposals (and `runs` more runs), every projection caught up at today's versions."""
+    with make_system(database_url) as world:
+        proposals = [approved_proposal(world, target={"type": "prompt_template", "id": f"t{i}"}) for i in range(4)]
+        if runs:
+            record_runs(world.log, FAMILIES, runs, datetime(2026, 1, 1, tzinfo=UTC))
+        catch_up(world.system)
+        return proposals
+
+
+@contextmanager
+def started(system: System) -> Iterator[System]:
+    system.start(background=True)
+    try:
+        yield system
+    finally:
+        system.close()
+
+
+def stored(system: System) -> dict[str, int]:
+    return system.store.stored_versions()
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+def test_a_fresh_database_stores_every_projection_at_its_code_version(database_url: str) -> None:
+    with make_system(database_url) as world:
+        assert stored(world.system) == {p.name: p.version for p in EVERY_PROJECTION}
+        assert all(p.version >= 1 for p in EVERY_PROJECTION)  # newer than "unversioned" (0)
+        health = world.system.projection_health()
+        assert all(health[p.name]["rebuilding"] is None for p in EVERY_PROJECTION)
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+def test_a_database_written_before_versions_is_rebuilt_by_itself_at_start(database_url: str, tmp_path: Path) -> None:
+    proposals = seed(database_url)
+    with make_system(database_url) as world, world.system.store.engine.begin() as connection:
+        connection.execute(text("DROP TABLE dobby_projection_versions"))  # as a release before versions left it
+        connection.execute(text("UPDATE dobby_proposals SET view = '{}'"))  # and rows of an older shape
+    system = build_system(settings(database_url, tmp_path))
+    with started(system):
+        assert eventually(lambda: stored(system) == {p.name: p.version for p in EVERY_PROJECTION})
+        assert all(not verify(system.store, system.engine.context.uow.log, name) for name in system.store.projections)
+        view = system.queries.get_proposal(proposals[0]["proposal_id"])
+        assert view["state"] == "approved" and "auto_rollback" in view
+        assert {len(reports) for reports in system.follower.upgrader.rebuilt.values()} == {1}
+        assert set(system.follower.upgrader.rebuilt) == set(system.store.projections)
+
+
+@pytest.mark.backends(["postgres"])
+def test_a_bumped_version_is_rebuilt_at_start_by_one_of_two_processes_while_reads_and_writes_go_on(
+    database_url: str, tmp_path: Path
+) -> None:
+    proposals = seed(database_url, runs=1500)
+    first = build_system(settings(database_url, tmp_path), projections=bumped())
+    second = build_system(settings(database_url, tmp_path), projections=bumped())
+    for system in (first, second):
+        system.follower.upgrader.batch_size = 40
+    seen: dict[str, Any] = {"statuses": set(), "ready": [], "progress": set(), "empty": 0}
+    done = threading.Event()
+
+    def count_rows() -> None:
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            while not done.is_set():
+                if connection.execute("SELECT count(*) FROM dobby_proposals").fetchone() == (0,):
+                    seen["empty"] += 1
+
+    with running_app(create_app(first, background=True)) as client, started(second):
+        counter = threading.Thread(target=count_rows)
+        counter.start()
+        try:
+            index = 0
+            while stored(first)["proposals"] == ProposalsProjection.version:
+                index += 1
+                traffic(client, proposals, index, seen)
+            became_ready = eventually(lambda: client.get("/ready").json()["status"] == "ready")
+        finally:
+            done.set()
+            counter.join()
+        assert became_ready, client.get("/ready").json()
+        assert stored(first)["proposals"] == BumpedProposals.version
+        assert seen["statuses"] <= {200, 201}, seen["statuses"]
+        assert seen["empty"] == 0
+        assert any("projection proposals: rebuilding from version 1 to 2" in d for d in seen["ready"]), seen["ready"]
+        assert any(0 < share < 1 for share in seen["progress"]), seen["progress"]
+        rebuilt = [len(s.follower.upgrader.rebuilt.get("proposals", [])) for s in (first, second)]
+        assert sorted(rebuilt) == [0, 1]
+        assert all(not s.follower.upgrader.rebuilt.get("runs") for s in (first, second))
+        assert not verify(first.store, first.engine.context.uow.log, "proposals")
+        metrics = client.get("/metrics").text
+        assert 'dobby_projection_rebuild_progress{projection="proposals"} 1.0' in metrics
+
+
+def traffic(client: AppClient, proposals: list[dict[str, Any]], index: int, seen: dict[str, Any]) -> None:
+    """One round of what clients do during the rebuild: a write, reads of the rebuilt projection, /ready, metrics."""
+    answers = [
+        client.post(INTAKE, json=intake_body(FAMILIES, trace_id=f"during-{index}")),
+        client.get(f"/api/v1/learning/proposals/{proposals[index % len(proposals)]['proposal_id']}"),
+        client.get("/api/v1/learning/proposals", params={"tenant_id": "acme"}),
+    ]
+    seen["statuses"] |= {answer.status_code for answer in answers}
+    assert answers[2].json()["items"], "the live proposals table served nothing"
+    seen["ready"].append(client.get("/ready").json()["detail"])
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('dobby_projection_rebuild_progress{projection="proposals"}'):
+            seen["progress"].add(float(line.split()[-1]))
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+def test_a_process_whose_code_is_older_than_the_stored_version_leaves_the_projection_alone(
+    database_url: str, tmp_path: Path
+) -> None:
+    seed(database_url)
+    with make_system(database_url) as world, world.system.store.engine.begin() as connection:
+        connection.execute(text("UPDATE dobby_projection_versions SET version = 99 WHERE name = 'proposals'"))
+        before = world.system.store.positions()["proposals"]
+    system = build_system(settings(database_url, tmp_path))
+    with started(system):
+        world_position = system.engine.position()
+        record_runs(system.engine.context.uow.log, FAMILIES, 3, datetime(2026, 1, 1, tzinfo=UTC))
+        assert eventually(lambda: system.store.positions()["runs"] == world_position + 3)
+        assert system.store.positions()["proposals"] == before
+        assert stored(system)["proposals"] == 99
+        health = system.projection_health()["proposals"]
+        assert health["stored_version"] == 99 and health["rebuilding"] is None
+        assert system.follower.status["proposals"].skipped is not None
+        if system.leadership.url is not None:
+            assert eventually(lambda: "proposals" not in (system.leadership.leading() or set()))
+            assert "runs" in (system.leadership.leading() or set())
