@@ -17,7 +17,8 @@ def projections_status(_: argparse.Namespace) -> int:
     system = system_from_environment()
     try:
         system.init_storage()
-        holders = system.leadership.holders() if system.settings.backend == "postgres" else {}
+        postgres = system.settings.backend == "postgres"
+        holders = system.leadership.holders() if postgres else dict.fromkeys(system.leadership.roles, SINGLE)
         print(f"{'projection':<12} {'position':>10} {'lag':>8} {'version':>8}  {'rebuild':<22} {'failing':<10} held by")
         health = system.projection_health()
         for name, runner in health.items():
@@ -26,12 +27,14 @@ def projections_status(_: argparse.Namespace) -> int:
                 f"{_rebuild(runner):<22} {runner['failing'] or '-':<10} {holders.get(name) or '-'}"
             )
         for role in sorted(set(holders) - set(health)):
-            print(f"{role:<12} {'':>10} {'':>8} {'':>8}  {'':<22} {'':<10} {holders[role] or '-'}")
-        if not holders:
-            print("held by: on SQLite the one process serving this file runs every role")
+            print(f"{role:<12} {'-':>10} {'-':>8} {'-':>8}  {'-':<22} {'-':<10} {holders[role] or '-'}")
     finally:
         system.close()
     return 0
+
+
+SINGLE = "the-serving-process"
+"""On SQLite (or in memory) one process serves a store and runs every role."""
 
 
 def _version(runner: dict[str, Any]) -> str:
