@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
+from dobby.adapters.dsse import seal
 from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document, file_fetcher
 from dobby.adapters.memory import StaticGovernanceTruth
 from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
@@ -34,6 +35,7 @@ from dobby.projections.leadership import CHECKPOINTS, EXPIRY, Leadership
 from dobby.projections.periodic import Periodic
 from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
+from dobby.projections.receipts import Receipts
 from dobby.projections.runner import Follower
 from dobby.projections.store import EVERY_PROJECTION, ProjectionStore
 from dobby.projections.tallies import DurableTallies
@@ -53,6 +55,7 @@ def limits_from(settings: Settings) -> Limits:
         proposal_ttl_seconds=settings.proposal_ttl_seconds,
         approval_quorum_high=settings.approval_quorum_high,
         approval_quorum_critical=settings.approval_quorum_critical,
+        require_judged_change=settings.require_judged_change,
     )
 
 
@@ -137,6 +140,7 @@ class System:
     tallies: DurableTallies
     digest: LogDigest
     leadership: Leadership
+    receipts: Receipts
     background: list[Periodic] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -330,7 +334,9 @@ def build_system(
     )
     expiry = ExpiryProcessor(engine.context, engine.expiry, queries, engine.schedule)
     digest = build_digest(settings, store, engine)
-    return System(settings, engine, store, queries, follower, expiry, publisher, tallies, digest, leadership)
+    signer = digest.signer
+    receipts = Receipts(engine.context.uow, digest, lambda statement: seal(statement, signer))
+    return System(settings, engine, store, queries, follower, expiry, publisher, tallies, digest, leadership, receipts)
 
 
 def build_digest(settings: Settings, store: ProjectionStore, engine: Engine) -> LogDigest:

@@ -20,6 +20,7 @@ from dobby.adapters.signing import (
     signature_is_valid,
 )
 from dobby.bootstrap import engine_from_environment, system_from_environment
+from dobby.cli_receipts import check_receipts, print_receipts
 from dobby.cli_store import require_store
 from dobby.engine.checkpoint import Checkpoint, extension_problems, key_id_of, public_key_view, signed_message
 from dobby.engine.log_reading import read_entries
@@ -27,7 +28,7 @@ from dobby.engine.verification import LogReport, check_log
 from dobby.projections.batches import catch_up
 from dobby.projections.digest import MERKLE
 
-ACTIONS = ("verify-log", "keygen", "export-checkpoint", "check-checkpoint")
+ACTIONS = ("verify-log", "keygen", "export-checkpoint", "check-checkpoint", "receipts", "check-receipt")
 DEFAULT_KEY_FILE = Path("var/audit-signing.key")
 SHOWN_PROBLEMS = 200
 
@@ -35,20 +36,29 @@ SHOWN_PROBLEMS = 200
 def add_audit_parser(commands: Any) -> None:
     audit = commands.add_parser(
         "audit",
-        help="a proposal's history; --verify: every chain; verify-log | keygen | export-checkpoint | check-checkpoint",
+        help="a proposal's history; --verify: every chain; " + " | ".join(ACTIONS),
     )
     audit.add_argument("proposal_id", nargs="?", default=None, help=f"a proposal id, or one of: {', '.join(ACTIONS)}")
-    audit.add_argument("file", nargs="?", default=None, help="keygen: the key file; check-checkpoint: the checkpoint")
+    audit.add_argument(
+        "file",
+        nargs="?",
+        default=None,
+        help="keygen: the key file; check-checkpoint: the checkpoint; receipts: a proposal; check-receipt: a receipt",
+    )
     audit.add_argument("--as-of-version", type=int, default=None)
     audit.add_argument("--verify", action="store_true", help="exit 1 unless the hash chain (or, alone, every) verifies")
     audit.add_argument("--json", action="store_true", help="print the history as JSON")
-    audit.add_argument("--public-key", default=None, help="check-checkpoint: the base64 key of GET /api/v1/audit/key")
+    audit.add_argument(
+        "--public-key", default=None, help="check-checkpoint, check-receipt: the base64 key of GET /api/v1/audit/key"
+    )
+    audit.add_argument("--checkpoint", default=None, help="check-receipt: a kept checkpoint its event must be in")
+    audit.add_argument("--proof", default=None, help="check-receipt: the inclusion proof (else from the store)")
     audit.set_defaults(handler=audit_command)
 
 
 def audit_command(args: argparse.Namespace) -> int:
     action = args.proposal_id
-    if action != "keygen":
+    if action not in ("keygen", "check-receipt"):  # these two read no store (check-receipt: offline, or its proof)
         require_store()
     if action is None:
         if not args.verify:
@@ -66,7 +76,28 @@ def audit_command(args: argparse.Namespace) -> int:
             print("dobby: audit check-checkpoint FILE: name the checkpoint file", file=sys.stderr)
             return 2
         return check_checkpoint(Path(args.file), args.public_key)
+    if action in ("receipts", "check-receipt"):
+        return receipts_command(action, args)
     return history(args)
+
+
+def receipts_command(action: str, args: argparse.Namespace) -> int:
+    if args.file is None:
+        what = "PROPOSAL_ID: name the proposal" if action == "receipts" else "FILE: name the receipt file"
+        print(f"dobby: audit {action} {what}", file=sys.stderr)
+        return 2
+    if action == "receipts":
+        return print_receipts(args.file)
+    if args.proof is not None and args.checkpoint is None:
+        print("dobby: audit check-receipt: --proof needs --checkpoint", file=sys.stderr)
+        return 2
+    try:
+        key = _public_key(args.public_key)
+    except SigningKeyError as error:
+        print(f"dobby: {error}", file=sys.stderr)
+        return 2
+    checkpoint, proof = (None if value is None else Path(value) for value in (args.checkpoint, args.proof))
+    return check_receipts(Path(args.file), key, checkpoint, proof, check_signature)
 
 
 def history(args: argparse.Namespace) -> int:
@@ -128,7 +159,7 @@ def keygen(file: str | None) -> int:
     configured = os.environ.get("DOBBY_AUDIT_SIGNING_KEY", "").strip()
     path = Path(file) if file else Path(configured) if configured else DEFAULT_KEY_FILE
     try:
-        signer = generate_key_file(path)
+        signer = generate_key_file(path, make_directory=path == DEFAULT_KEY_FILE)
     except SigningKeyError as error:
         print(f"dobby: {error}", file=sys.stderr)
         return 1
@@ -141,16 +172,22 @@ def keygen(file: str | None) -> int:
 
 
 def export_checkpoint() -> int:
-    """The digest caught up with the log, a checkpoint of it stored (signed when a key is configured), printed."""
+    """The digest caught up with the log and a checkpoint of all of it printed: with a signing key configured,
+    always one signed by that key (a fresh one is signed and stored when the newest is unsigned, signed by another
+    key, or covers fewer events than the log holds)."""
     system = system_from_environment()
     try:
         system.init_storage()
         catch_up(system.store, system.engine.context.uow.log, system.store.projections[MERKLE])
-        checkpoint = system.digest.refresh() or system.digest.current()
+        checkpoint = system.digest.fresh()
+        signer = system.digest.signer
     finally:
         system.close()
-    if checkpoint.signature is None:
+    if signer is None:
         print("dobby: WARNING: this checkpoint is unsigned (no DOBBY_AUDIT_SIGNING_KEY)", file=sys.stderr)
+    elif checkpoint.key_id != key_id_of(signer.public_key):
+        print(f"dobby: no checkpoint signed by key {key_id_of(signer.public_key)} could be stored", file=sys.stderr)
+        return 1
     print(msgspec.json.encode(checkpoint).decode("utf-8"))
     return 0
 
@@ -162,15 +199,22 @@ def check_checkpoint(path: Path, public_key: str | None) -> int:
     except (OSError, msgspec.DecodeError, msgspec.ValidationError) as error:
         print(f"dobby: {path}: not a checkpoint: {error}", file=sys.stderr)
         return 2
-    signature_ok = _check_signature(checkpoint, public_key)
+    try:
+        key = _public_key(public_key)
+    except SigningKeyError as error:
+        print(f"dobby: {error}", file=sys.stderr)
+        return 2
+    signature_ok = check_signature(checkpoint, key)
     engine = engine_from_environment()
     try:
         problems, size, root = extension_problems(checkpoint, read_entries(engine.context.uow.log))
     finally:
         engine.close()
-    for line in problems:
+    for line in problems[:SHOWN_PROBLEMS]:
         print(f"BROKEN {line}")
-    if not problems:
+    if len(problems) > SHOWN_PROBLEMS:
+        print(f"… and {len(problems) - SHOWN_PROBLEMS} more")
+    if signature_ok and not problems:
         print(
             f"ok: the log ({size} events, root {root.hex()}) is an append-only extension of the checkpoint "
             f"({checkpoint.tree_size} events, root {checkpoint.root}, signed at {checkpoint.signed_at})"
@@ -178,14 +222,19 @@ def check_checkpoint(path: Path, public_key: str | None) -> int:
     return 0 if signature_ok and not problems else 1
 
 
-def _check_signature(checkpoint: Checkpoint, public_key: str | None) -> bool:
-    if checkpoint.signature is None or checkpoint.key_id is None:
-        print("note: the checkpoint is unsigned; only its root is checked")
-        return True
-    key = _public_key(public_key)
+def check_signature(checkpoint: Checkpoint, key: bytes | None) -> bool:
+    """With a key (given or configured) the checkpoint must be signed by it; without one, only its root counts."""
+    unsigned = checkpoint.signature is None or checkpoint.key_id is None
     if key is None:
-        print("note: signature not checked: give --public-key (GET /api/v1/audit/key) or DOBBY_AUDIT_SIGNING_KEY")
+        if unsigned:
+            print("note: the checkpoint is unsigned; only its root is checked")
+        else:
+            print("note: signature not checked: give --public-key (GET /api/v1/audit/key) or DOBBY_AUDIT_SIGNING_KEY")
         return True
+    if unsigned:
+        print(f"BROKEN the checkpoint is unsigned, but key {key_id_of(key)} is expected to have signed it")
+        return False
+    assert checkpoint.signature is not None
     if key_id_of(key) != checkpoint.key_id:
         print(f"BROKEN the checkpoint was signed by key {checkpoint.key_id}, not by key {key_id_of(key)}")
         return False

@@ -47,6 +47,7 @@ def run_demo(database: str | None = None) -> int:
     engine.context.uow.create_tables()
     families = dict(engine.context.manifest.families)
     target = {"type": "prompt_template", "id": f"demo-{uuid.uuid4().hex[:8]}"}
+    change = {"template": "Hello, {name}!"}
     try:
         run = engine.intake.submit(
             msgspec.json.encode(
@@ -74,12 +75,13 @@ def run_demo(database: str | None = None) -> int:
                     "threshold_contract": {"mode": "all", "metrics": {"accuracy": {"direction": "increase"}}},
                     "workload_similar": True,
                     "run_ids": [run.run_id],
+                    "change": change,
                 },
                 EvaluateReplay,
             ),
             actor="demo",
         )
-        print(f"replay       {replay.replay_id} verdict {replay.verdict}")
+        print(f"replay       {replay.replay_id} verdict {replay.verdict}, judged change {replay.change_hash}")
         proposal, _ = engine.promotions.propose(
             convert(
                 {
@@ -87,7 +89,6 @@ def run_demo(database: str | None = None) -> int:
                     "replay_id": replay.replay_id,
                     "target": target,
                     "risk": "medium",
-                    "change": {"template": "Hello, {name}!"},
                     "baseline": {"template": "Hi {name}"},
                 },
                 Propose,
@@ -95,14 +96,18 @@ def run_demo(database: str | None = None) -> int:
             actor="demo",
         )
         proposal_id = proposal.proposal_id
-        print(f"propose      {proposal_id} state {proposal.state}")
+        print(f"propose      {proposal_id} state {proposal.state}, the judged change {proposal.change_hash}")
         now = system_clock()
         approval = {
             "approval_id": f"demo-{proposal_id[:8]}",
             "proposal_id": proposal_id,
             "decision": "approved",
             "approver": {"id": "demo-human", "kind": "human"},
-            "binding": {"candidate_hash": proposal.candidate_hash, "provenance_hash": proposal.provenance_hash},
+            "binding": {
+                "candidate_hash": proposal.candidate_hash,
+                "provenance_hash": proposal.provenance_hash,
+                "change_hash": proposal.change_hash,
+            },
             "decided_at": rfc3339(now),
             "expires_at": rfc3339(now + timedelta(hours=1)),
         }
@@ -113,7 +118,7 @@ def run_demo(database: str | None = None) -> int:
         checked = engine.promotions.approve_check(ProposalRef(proposal_id), actor="demo")
         print(f"approve-check outcome {checked.approval_outcome} state {checked.state}")
         active = engine.activations.activate(ProposalRef(proposal_id), actor="demo")
-        print(f"activate     state {active.state}")
+        print(f"activate     state {active.state}, live content {active.change_hash}")
         rolled = engine.activations.rollback(Rollback(proposal_id, "demo over"), actor="demo")
         print(f"rollback     state {rolled.state}, restored {rolled.restored_baseline}")
         history = engine.audit.get_history(proposal_id)

@@ -47,6 +47,8 @@ from dobby.resources import read_manifest
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = {"type": "prompt_template", "id": "greeting"}
+CHANGE: dict[str, Any] = {"template": "Hello, {name}!"}
+"""The change a test replay judges and its proposal proposes, unless a test names another."""
 FAMILIES = dict(read_manifest().families)
 LEARNING = "/api/v1/learning"
 INTAKE = f"{LEARNING}/signals/intake"
@@ -151,7 +153,13 @@ class World:
         return _plain(self.engine.audit.get_explanation(proposal_id))
 
     def approve(
-        self, proposal: dict[str, Any], *, kind: str = "human", hours: float = 24, decision: str = "approved"
+        self,
+        proposal: dict[str, Any],
+        *,
+        kind: str = "human",
+        hours: float = 24,
+        decision: str = "approved",
+        change_hash: str | None = None,
     ) -> None:
         self.approvals.put(
             Approval(
@@ -164,6 +172,7 @@ class World:
                 provenance_hash=proposal["provenance_hash"],
                 decided_at=self.clock.now,
                 expires_at=self.clock.now + timedelta(hours=hours),
+                change_hash=change_hash,
             )
         )
 
@@ -280,9 +289,10 @@ def replay_body(families: dict[str, str], **overrides: Any) -> dict[str, Any]:
             "veto": ["accuracy"],
         },
         "workload_similar": True,
+        "change": CHANGE,
     }
     body.update(overrides)
-    return body
+    return {key: value for key, value in body.items() if value is not None}
 
 
 def propose_body(replay_id: str, **overrides: Any) -> dict[str, Any]:
@@ -291,11 +301,11 @@ def propose_body(replay_id: str, **overrides: Any) -> dict[str, Any]:
         "replay_id": replay_id,
         "target": TARGET,
         "risk": "medium",
-        "change": {"template": "Hello, {name}!"},
+        "change": CHANGE,
         "baseline": {"template": "Hi {name}"},
     }
     body.update(overrides)
-    return body
+    return {key: value for key, value in body.items() if value is not None}
 
 
 def passed_replay(world: World, candidate_accuracy: float = 0.86, **overrides: Any) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class Settings:
     db_timeout_seconds: float = 2
     db_wait_seconds: float = 60
     group_commit: bool = True
+    require_judged_change: bool = True
     fabric_url: str | None = None
     fabric_file: Path | None = None
     fabric_refresh_seconds: float = 30
@@ -145,6 +146,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("db_timeout_seconds", "DOBBY_DB_TIMEOUT_SECONDS", _number(float, 0, 3600, low_open=True))
     take("db_wait_seconds", "DOBBY_DB_WAIT_SECONDS", _number(float, 0, DAY))
     take("group_commit", "DOBBY_GROUP_COMMIT", _switch)
+    take("require_judged_change", "DOBBY_REQUIRE_JUDGED_CHANGE", _switch)
     take("fabric_url", "DOBBY_FABRIC_URL", _url)
     take("fabric_file", "DOBBY_FABRIC_FILE", lambda n, r: Path(r))
     take("fabric_refresh_seconds", "DOBBY_FABRIC_REFRESH_SECONDS", _number(float, 0, DAY, low_open=True))

@@ -33,15 +33,21 @@ class Ed25519Signer:
         return self.private_key.sign(message)
 
 
-def generate_key_file(path: Path) -> Ed25519Signer:
-    """A new key in `path` (PKCS#8 PEM, mode 0600); an existing file is never overwritten."""
+def generate_key_file(path: Path, *, make_directory: bool = False) -> Ed25519Signer:
+    """A new key in `path` (PKCS#8 PEM, mode 0600); an existing file is never overwritten, and a missing directory
+    is refused (a typo would otherwise leave the key where nobody looks) unless `make_directory`."""
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_directory:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise SigningKeyError(f"{path}: the directory {path.parent} does not exist (make it first)")
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise SigningKeyError(f"{path} exists; a signing key is never overwritten (move it away first)") from None
+    except OSError as error:
+        raise SigningKeyError(f"{path}: {error.strerror or error}") from None
     with os.fdopen(descriptor, "wb") as file:
         file.write(pem)
     return Ed25519Signer(key)

@@ -19,6 +19,7 @@ def parse_approval(data: Any) -> Approval:
         if not isinstance(listed, list) or not listed:
             raise ValueError("approvers must be a non-empty list")
         approvers = tuple(_approver(one) for one in listed)
+        change_hash = binding.get("change_hash")
         if decision not in ("approved", "rejected", "pending"):
             raise ValueError(f"decision {decision!r}")
         return Approval(
@@ -32,6 +33,7 @@ def parse_approval(data: Any) -> Approval:
             decided_at=parse_rfc3339(_text(data["decided_at"])),
             expires_at=parse_rfc3339(_text(data["expires_at"])),
             approvers=approvers,
+            change_hash=None if change_hash is None else _text(change_hash),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise UpstreamUnavailableError(f"unusable Warp approval: {error!r}") from error

@@ -3,6 +3,8 @@ same engine commands as the API, sign-in and sign-out. The caller is authenticat
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -200,6 +202,7 @@ class ConsoleRoutes:
         live = await call(self.services.queries.get_target, view["tenant_id"], target["type"], target["id"])
         granted = [e["payload"]["approval"] for e in history["events"] if e["type"] == "Approved"]
         observations = [e for e in history["events"] if e["type"] == "Observed"][::-1]
+        receipts = [_opened(envelope) for envelope in await call(self.services.receipts.envelopes, proposal_id)]
         return self.renderer.page(
             request,
             "proposal.html",
@@ -212,6 +215,7 @@ class ConsoleRoutes:
             live=live,
             granted=granted[-1] if granted else None,
             observations=observations,
+            receipts=receipts,
             message=message,
             live_url=f"{CONSOLE}/proposals/{view['proposal_id']}",
         )
@@ -376,3 +380,10 @@ def _filters(request: Request, names: tuple[str, ...]) -> dict[str, str]:
                 raise RefusedError(422, f"the filter {name} must be 1 to 200 characters without control characters")
             found[name] = value
     return found
+
+
+def _opened(envelope: dict[str, Any]) -> dict[str, Any]:
+    """A receipt as the page shows it: its Statement read out of the envelope, and the envelope to download."""
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    signed_by = ", ".join(signature["keyid"] for signature in envelope["signatures"])
+    return {"statement": statement, "envelope": json.dumps(envelope, separators=(",", ":")), "signed_by": signed_by}

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
+from typing import Any
 
-from dobby.engine.errors import Violation
+from dobby.engine.canonical import canonical_json
+from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.judgement import WEIGHT_TRAINING
 from dobby.engine.ports import GovernanceDocument
 from dobby.engine.shapes import TargetRef
 
 TARGET_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,200}$"
+MAX_CHANGE_BYTES = 64 * 1024
+
+
+def check_sizes(**objects: Any) -> None:
+    """A `change` or `baseline` is at most 64 KiB as canonical JSON (SPEC §4.3, §4.4); absent ones pass."""
+    for name, value in objects.items():
+        if isinstance(value, dict) and len(canonical_json(value)) > MAX_CHANGE_BYTES:
+            message = f"{name} must be at most {MAX_CHANGE_BYTES} bytes as JSON"
+            raise InvalidInputError(message, [Violation("too_large", message, name)])
 
 
 def check_target(target: TargetRef, fabric: GovernanceDocument) -> list[Violation]:

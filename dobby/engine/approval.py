@@ -41,8 +41,13 @@ def judge_approval(
     now: datetime,
     needed: int = 1,
     proposer: str = "",
+    change_hash: str | None = None,
+    change_hash_required: bool = False,
 ) -> ApprovalJudgement:
     """Rejected, mismatched and expired block; pending and insufficient approver leave the proposal as it is.
+
+    A `change_hash` the binding names must equal the proposal's; a proposal whose change was not judged
+    (`change_hash_required`) needs one, else the binding is mismatched (SPEC §4.5).
 
     Short of `needed` distinct approvers (humans, when a human is required) the answer is insufficient_approver;
     the proposer never counts among them."""
@@ -57,8 +62,13 @@ def judge_approval(
         mismatches.append("candidate_hash")
     if approval.provenance_hash != provenance_hash:
         mismatches.append("provenance_hash")
-    if mismatches:
-        return ApprovalJudgement("mismatched", tuple(f"binding {name} differs" for name in mismatches))
+    reasons = [f"binding {name} differs" for name in mismatches]
+    if approval.change_hash is None and change_hash_required:
+        reasons.append("binding change_hash is required: the replay did not judge this change")
+    elif approval.change_hash is not None and approval.change_hash != change_hash:
+        reasons.append(f"binding change_hash differs: {approval.change_hash} bound, the proposal's is {change_hash}")
+    if reasons:
+        return ApprovalJudgement("mismatched", tuple(reasons))
     if approval.expires_at <= now:
         return ApprovalJudgement("expired", (f"approval expired at {approval.expires_at.isoformat()}",))
     approvers = approval.all_approvers

@@ -11,7 +11,7 @@ from dobby.engine.clock import rfc3339
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.proposal import Proposal, ProposalState, ProposalView
 from dobby.engine.shapes import UNSET, Hash, Timestamp, UnsetType, View
-from dobby.engine.verification import chain_is_valid
+from dobby.engine.verification import first_broken_version
 
 
 class HistoryEvent(View, frozen=True):
@@ -34,6 +34,8 @@ class History(View, frozen=True):
     proposal_id: str
     events: list[HistoryEvent]
     chain_valid: bool
+    broken_at: int | None
+    """The version of the first event that breaks the chain (its hash or its link); null while it holds."""
     as_of: ProposalView | UnsetType | None = UNSET
 
 
@@ -77,10 +79,12 @@ def proposal_history(
             )
         )
     bounded = as_of_version is not None or as_of is not None
+    broken_at = first_broken_version(events)
     return History(
         proposal_id=proposal_id,
         events=rows,
-        chain_valid=chain_is_valid(events),
+        chain_valid=broken_at is None,
+        broken_at=broken_at,
         as_of=(as_of_state.view() if as_of_state else None) if bounded else UNSET,
     )
 

@@ -33,6 +33,11 @@ class Explanation(View, frozen=True):
     state: str
     can_activate: bool
     guards: list[GuardView]
+    change_hash: str
+    """The hash of the change activation would put live."""
+    change_judged: bool | None
+    candidate_hash: str
+    """What an approval binds (with change_hash inside it when the change was judged)."""
 
 
 @dataclass
@@ -99,6 +104,9 @@ class AuditQueries:
             state=state.state,
             can_activate=all(guard.passed for guard in guards),
             guards=[guard.view() for guard in guards],
+            change_hash=state.content_hash,
+            change_judged=state.change_judged,
+            candidate_hash=state.candidate_hash,
         )
 
     def verify_stream(self, stream_id: UUID) -> bool:

@@ -12,7 +12,7 @@ from dobby.engine import merkle
 from dobby.engine.canonical import canonical_json
 from dobby.engine.clock import rfc3339
 from dobby.engine.shapes import Hash, Timestamp, View
-from dobby.engine.verification import Entry
+from dobby.engine.verification import ChainCheck, Entry
 
 
 class Checkpoint(View, frozen=True):
@@ -96,15 +96,17 @@ def frontier_root(size: int, frontier: dict[int, bytes]) -> bytes:
 
 def extension_problems(checkpoint: Checkpoint, entries: Iterable[Entry]) -> tuple[list[str], int, bytes]:
     """Whether the log in `entries` is an append-only extension of the log `checkpoint` signed: its first
-    tree_size events must have the checkpoint's root. Returns (problems, the log's size, the log's root); the
-    roots are recomputed from the events themselves, never from the stored tree."""
+    tree_size events must have the checkpoint's root. Returns (problems, the log's size, the log's root).
+    Nothing stored is trusted: each event's hash is recomputed from its content and each chain link checked
+    before its leaf enters the root, and the roots come from the events themselves, never from the stored tree."""
     problems: list[str] = []
     frontier: dict[int, bytes] = {}
     size = 0
     at_checkpoint = merkle.EMPTY_ROOT if checkpoint.tree_size == 0 else None
+    chains = ChainCheck()
     for entry in entries:
+        problems += chains.check(entry)
         if entry.event is None:
-            problems.append(f"position {entry.position}: cannot be read: {entry.problem}")
             return problems, size, b""
         try:
             leaf = merkle.event_leaf(entry.event.event_hash)

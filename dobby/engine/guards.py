@@ -35,6 +35,18 @@ class Guard:
         return Violation(self.code, self.reason, extra={"guard": self.name})
 
 
+ACTIVATION_GUARDS = (
+    "mode",
+    "state",
+    "not_frozen",
+    "approval_fresh",
+    "not_revalidate_required",
+    "target_free",
+    "velocity",
+)
+"""Every guard an activation passes (SPEC §4.6, §12), in the order they are judged."""
+
+
 def activation_guards(
     proposal: ProposalState,
     *,

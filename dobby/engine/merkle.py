@@ -128,3 +128,24 @@ def memory_nodes(leaves: Iterable[bytes]) -> Nodes:
         below = levels[-1]
         levels.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
     return lambda level, index: levels[level][index]
+
+
+def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Iterable[bytes]) -> bytes:
+    """The root an inclusion proof leads to from `leaf` at `index` in a tree of `size` (RFC 9162 §2.1.3.2); a
+    proof of the wrong shape raises ValueError. The proof verifies when this equals a root one trusts."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of size {size}")
+    fn, sn, result = index, size - 1, leaf
+    for node in proof:
+        if sn == 0:
+            raise ValueError("the proof is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            result = node_hash(node, result)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            result = node_hash(result, node)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ValueError("the proof is shorter than the tree is deep")
+    return result

@@ -33,6 +33,8 @@ class Approver(Payload, frozen=True):
 class Binding(Payload, frozen=True):
     candidate_hash: str
     provenance_hash: str
+    change_hash: str | None = None
+    """The change the approver bound, when Warp named it (SPEC §4.5); absent from approvals stored before."""
 
 
 class WarpAnswer(Payload, frozen=True):
@@ -79,6 +81,10 @@ class ReplayEvaluated(EventPayload, frozen=True):
     provenance_hash: Hash
     request_hash: Hash
     evaluated_at: Timestamp
+    change: dict[str, Any] | None = None
+    """The candidate configuration that was judged (SPEC §4.3); absent from replays stored before."""
+    change_hash: Hash | None = None
+    """Its hash, inside candidate_hash; null when the replay named no change."""
 
 
 class Generated(EventPayload, frozen=True):
@@ -97,6 +103,10 @@ class Generated(EventPayload, frozen=True):
     expires_at: Timestamp
     request_hash: Hash
     auto_rollback: bool = True  # absent from proposals generated before SPEC §12
+    change_hash: Hash | None = None
+    """The hash of `change` (SPEC §3); absent from proposals generated before custody by content hash."""
+    change_judged: bool | None = None
+    """Whether the replay judged this very change (SPEC §4.4); absent (null) before custody by content hash."""
 
 
 class ReplayValidated(EventPayload, frozen=True):
@@ -147,6 +157,8 @@ class Blocked(EventPayload, frozen=True):
 
 class Activated(EventPayload, frozen=True):
     approval_id: str | None
+    change_hash: Hash | None = None
+    """The hash of the content that went live; absent from activations stored before."""
 
 
 class RolledBack(EventPayload, frozen=True):
@@ -182,6 +194,8 @@ class ProposalWentLive(EventPayload, frozen=True):
     proposal_id: RecordId
     change: dict[str, Any]
     baseline: dict[str, Any]
+    change_hash: Hash | None = None
+    """The hash of `change`; absent from events stored before."""
 
 
 class BaselineRestored(EventPayload, frozen=True):

@@ -38,6 +38,8 @@ class Approval:
     expires_at: datetime
     approvers: tuple[ApproverRef, ...] = ()
     """Everyone who approved (SPEC §12); one `approver` is a list of one."""
+    change_hash: str | None = None
+    """The change the approver bound (the binding's optional `change_hash`, SPEC §4.5)."""
 
     @property
     def all_approvers(self) -> tuple[ApproverRef, ...]:
@@ -66,6 +68,7 @@ class ProvenanceRecord:
     tenant_id: str
     target: dict[str, str]
     candidate_hash: str
+    change_hash: str
     provenance_hash: str
     approval_id: str
     approver: dict[str, str]
@@ -80,6 +83,7 @@ class ProvenanceRecord:
             "tenant_id": self.tenant_id,
             "target": self.target,
             "candidate_hash": self.candidate_hash,
+            "change_hash": self.change_hash,
             "provenance_hash": self.provenance_hash,
             "approval_id": self.approval_id,
             "approver": self.approver,

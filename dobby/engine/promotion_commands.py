@@ -9,15 +9,14 @@ from uuid import UUID
 from msgspec import Meta, structs
 
 from dobby.engine import lifecycle
-from dobby.engine.admission import check_admission
+from dobby.engine.admission import check_admission, check_sizes
 from dobby.engine.approval import ApprovalJudgement, approval_requirement, approvers_needed, judge_approval
-from dobby.engine.canonical import canonical_json, content_hash, proposal_id_for, target_id_for
+from dobby.engine.canonical import content_hash, proposal_id_for, target_id_for
 from dobby.engine.chain import ChainedAggregate
 from dobby.engine.clock import parse_rfc3339
 from dobby.engine.context import Context
 from dobby.engine.errors import (
     ConflictError,
-    InvalidInputError,
     InvalidStateError,
     NotFoundError,
     RuleViolationError,
@@ -49,8 +48,6 @@ from dobby.engine.shapes import (
 from dobby.engine.target import Target
 from dobby.engine.unit_of_work import parse_uuid
 
-MAX_CHANGE_BYTES = 64 * 1024
-
 
 class Propose(Shape, frozen=True):
     """Admit a passed replay as a proposal for its target."""
@@ -59,8 +56,9 @@ class Propose(Shape, frozen=True):
     replay_id: RecordId
     target: TargetRef
     risk: Risk
-    change: FreeObject
     baseline: FreeObject
+    change: FreeObject | UnsetType = UNSET
+    """The candidate configuration; may be left out when the replay named its change, which is then taken."""
     rationale: Rationale | UnsetType = UNSET
     ttl_seconds: Annotated[int, Meta(ge=1, le=31_536_000)] | UnsetType = UNSET
     auto_rollback: bool | UnsetType = UNSET
@@ -90,10 +88,7 @@ class PromotionCommands:
         context = self.context
         uow = context.uow
         context.require_mode("propose")
-        for name, value in (("change", body.change), ("baseline", body.baseline)):
-            if len(canonical_json(value)) > MAX_CHANGE_BYTES:
-                message = f"{name} must be at most {MAX_CHANGE_BYTES} bytes as JSON"
-                raise InvalidInputError(message, [Violation("too_large", message, name)])
+        check_sizes(change=None if body.change is UNSET else body.change, baseline=body.baseline)
         fabric = context.fabric()
         violations = check_admission(body.target, fabric)
         replay = uow.get(Replay, parse_uuid(body.replay_id))
@@ -108,11 +103,15 @@ class PromotionCommands:
         elif replay.state.verdict != "passed":
             message = f"the replay's verdict is {replay.state.verdict}"
             violations.append(Violation("replay_not_passed", message, "replay_id"))
-        if violations:
-            raise RuleViolationError(violations)
+        change, change_judged = self._judged_change(body, replay, violations)
         proposal_id = proposal_id_for(replay.id)
+        request_hash = content_hash(structs.replace(body, change=change))  # the change taken or given: one request
+        if violations:
+            earlier = uow.get(Proposal, proposal_id)
+            if earlier is not None and earlier.state.request_hash == request_hash and _only_unjudged(violations):
+                return answer(earlier, uow.position(), duplicate=True), False  # proposed before the rule
+            raise RuleViolationError(violations)
         target_id = target_id_for(body.tenant_id, body.target.type, body.target.id)
-        request_hash = content_hash(body)
         ttl = context.limits.proposal_ttl_seconds if body.ttl_seconds is UNSET else body.ttl_seconds
 
         def attempt() -> tuple[ProposalAnswer, bool]:
@@ -132,6 +131,8 @@ class PromotionCommands:
             proposal = Proposal.generate(
                 proposal_id,
                 body,
+                change=change,
+                change_judged=change_judged,
                 candidate_hash=replay.state.candidate_hash,
                 provenance_hash=replay.state.provenance_hash,
                 family_versions=replay.state.family_versions,
@@ -146,6 +147,30 @@ class PromotionCommands:
             return answer(proposal, uow.save(proposal, holder), duplicate=False), True
 
         return uow.transact(attempt)
+
+    def _judged_change(self, body: Propose, replay: Replay, violations: list[Violation]) -> tuple[dict[str, Any], bool]:
+        """The change to propose and whether the replay judged it (SPEC §4.4): the replay's own when the body leaves
+        it out; a different one is `change_mismatch`; one the replay did not judge is `change_not_judged` unless
+        DOBBY_REQUIRE_JUDGED_CHANGE is off. Violations are appended to `violations`."""
+        judged = replay.state.change_hash
+        given = None if body.change is UNSET else body.change
+        if judged is not None:
+            if given is None:
+                return replay.state.change or {}, True
+            if content_hash(given) != judged:
+                message = f"the change's hash {content_hash(given)} differs from the one the replay judged, {judged}"
+                extra = {"change_hash": content_hash(given), "judged_change_hash": judged}
+                violations.append(Violation("change_mismatch", message, "change", extra=extra))
+            return given, True
+        if self.context.limits.require_judged_change:
+            message = (
+                f"replay {replay.id} judged no change: what goes live must be what was judged (name the change "
+                "when evaluating the replay, or set DOBBY_REQUIRE_JUDGED_CHANGE=false)"
+            )
+            violations.append(Violation("change_not_judged", message, "replay_id"))
+        elif given is None:
+            violations.append(Violation("required", "the replay named no change: give `change`", "change"))
+        return given or {}, False
 
     def approve_check(self, body: ProposalRef, *, actor: str) -> CheckAnswer:
         context = self.context
@@ -186,6 +211,8 @@ class PromotionCommands:
                     proposal.state.risk, context.limits.approval_quorum_high, context.limits.approval_quorum_critical
                 ),
                 proposer=proposal.state.proposed_by,
+                change_hash=proposal.state.content_hash,
+                change_hash_required=proposal.state.binding_needs_change_hash,
             )
             reasons = list(judgement.reasons)
             touched: list[ChainedAggregate[Any]] = [proposal]
@@ -214,10 +241,16 @@ class PromotionCommands:
                 problems.append("candidate_hash_mismatch")
             if replay.state.provenance_hash != state.provenance_hash:
                 problems.append("provenance_hash_mismatch")
+            if state.change_judged and replay.state.change_hash != state.content_hash:
+                problems.append("change_hash_mismatch")
         if state.revalidate_required:
             problems.append("revalidate_required")
         problems += family_drift(state.family_versions, self.context.fabric().families)
         return problems
+
+
+def _only_unjudged(violations: list[Violation]) -> bool:
+    return all(violation.code == "change_not_judged" for violation in violations)
 
 
 def _check_answer(proposal: Proposal, outcome: str | None, reasons: list[str], position: int) -> CheckAnswer:

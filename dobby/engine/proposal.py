@@ -9,6 +9,7 @@ from uuid import UUID
 
 from dobby.engine import payloads as stored
 from dobby.engine.approval import ApprovalJudgement
+from dobby.engine.canonical import content_hash
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import parse_rfc3339, rfc3339
 from dobby.engine.errors import InvalidStateError
@@ -43,6 +44,10 @@ class ProposalView(View, frozen=True):
     state: str
     replay_id: str
     candidate_hash: Hash
+    change_hash: Hash
+    """The hash of `change` (SPEC §3), judged or not."""
+    change_judged: bool | None
+    """Whether the replay judged this change; null for proposals generated before change_hash existed."""
     provenance_hash: Hash
     family_versions: dict[str, str]
     change: dict[str, Any]
@@ -91,6 +96,20 @@ class ProposalState:
     """When a scheduled activation fires (SPEC §12)."""
     skipped_guards: tuple[str, ...] = ()
     """The guards that held the scheduled activation back when it last tried."""
+    change_hash: str | None = None
+    """The hash of `change`; None only in a fold stored before change_hash existed (the view computes it)."""
+    change_judged: bool | None = None
+    """Whether the replay judged the change; None for proposals generated before change_hash existed."""
+
+    @property
+    def content_hash(self) -> str:
+        """The hash of the change this proposal would put live (SPEC §3)."""
+        return self.change_hash or content_hash(self.change)
+
+    @property
+    def binding_needs_change_hash(self) -> bool:
+        """An approval must name the change itself when the replay did not judge it (SPEC §4.5)."""
+        return self.change_judged is False
 
     @property
     def is_open(self) -> bool:
@@ -112,6 +131,8 @@ class ProposalState:
             state=self.state,
             replay_id=self.replay_id,
             candidate_hash=self.candidate_hash,
+            change_hash=self.content_hash,
+            change_judged=self.change_judged,
             provenance_hash=self.provenance_hash,
             family_versions=self.family_versions,
             change=self.change,
@@ -236,6 +257,9 @@ class Proposal(ChainedAggregate[ProposalState]):
     def evolve(state: ProposalState | None, event: ChainedEvent) -> ProposalState:
         if isinstance(event, Generated):
             at = rfc3339(event.timestamp)
+            payload = event.payload
+            if payload.get("change_hash") is None:  # generated before change_hash: the hash of its change
+                payload = {**payload, "change_hash": content_hash(payload["change"])}
             return ProposalState(
                 proposal_id=str(event.originator_id),
                 state="generated",
@@ -245,7 +269,7 @@ class Proposal(ChainedAggregate[ProposalState]):
                 activated_at=None,
                 version=event.originator_version,
                 proposed_by=event.actor,
-                **event.payload,
+                **payload,
             )
         assert state is not None
         return _apply(state, event)
@@ -256,6 +280,8 @@ class Proposal(ChainedAggregate[ProposalState]):
         proposal_id: UUID,
         body: Propose,
         *,
+        change: dict[str, Any],
+        change_judged: bool,
         candidate_hash: str,
         provenance_hash: str,
         family_versions: dict[str, str],
@@ -274,7 +300,7 @@ class Proposal(ChainedAggregate[ProposalState]):
             candidate_hash=candidate_hash,
             provenance_hash=provenance_hash,
             family_versions=family_versions,
-            change=body.change,
+            change=change,
             baseline=body.baseline,
             rationale=None if body.rationale is UNSET else body.rationale,
             approval_requirement=approval_requirement,  # type: ignore[arg-type]
@@ -282,6 +308,8 @@ class Proposal(ChainedAggregate[ProposalState]):
             expires_at=rfc3339(at + timedelta(seconds=ttl_seconds)),
             request_hash=request_hash,
             auto_rollback=body.auto_rollback is not False,
+            change_hash=content_hash(change),
+            change_judged=change_judged,
         )
         proposal: Proposal = cls.start(Generated, id=proposal_id, payload=payload, actor=actor, at=at)
         return proposal
@@ -316,13 +344,13 @@ class Proposal(ChainedAggregate[ProposalState]):
             approvers=[stored.Approver(one.id, one.kind) for one in approval.all_approvers],
             decided_at=rfc3339(approval.decided_at),
             expires_at=rfc3339(approval.expires_at),
-            binding=stored.Binding(approval.candidate_hash, approval.provenance_hash),
+            binding=_binding(approval),
         )
         self._move(Approved, stored.Approved("approved", granted), actor, at)
 
     def activate(self, *, actor: str, at: datetime) -> None:
         assert self.state.state == APPROVED and not self.state.approval_expired(at)
-        self._move(Activated, stored.Activated(self.approval_id), actor, at)
+        self._move(Activated, stored.Activated(self.approval_id, self.state.content_hash), actor, at)
 
     def schedule(self, not_before: str, *, actor: str, at: datetime) -> None:
         self._move(ActivationScheduled, stored.ActivationScheduled(not_before), actor, at)
@@ -359,7 +387,11 @@ def _warp(approval: Approval | None) -> stored.WarpAnswer | None:
         approval_id=approval.approval_id,
         decision=approval.decision,
         approver=stored.Approver(approval.approver_id, approval.approver_kind),
-        binding=stored.Binding(approval.candidate_hash, approval.provenance_hash),
+        binding=_binding(approval),
         decided_at=rfc3339(approval.decided_at),
         expires_at=rfc3339(approval.expires_at),
     )
+
+
+def _binding(approval: Approval) -> stored.Binding:
+    return stored.Binding(approval.candidate_hash, approval.provenance_hash, approval.change_hash)

@@ -30,6 +30,8 @@ class ReplayView(View, frozen=True):
     reasons: list[str]
     metric_results: list[MetricResult]
     candidate_hash: Hash
+    change_hash: Hash | None
+    """The hash of the change the replay judged (SPEC §3); null when it named none."""
     provenance_hash: Hash
     run_ids: list[str]
     evaluated_at: Timestamp
@@ -60,6 +62,8 @@ class ReplayState:
     provenance_hash: str
     request_hash: str
     evaluated_at: str
+    change: dict[str, Any] | None = None
+    change_hash: str | None = None
 
     def view(self) -> ReplayView:
         return ReplayView(
@@ -71,6 +75,7 @@ class ReplayState:
             reasons=self.reasons,
             metric_results=[self._result(result) for result in self.metric_results],
             candidate_hash=self.candidate_hash,
+            change_hash=self.change_hash,
             provenance_hash=self.provenance_hash,
             run_ids=self.run_ids,
             evaluated_at=self.evaluated_at,
@@ -102,6 +107,7 @@ class Replay(ChainedAggregate[ReplayState]):
         judgement: Judgement,
         *,
         candidate_hash: str,
+        change_hash: str | None,
         provenance_hash: str,
         request_hash: str,
         actor: str,
@@ -122,6 +128,8 @@ class Replay(ChainedAggregate[ReplayState]):
             provenance_hash=provenance_hash,
             request_hash=request_hash,
             evaluated_at=rfc3339(at),
+            change=body.named_change,
+            change_hash=change_hash,
         )
         replay: Replay = cls.start(ReplayEvaluated, id=replay_id, payload=payload, actor=actor, at=at)
         return replay

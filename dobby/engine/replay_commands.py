@@ -11,7 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from dobby.engine import lifecycle
-from dobby.engine.admission import check_target
+from dobby.engine.admission import check_sizes, check_target
 from dobby.engine.canonical import content_hash, replay_budget_id_for, replay_id_for, target_id_for
 from dobby.engine.chain import ChainedAggregate
 from dobby.engine.clock import rfc3339
@@ -25,6 +25,7 @@ from dobby.engine.run import Run
 from dobby.engine.shapes import (
     UNSET,
     FamilyVersions,
+    FreeObject,
     Hash,
     Identifier,
     RecordId,
@@ -48,10 +49,20 @@ class EvaluateReplay(Shape, frozen=True):
     threshold_contract: ThresholdContract
     workload_similar: bool
     run_ids: Annotated[list[RecordId], Meta(max_length=100)] | UnsetType = UNSET
+    change: FreeObject | UnsetType = UNSET
+    """The candidate configuration that was replayed (≤ 64 KiB): its change_hash enters the candidate_hash."""
 
     @property
     def sorted_run_ids(self) -> list[str]:
         return sorted(self.run_ids or [])
+
+    @property
+    def named_change(self) -> dict[str, Any] | None:
+        return None if self.change is UNSET else self.change
+
+    @property
+    def change_hash(self) -> str | None:
+        return None if self.change is UNSET else content_hash(self.change)
 
 
 class Budget(View, frozen=True):
@@ -66,6 +77,7 @@ class ReplayAnswer(View, frozen=True):
     reasons: list[str]
     metric_results: list[MetricResult]
     candidate_hash: Hash
+    change_hash: Hash | None
     provenance_hash: Hash
     budget: Budget
     duplicate: bool
@@ -135,14 +147,17 @@ def judge_what_if(replay: ReplayState, body: WhatIf, fabric_families: dict[str, 
 
 
 def candidate_hash_of(body: EvaluateReplay) -> str:
-    return content_hash(
-        {
-            "tenant_id": body.tenant_id,
-            "target": body.target,
-            "family_versions": body.family_versions,
-            "candidate": body.metrics.candidate,
-        }
-    )
+    """SPEC §3: with `change_hash` when the replay names its change; without, the original service's shape, so
+    replays that name no change keep their hashes and ids."""
+    bound: dict[str, Any] = {
+        "tenant_id": body.tenant_id,
+        "target": body.target,
+        "family_versions": body.family_versions,
+        "candidate": body.metrics.candidate,
+    }
+    if body.change is not UNSET:
+        bound["change_hash"] = body.change_hash
+    return content_hash(bound)
 
 
 def replay_provenance_hash_of(body: EvaluateReplay, candidate_hash: str) -> str:
@@ -168,6 +183,7 @@ class ReplayCommands:
         """The answer, and whether it created the replay (False for a duplicate submission)."""
         context = self.context
         context.require_mode("evaluate_replay")
+        check_sizes(change=body.named_change)
         fabric = context.fabric()
         tenant, target = body.tenant_id, body.target
         violations = check_target(target, fabric)
@@ -176,6 +192,7 @@ class ReplayCommands:
         if violations:
             raise RuleViolationError(violations)
         candidate_hash = candidate_hash_of(body)
+        change_hash = body.change_hash
         provenance_hash = replay_provenance_hash_of(body, candidate_hash)
         replay_id = replay_id_for(candidate_hash, provenance_hash)
         request_hash = content_hash(body)
@@ -191,6 +208,7 @@ class ReplayCommands:
                 reasons=view.reasons,
                 metric_results=view.metric_results,
                 candidate_hash=candidate_hash,
+                change_hash=change_hash,
                 provenance_hash=provenance_hash,
                 budget=_budget(budget),
                 duplicate=duplicate,
@@ -225,6 +243,7 @@ class ReplayCommands:
                 body,
                 judgement,
                 candidate_hash=candidate_hash,
+                change_hash=change_hash,
                 provenance_hash=provenance_hash,
                 request_hash=request_hash,
                 actor=actor,

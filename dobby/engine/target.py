@@ -12,6 +12,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from dobby.engine import payloads as stored
+from dobby.engine.canonical import content_hash
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
 from dobby.engine.errors import ConflictError
@@ -36,7 +37,8 @@ class TargetRead(View, frozen=True):
     source: Literal["proposal", "baseline", "none"]
     live: dict[str, Any] | None
     live_hash: Hash | None
-    """The hash (SPEC §3) of `live`: what a runtime names in an intake's `served`, and OFREP's variant (§15)."""
+    """The hash (SPEC §3) of `live`: what a runtime names in an intake's `served`, OFREP's variant (§15), and what
+    it can compare with the change_hash an approver bound."""
     active_proposal_id: str | None
     revalidate_required: bool
     updated_at: str | None
@@ -150,7 +152,7 @@ class Target(ChainedAggregate[TargetState]):
         active = self.state.active_proposal_id
         if active is not None:
             raise ConflictError(f"proposal {active} is already active on this target")
-        payload = stored.ProposalWentLive(proposal_id, change, baseline)
+        payload = stored.ProposalWentLive(proposal_id, change, baseline, content_hash(change))
         self.record(ProposalWentLive, payload=payload, actor=actor, at=at)
 
     def restore_baseline(self, proposal_id: str, baseline: dict[str, Any], *, actor: str, at: datetime) -> None:

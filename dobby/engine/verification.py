@@ -74,6 +74,23 @@ class LogReport:
         return f"{self.events} events in {sum(self.streams.values())} streams ({kinds}){legacy}: {verdict}"
 
 
+@dataclass
+class ChainCheck:
+    """Every event checked as it goes by, trusting nothing stored: its hash recomputed from its content (the
+    current format, or the earlier builds' one at the head of a stream) and its link to the event before it in
+    its stream. For readers that walk the log once for another purpose (check-checkpoint)."""
+
+    report: LogReport = field(default_factory=LogReport)
+    streams: dict[str, _Stream] = field(default_factory=dict)
+
+    def check(self, entry: Entry) -> list[str]:
+        """The problems `entry` adds (each naming its position)."""
+        before = len(self.report.problems)
+        self.report.events += 1
+        _check_entry(entry, self.streams, self.report)
+        return self.report.problems[before:]
+
+
 def check_log(entries: Iterable[Entry], *, positions: bool = False, seen: Iterable[Seen] = ()) -> LogReport:
     """Check `entries` (in log position order): each stream's chain; with `positions`, also that positions run
     1, 2, 3… without a hole and that every event the read side `seen` is still at its position in its stream
@@ -174,6 +191,17 @@ def stream_report(events: Iterable[ChainedEvent]) -> LogReport:
         Entry(event.originator_version, str(event.originator_id), event.originator_version, event) for event in events
     )
     return check_log(entries)
+
+
+def first_broken_version(events: Iterable[ChainedEvent]) -> int | None:
+    """The version of the first event of one stream whose hash does not match its content or whose link to the
+    event before it is broken; None when the whole chain holds."""
+    chains = ChainCheck()
+    for event in events:
+        version = event.originator_version
+        if chains.check(Entry(version, str(event.originator_id), version, event)):
+            return version
+    return None
 
 
 def chain_is_valid(events: Iterable[ChainedEvent]) -> bool:

@@ -28,6 +28,15 @@ class AuditRoutes:
         position = _required(request, "position")
         return json_response(await call(self.services.digest.inclusion, position, natural(request, "tree_size")))
 
+    async def receipts(self, request: Request) -> Response:
+        """SPEC §11: every promotion receipt of one proposal, as DSSE envelopes."""
+        principal = principal_for(request, READERS)
+        learning = LearningRoutes(self.services)
+        await learning.wait_for_min_position(request)
+        proposal_id = request.path_params["proposal_id"]
+        await learning.require_proposal_tenant(principal, proposal_id)
+        return json_response({"items": await call(self.services.receipts.envelopes, proposal_id)})
+
     async def consistency_proof(self, request: Request) -> Response:
         _auditor(request)
         await LearningRoutes(self.services).wait_for_min_position(request)

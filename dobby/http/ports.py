@@ -9,12 +9,14 @@ from typing import Any, Protocol
 from dobby.engine.service import Engine
 from dobby.projections.digest import LogDigest
 from dobby.projections.queries import Queries
+from dobby.projections.receipts import Receipts
 
 
 class AppServices(Protocol):
     engine: Engine
     queries: Queries
     digest: LogDigest
+    receipts: Receipts
 
     @property
     def tokens_file(self) -> Path | None: ...

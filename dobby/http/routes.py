@@ -17,6 +17,7 @@ from dobby.engine.policy_commands import DeclareFreeze, FreezeAnswer, StopAnswer
 from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
 from dobby.engine.proposal import ProposalView
 from dobby.engine.proposals import ProposalAnswer
+from dobby.engine.receipts import ReceiptsAnswer
 from dobby.engine.replay import ReplayView
 from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
 from dobby.engine.run import RunView
@@ -259,6 +260,15 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         InclusionProof,
         params=(Param("position", {**INTEGER, "minimum": 1}, required=True), Param("tree_size", INTEGER)),
+    ),
+    Operation(
+        "GET",
+        f"{AUDIT}/receipts/{{proposal_id}}",
+        "receipts",
+        READ,
+        None,
+        ReceiptsAnswer,
+        params=(_path("proposal_id"), MIN_POSITION),
     ),
     Operation(
         "GET",

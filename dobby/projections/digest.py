@@ -24,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    update,
 )
 
 from dobby.engine import merkle
@@ -33,6 +34,7 @@ from dobby.engine.checkpoint import (
     ConsistencyProof,
     InclusionProof,
     PublicKey,
+    key_id_of,
     make_checkpoint,
     public_key_view,
 )
@@ -210,9 +212,26 @@ class LogDigest:
             raise NotFoundError("no checkpoint is stored yet; ask again in a moment")
         return latest
 
+    def fresh(self, timeout: float = 10.0) -> Checkpoint:
+        """A checkpoint of the whole tree as it is now, signed by the configured key when there is one; waits (up to
+        `timeout`) while another process is signing."""
+        deadline = time.monotonic() + timeout
+        while True:
+            checkpoint = self.refresh()
+            if checkpoint is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        return checkpoint if checkpoint is not None else self.current()
+
+    @property
+    def key_id(self) -> str | None:
+        return None if self.signer is None else key_id_of(self.signer.public_key)
+
     def refresh(self) -> Checkpoint | None:
-        """Store (and sign) a checkpoint of the tree as it is, unless it has not grown; None when another process
-        is signing at this moment. Refuses to sign a tree that does not extend the last checkpoint."""
+        """Store (and sign) a checkpoint of the tree as it is, unless it has not grown and the newest is already
+        signed by the configured key (SPEC §11: a new key signs at once, not when the log next grows); None when
+        another process is signing at this moment. Refuses to sign a tree that does not extend the last
+        checkpoint."""
         self._refreshed_at = time.monotonic()
         with self.writer.begin() as connection:
             if self.is_postgres:
@@ -221,7 +240,8 @@ class LogDigest:
                     return None
             latest = self._latest(connection)
             size = tree_size(connection, self.tables)
-            if latest is not None and size <= latest.tree_size:
+            resign = latest is not None and self.signer is not None and latest.key_id != self.key_id
+            if latest is not None and size <= latest.tree_size and not resign:
                 return latest
             if latest is not None and latest.tree_size > 0:
                 then = computed(connection, self.tables, lambda nodes: merkle.root(latest.tree_size, nodes))
@@ -232,7 +252,11 @@ class LogDigest:
                     )
             root = computed(connection, self.tables, lambda nodes: merkle.root(size, nodes))
             checkpoint = make_checkpoint(size, root, self.clock(), self.signer)
-            connection.execute(insert(self.checkpoints).values(**_columns(checkpoint)))
+            if latest is not None and latest.tree_size == size:  # the same tree, signed anew by the configured key
+                table = self.checkpoints
+                connection.execute(update(table).where(table.c.tree_size == size).values(**_columns(checkpoint)))
+            else:
+                connection.execute(insert(self.checkpoints).values(**_columns(checkpoint)))
             return checkpoint
 
     def inclusion(self, position: int, size: int | None) -> InclusionProof:
@@ -290,6 +314,16 @@ class LogDigest:
                 ),
             )
         return ConsistencyProof(first, second, [node.hex() for node in proof], first_root.hex(), second_root.hex())
+
+    def leaf_indices(self, positions: Iterable[int]) -> dict[int, int]:
+        """Log position → leaf index (its rank in the log), for the positions the tree already holds."""
+        wanted = sorted(set(positions))
+        if not wanted:
+            return {}
+        leaves = self.tables["leaves"]
+        statement = select(leaves.c.position, leaves.c.leaf_index).where(leaves.c.position.in_(wanted))
+        with self.engine.connect() as connection:
+            return {int(position): int(index) for position, index in connection.execute(statement)}
 
     def seen(self, batch: int = 5000) -> Iterator[Seen]:
         """Where the tree saw each event (position, stream, version), in log order."""

@@ -125,6 +125,7 @@ class ProvenancePublisher:
             tenant_id=state.tenant_id,
             target=state.target,
             candidate_hash=state.candidate_hash,
+            change_hash=state.content_hash,
             provenance_hash=state.provenance_hash,
             approval_id=approval["id"],
             approver={"id": approval["approver"], "kind": approval["kind"]},

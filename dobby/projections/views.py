@@ -114,7 +114,7 @@ def _served(event: ChainedEvent) -> list[dict[str, str]]:
 
 class ReplaysProjection(RecordProjection):
     name = "replays"
-    version = 1
+    version = 2  # 2: views carry change_hash (SPEC §4.8)
     event_type = ReplayEvaluated
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
@@ -131,7 +131,7 @@ class ProposalsProjection(Projection):
     """Proposal rows carry the engine's fold, so each event is applied with Proposal.evolve."""
 
     name = "proposals"
-    version = 1
+    version = 2  # 2: views and folds carry change_hash and change_judged (SPEC §4.8)
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"proposals": proposals_table(metadata, "dobby_proposals" + suffix)}

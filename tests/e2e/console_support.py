@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import Server, serve
-from tests.support import FAMILIES, propose_body, replay_body, warp_approval
+from tests.support import CHANGE, FAMILIES, propose_body, replay_body, warp_approval
 
 CHROMIUM = Path(os.environ.get("DOBBY_CHROMIUM", "/usr/bin/chromium"))
 SECRET = "console-secret-for-the-browser-tests"
@@ -56,8 +56,10 @@ class Console:
         result: dict[str, Any] = answer.json()
         return result
 
-    def replay(self, target: dict[str, str], tenant: str = "acme", accuracy: float = 0.86) -> dict[str, Any]:
-        body = replay_body(FAMILIES, tenant_id=tenant, target=target)
+    def replay(
+        self, target: dict[str, str], tenant: str = "acme", accuracy: float = 0.86, change: Any = CHANGE
+    ) -> dict[str, Any]:
+        body = replay_body(FAMILIES, tenant_id=tenant, target=target, change=change)
         body["metrics"]["candidate"]["accuracy"] = accuracy
         return self.post("/replay/evaluate", body)
 
@@ -66,7 +68,7 @@ class Console:
     ) -> dict[str, Any]:
         """A proposal on a target of its own (or the one given), approved by Warp and approve-checked."""
         target = target or {"type": "prompt_template", "id": f"t-{uuid.uuid4().hex[:8]}"}
-        replay = self.replay(target, tenant, accuracy)
+        replay = self.replay(target, tenant, accuracy, overrides.get("change", CHANGE))
         body = propose_body(replay["replay_id"], tenant_id=tenant, target=target, **overrides)
         proposal = self.post("/promotions/propose", body)
         self.server.approvals.mkdir(parents=True, exist_ok=True)

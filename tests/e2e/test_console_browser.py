@@ -60,6 +60,14 @@ def test_whole_lifecycle_in_the_browser(page: Page, console: Console, screenshot
         expect(page.get_by_test_id(action)).to_have_count(0)
     assert page.url.endswith(f"/console/proposals/{pid}")
     assert console.state(pid) == "rolled_back"
+    expect(page.get_by_test_id("change-hash")).to_have_text(proposal["change_hash"])
+    expect(page.get_by_test_id("change-hash")).to_have_attribute("data-judged", "true")
+    receipts = page.get_by_test_id("receipt")
+    expect(receipts).to_have_count(2, timeout=10_000)  # the page follows the log; receipts follow the Merkle tree
+    expect(receipts.first).to_have_attribute("data-action", "activation")
+    expect(receipts.last).to_have_attribute("data-action", "rollback")
+    assert _serious(Axe(), page) == []
+    page.screenshot(path=str(screenshots / "proposal-receipts.png"), full_page=True)
 
 
 def test_actions_follow_the_state_without_a_reload(page: Page, console: Console) -> None:

@@ -36,8 +36,8 @@ def tokens_file(tmp_path: Path) -> Path:
 
 
 def test_every_page_carries_the_security_headers_and_escapes_what_users_sent(app: InProcess) -> None:
-    replay = post(app.client, "/replay/evaluate", replay_body(FAMILIES), 201)
     payload = "<script>alert(1)</script>"
+    replay = post(app.client, "/replay/evaluate", replay_body(FAMILIES, change={"x": payload}), 201)
     body = propose_body(replay["replay_id"], rationale=payload, change={"x": payload})
     proposal = post(app.client, "/promotions/propose", body, 201)
     app.catch_up()

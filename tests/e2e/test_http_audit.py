@@ -67,6 +67,24 @@ def test_the_checkpoint_is_signed_over_the_root_of_every_event_hash(database_url
             assert hashes[event["position"] - 1].hex() == event["event_hash"].removeprefix("sha256:")
 
 
+def test_after_a_restart_with_a_new_key_the_checkpoint_is_signed_by_it(database_url: str, tmp_path: Path) -> None:
+    first, second = tmp_path / "first.key", tmp_path / "second.key"
+    generate_key_file(first)
+    generate_key_file(second)
+    with serve_in_process(database_url, tmp_path) as served:
+        traffic(served)
+        assert served.client.get(f"{AUDIT}/checkpoint").json()["signature"] is None
+    for key_file in (first, second):
+        with serve_in_process(database_url, tmp_path, audit_signing_key=key_file) as served:
+            checkpoint = served.client.get(f"{AUDIT}/checkpoint").json()
+            key = served.client.get(f"{AUDIT}/key").json()
+            assert checkpoint["key_id"] == key["key_id"] and checkpoint["signature"], checkpoint
+            signed = {name: checkpoint[name] for name in ("tree_size", "root", "signed_at")}
+            message = json.dumps(signed, sort_keys=True, separators=(",", ":")).encode()
+            public = Ed25519PublicKey.from_public_bytes(base64.b64decode(key["public_key"]))
+            public.verify(base64.b64decode(checkpoint["signature"]), message)
+
+
 def test_inclusion_and_consistency_proofs_verify_independently(database_url: str, tmp_path: Path) -> None:
     with serve_in_process(database_url, tmp_path) as served:
         traffic(served)

@@ -5,6 +5,8 @@ served (and fits today's types), verification passes, proofs check with the test
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -330,3 +332,22 @@ def test_an_event_after_a_hole_is_in_the_tree_of_its_rank_not_of_its_position(up
     assert not rfc6962.verify_inclusion(last - 1, size, leaf, path, bytes.fromhex(proof["root"]))  # not P − 1
     refused = upgraded.client.get(f"{AUDIT}/proofs/inclusion", params={"position": last, "tree_size": size - 1})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "beyond_checkpoint", refused.text
+
+
+def test_old_proposals_show_their_change_hash_and_old_promotions_have_receipts(upgraded: Upgraded) -> None:
+    """Custody (issue 22) over an old log: a proposal made before change_hash shows the hash of its change and
+    `change_judged: null`; an activation the release made has a receipt whose subject is that hash."""
+    up = upgraded
+    assert eventually(lambda: caught_up(up), timeout=30)
+    view = up.get(f"{LEARNING}/proposals/{up.proposal('active')}")
+    encoded = json.dumps(view["change"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert view["change_hash"] == "sha256:" + hashlib.sha256(encoded).hexdigest()
+    assert view["change_judged"] is None
+    items = up.get(f"{AUDIT}/receipts/{up.proposal('active')}")["items"]
+    statements = [json.loads(base64.b64decode(item["payload"])) for item in items]
+    actions = [s["predicate"]["action"] for s in statements]
+    assert actions in (["activation"], ["activation", "rollback"]), actions  # rolled back by an earlier test or not
+    assert "sha256:" + statements[0]["subject"][0]["digest"]["sha256"] == view["change_hash"]
+    history = up.get(f"{LEARNING}/proposals/{up.proposal('active')}/history")
+    activated = next(e for e in history["events"] if e["type"] == "Activated")
+    assert statements[0]["predicate"]["event_hash"] == activated["event_hash"]

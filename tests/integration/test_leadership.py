@@ -25,6 +25,7 @@ def record(proposal_id: str) -> ProvenanceRecord:
         "t",
         {"type": "x", "id": "y"},
         "c",
+        "sha256:change",
         "p",
         "a",
         {"id": "h", "kind": "human"},

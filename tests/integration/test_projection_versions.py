@@ -160,7 +160,10 @@ def test_a_bumped_version_is_rebuilt_at_start_by_one_of_two_processes_while_read
         assert stored(first)["proposals"] == BumpedProposals.version
         assert seen["statuses"] <= {200, 201}, seen["statuses"]
         assert seen["empty"] == 0
-        assert any("projection proposals: rebuilding from version 1 to 2" in d for d in seen["ready"]), seen["ready"]
+        rebuilding = (
+            f"projection proposals: rebuilding from version {ProposalsProjection.version} to {BumpedProposals.version}"
+        )
+        assert any(rebuilding in d for d in seen["ready"]), seen["ready"]
         assert any(0 < share < 1 for share in seen["progress"]), seen["progress"]
         rebuilt = [len(s.follower.upgrader.rebuilt.get("proposals", [])) for s in (first, second)]
         assert sorted(rebuilt) == [0, 1]

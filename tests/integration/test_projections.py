@@ -212,6 +212,7 @@ class TestProvenancePublisher:
         history = world.get_history(proposal["proposal_id"])
         assert record.event_hash == history["events"][-1]["event_hash"]
         assert record.candidate_hash == proposal["candidate_hash"]
+        assert record.change_hash == proposal["change_hash"] == record.as_line()["change_hash"]
 
 
 def test_bobbin_file_sink_dedupes_and_repairs_a_torn_line(tmp_path: Path) -> None:
@@ -223,6 +224,7 @@ def test_bobbin_file_sink_dedupes_and_repairs_a_torn_line(tmp_path: Path) -> Non
             "t",
             {"type": "x", "id": "y"},
             "c",
+            "sha256:change",
             "p",
             "a",
             {"id": "h", "kind": "human"},

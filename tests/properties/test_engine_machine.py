@@ -27,6 +27,7 @@ from dobby.engine.audit import fold
 from dobby.engine.boundary import convert
 from dobby.engine.canonical import (
     GENESIS_HASH,
+    content_hash,
     policy_id_for,
     replay_budget_id_for,
     target_id_for,
@@ -65,10 +66,13 @@ LIMITS: dict[str, Any] = {
     "promotion_velocity_window_seconds": WINDOW,
 }
 EXAMPLES = {"memory": int(os.environ.get("DOBBY_MACHINE_EXAMPLES", "150")), "sqlite": 10, "postgres": 10}
+CHANGES: tuple[dict[str, Any] | None, ...] = ({"template": "Hello, {name}!"}, {"template": "Howdy"}, None)
+"""What a replay names (None: no change) and what a proposal offers (None: left out, taken from the replay)."""
 
 
 class EngineMachine(RuleBasedStateMachine):
     database_url: str = "memory://"
+    require_judged_change: bool = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,7 +91,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.streams_head: tuple[int, int] = (-1, 0)
 
     def build_world(self) -> Any:
-        return make_world(self.database_url, **LIMITS)
+        return make_world(self.database_url, require_judged_change=self.require_judged_change, **LIMITS)
 
     def teardown(self) -> None:
         self._stack.close()
@@ -106,14 +110,21 @@ class EngineMachine(RuleBasedStateMachine):
         accuracy=st.sampled_from([0.70, 0.85, 0.90, 0.95]),
         similar=st.sampled_from([True, True, True, False]),
         drifted=st.sampled_from([False, False, False, True]),
+        change=st.sampled_from(CHANGES),
     )
-    def evaluate_replay(self, tenant: str, target_id: str, accuracy: float, similar: bool, drifted: bool) -> None:
+    def evaluate_replay(  # noqa: PLR0917
+        self, tenant: str, target_id: str, accuracy: float, similar: bool, drifted: bool, change: Any = CHANGES[0]
+    ) -> None:
         self.counter += 1
         families = dict(self.world.families)
         if drifted:
             families["runtime.traces"] = "0.9"
         body = replay_body(
-            families, tenant_id=tenant, target={"type": "prompt_template", "id": target_id}, workload_similar=similar
+            families,
+            tenant_id=tenant,
+            target={"type": "prompt_template", "id": target_id},
+            workload_similar=similar,
+            change=change,
         )
         body["metrics"]["candidate"]["accuracy"] = accuracy
         body["metrics"]["baseline"]["latency_ms"] = 100 + self.counter
@@ -129,13 +140,25 @@ class EngineMachine(RuleBasedStateMachine):
         kind=st.sampled_from(["human", "service"]),
         ttl=st.sampled_from([300, 3600]),
         activate=st.booleans(),
+        judged=st.booleans(),
+        bind_change=st.booleans(),
     )
     def carry_a_fresh_candidate_to_approval(  # noqa: PLR0917
-        self, tenant: str, target_id: str, risk: str, kind: str, ttl: int, activate: bool
+        self,
+        tenant: str,
+        target_id: str,
+        risk: str,
+        kind: str,
+        ttl: int,
+        activate: bool,
+        judged: bool,
+        bind_change: bool,
     ) -> None:
-        """The happy path in one step, so that deep states (approved, active) are reached often."""
+        """The happy path in one step, so that deep states (approved, active) are reached often; the replay names
+        its change or not, the approval binds the change_hash or not."""
         before = len(self.replays)
-        self.evaluate_replay(tenant, target_id, 0.95, similar=True, drifted=False)
+        replay_change = CHANGES[0] if judged else None
+        self.evaluate_replay(tenant, target_id, 0.95, similar=True, drifted=False, change=replay_change)
         if len(self.replays) == before:
             return
         replay = self.replays[-1]
@@ -145,18 +168,29 @@ class EngineMachine(RuleBasedStateMachine):
             return
         proposal_id = outcome.body["proposal_id"]
         self.proposals.append(proposal_id)
-        self.world.approve(outcome.body, kind=kind)
+        bound = outcome.body["change_hash"] if bind_change else None
+        self.world.approve(outcome.body, kind=kind, change_hash=bound)
         self.attempt(self.world.approve_check, proposal_id, actor="operator")
         if activate:
             self.attempt(self.world.activate, proposal_id, actor="operator")
 
-    @rule(data=st.data(), risk=st.sampled_from(["low", "medium", "high", "critical"]), ttl=st.sampled_from([300, 3600]))
-    def propose(self, data: st.DataObject, risk: str, ttl: int) -> None:
+    @rule(
+        data=st.data(),
+        risk=st.sampled_from(["low", "medium", "high", "critical"]),
+        ttl=st.sampled_from([300, 3600]),
+        change=st.sampled_from(CHANGES),
+    )
+    def propose(self, data: st.DataObject, risk: str, ttl: int, change: dict[str, Any] | None) -> None:
         if not self.replays:
             return
         replay = data.draw(st.sampled_from(self.replays))
         body = propose_body(
-            replay["replay_id"], tenant_id=replay["tenant_id"], target=replay["target"], risk=risk, ttl_seconds=ttl
+            replay["replay_id"],
+            tenant_id=replay["tenant_id"],
+            target=replay["target"],
+            risk=risk,
+            ttl_seconds=ttl,
+            change=change,
         )
         outcome = self.attempt(self.world.propose, body, actor="proposer")
         if outcome is not None and outcome.created:
@@ -168,14 +202,18 @@ class EngineMachine(RuleBasedStateMachine):
         kind=st.sampled_from(["human", "service"]),
         hours=st.sampled_from([-1, 0.1, 24]),
         forged=st.booleans(),
+        change_hash=st.sampled_from(["none", "own", "own", "other"]),
     )
-    def warp_decides(self, data: st.DataObject, decision: str, kind: str, hours: float, forged: bool) -> None:
+    def warp_decides(  # noqa: PLR0917
+        self, data: st.DataObject, decision: str, kind: str, hours: float, forged: bool, change_hash: str
+    ) -> None:
         if not self.proposals:
             return
         proposal = self.world.get_proposal(data.draw(st.sampled_from(self.proposals)))
         if forged:
             proposal = {**proposal, "provenance_hash": "sha256:forged"}
-        self.world.approve(proposal, kind=kind, hours=hours, decision=decision)
+        bound = {"none": None, "own": proposal["change_hash"], "other": "sha256:" + "0" * 64}[change_hash]
+        self.world.approve(proposal, kind=kind, hours=hours, decision=decision, change_hash=bound)
 
     @rule(
         data=st.data(),
@@ -323,13 +361,60 @@ class EngineMachine(RuleBasedStateMachine):
                     approval = event.payload["approval"]
                 if event.type_name == "Activated":
                     assert approval is not None
-                    assert approval["binding"] == {
-                        "candidate_hash": generated["candidate_hash"],
-                        "provenance_hash": generated["provenance_hash"],
-                    }
+                    binding = approval["binding"]
+                    assert binding["candidate_hash"] == generated["candidate_hash"]
+                    assert binding["provenance_hash"] == generated["provenance_hash"]
                     assert parse_rfc3339(approval["expires_at"]) > event.timestamp
                     if generated["approval_requirement"] == "human":
                         assert approval["kind"] == "human"
+
+    @invariant()
+    def what_goes_live_is_what_was_judged_and_approved(self) -> None:
+        """SPEC §3, §4.4, §4.5: an active proposal's live content hash equals the change_hash its replay judged and
+        its approval bound (inside candidate_hash), or, with DOBBY_REQUIRE_JUDGED_CHANGE off and a change the
+        replay did not judge, the change_hash its approval bound itself; and the target serves exactly that."""
+        for pid, events in self.proposal_streams().items():
+            generated, approval = events[0].payload, None
+            for event in events:
+                if event.type_name == "Approved":
+                    approval = event.payload["approval"]
+                if event.type_name != "Activated":
+                    continue
+                assert approval is not None
+                live_hash = content_hash(generated["change"])
+                assert event.payload["change_hash"] == live_hash == generated["change_hash"]
+                (replay,) = self.world.uow.stream(uuid.UUID(generated["replay_id"]))
+                judged = replay.payload["change_hash"]
+                if generated["change_judged"]:
+                    assert judged == live_hash
+                    assert approval["binding"]["candidate_hash"] == candidate_hash_bound(replay.payload)
+                else:
+                    assert not self.require_judged_change and judged is None
+                    assert approval["binding"]["change_hash"] == live_hash
+                if approval["binding"]["change_hash"] is not None:
+                    assert approval["binding"]["change_hash"] == live_hash
+            view = self.world.get_proposal(pid)
+            if view["state"] == ACTIVE:
+                target = self.world.get_target(view["tenant_id"], view["target"]["type"], view["target"]["id"])
+                assert target is not None and content_hash(target["live_config"]) == view["change_hash"]
+
+    @invariant()
+    def no_content_goes_live_that_no_approval_bound(self) -> None:
+        """Every change any target ever put live was bound by the approval of the proposal that put it there."""
+        for tenant in TENANTS:
+            for target_id in TARGET_IDS:
+                for event in self.world.uow.stream(target_id_for(tenant, "prompt_template", target_id)):
+                    if event.type_name != "ProposalWentLive":
+                        continue
+                    live_hash = content_hash(event.payload["change"])
+                    assert event.payload["change_hash"] == live_hash
+                    proposal = self.world.uow.stream(uuid.UUID(event.payload["proposal_id"]))
+                    (approved,) = [e.payload["approval"] for e in proposal if e.type_name == "Approved"]
+                    (replay,) = self.world.uow.stream(uuid.UUID(proposal[0].payload["replay_id"]))
+                    binding = approved["binding"]
+                    judged = replay.payload["change_hash"] == live_hash
+                    bound_by_candidate = judged and binding["candidate_hash"] == candidate_hash_bound(replay.payload)
+                    assert bound_by_candidate or binding["change_hash"] == live_hash
 
     @invariant()
     def no_activation_inside_a_freeze_or_a_stop(self) -> None:
@@ -471,6 +556,20 @@ class EngineMachine(RuleBasedStateMachine):
                 assert len(held) == len(set(held)) and set(held) == in_play[(tenant, target_id)]
 
 
+def candidate_hash_bound(replay: dict[str, Any]) -> str:
+    """SPEC §3 read literally: the candidate_hash of a replay that named its change binds its change_hash."""
+    bound = {
+        "tenant_id": replay["tenant_id"],
+        "target": replay["target"],
+        "family_versions": replay["family_versions"],
+        "candidate": replay["metrics"]["candidate"],
+    }
+    if replay["change_hash"] is not None:
+        bound["change_hash"] = replay["change_hash"]
+    encoded = json.dumps(bound, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
+
+
 def spec_event_hash(event: Any) -> str:
     """SPEC §3 read literally: the hash of {stream id, version, event type, occurred_at, actor, payload, prev_hash}."""
     content = {
@@ -529,3 +628,14 @@ def test_engine_state_machine_on_sqlite(tmp_path: Path) -> None:
 
 def test_engine_state_machine_on_postgres(postgres_database: str) -> None:
     run_machine(postgres_database, EXAMPLES["postgres"])
+
+
+class UnjudgedChangesAllowed(EngineMachine):
+    """DOBBY_REQUIRE_JUDGED_CHANGE off: a change the replay did not judge is admitted, and only an approval that
+    binds its change_hash may put it live."""
+
+    require_judged_change = False
+
+
+def test_engine_state_machine_with_unjudged_changes_allowed() -> None:
+    run_machine("memory://", max(EXAMPLES["memory"] // 4, 20), UnjudgedChangesAllowed)

@@ -15,6 +15,7 @@ def test_defaults_follow_the_spec() -> None:
     assert (settings.replay_budget, settings.promotion_velocity_max, settings.proposal_ttl_seconds) == (20, 5, 604800)
     assert settings.backend == "sqlite" and settings.group_commit is True
     assert settings.bobbin_path == Path("var/bobbin-provenance.jsonl")
+    assert settings.require_judged_change is True
 
 
 def test_values_are_read_and_converted() -> None:
@@ -24,12 +25,14 @@ def test_values_are_read_and_converted() -> None:
             "DOBBY_SERVICE_MODE": "promotion_enabled",
             "DOBBY_NEUTRAL_SAMPLE_RATE": "0.5",
             "DOBBY_GROUP_COMMIT": "off",
+            "DOBBY_REQUIRE_JUDGED_CHANGE": "false",
             "DOBBY_BOBBIN_PATH": "",
             "DOBBY_DATABASE_URL": "postgresql://u:p%40ss@db:5433/dobby",
         }
     )
     assert (settings.port, settings.service_mode, settings.neutral_sample_rate) == (9000, Mode.promotion_enabled, 0.5)
     assert settings.group_commit is False and settings.bobbin_path is None
+    assert settings.require_judged_change is False
     env = eventsourcing_env(settings)
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_PASSWORD"], env["POSTGRES_DBNAME"]) == (
         "db",
@@ -72,6 +75,7 @@ def test_the_jhf_alias_sets_the_mode_and_dobby_wins() -> None:
         ("DOBBY_SHUTTLE_TIMEOUT_MS", "0"),
         ("DOBBY_SERVICE_MODE", "turbo"),
         ("DOBBY_GROUP_COMMIT", "maybe"),
+        ("DOBBY_REQUIRE_JUDGED_CHANGE", "sometimes"),
         ("DOBBY_DATABASE_URL", "mysql://x"),
         ("DOBBY_FABRIC_URL", "ftp://fabric"),
         ("DOBBY_WARP_URL", "http://warp:1"),
