@@ -68,7 +68,7 @@ def test_a_live_target_is_a_flag_whose_variant_is_its_live_hash(app: InProcess) 
     }
     assert proposal["position"] < answer["metadata"]["position"] <= active["position"]
     read = app.client.get(f"/api/v1/learning/targets/{TARGET['type']}/{TARGET['id']}", params={"tenant_id": "acme"})
-    assert read.json()["live_hash"] == live_hash
+    assert read.json()["live_hash"] == live_hash == proposal["change_hash"]
     post(app.client, "/promotions/rollback", {"proposal_id": proposal["proposal_id"], "reason": "worse"}, 200)
     app.catch_up()
     baseline = evaluate(app, KEY, {"tenant_id": "acme"}, 200)
@@ -93,7 +93,9 @@ def test_unknown_flags_and_contexts_answer_in_ofreps_shapes(app: InProcess) -> N
 
 def test_flag_keys_take_the_rest_of_the_path(app: InProcess) -> None:
     target = {"type": "routing_rule", "id": "eu/west/1"}
-    replay = post(app.client, "/replay/evaluate", replay_body(FAMILIES, target=target), 201)
+    replay = post(
+        app.client, "/replay/evaluate", replay_body(FAMILIES, target=target, change={"route": "eu-west-1b"}), 201
+    )
     body = {
         "tenant_id": "acme",
         "replay_id": replay["replay_id"],
