@@ -47,7 +47,7 @@ def _version(runner: dict[str, Any]) -> str:
 
 def _rebuild(runner: dict[str, Any]) -> str:
     if runner.get("rebuilding") is not None:
-        return f"rebuilding {runner['rebuilding']:.0%}"
+        return f"{runner['rebuilding']:.0%} rebuilt"
     if runner.get("stored_version") is not None and runner["stored_version"] > runner.get("version", 0):
         return "newer code stored it"
     return "-"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dobby.engine.clock import parse_rfc3339
+from dobby.engine.clock import parse_timestamp
 from dobby.engine.ports import Approval, ApproverRef, UpstreamUnavailableError
 
 
@@ -30,8 +30,8 @@ def parse_approval(data: Any) -> Approval:
             approver_kind=approvers[0].kind,
             candidate_hash=_text(binding["candidate_hash"]),
             provenance_hash=_text(binding["provenance_hash"]),
-            decided_at=parse_rfc3339(_text(data["decided_at"])),
-            expires_at=parse_rfc3339(_text(data["expires_at"])),
+            decided_at=parse_timestamp(_text(data["decided_at"])),
+            expires_at=parse_timestamp(_text(data["expires_at"])),
             approvers=approvers,
             change_hash=None if change_hash is None else _text(change_hash),
         )

@@ -15,15 +15,14 @@ from msgspec import Meta, structs
 
 from dobby.engine import payloads as stored
 from dobby.engine.canonical import freeze_id_for, policy_id_for
-from dobby.engine.clock import parse_rfc3339, rfc3339
+from dobby.engine.clock import parse_moment, rfc3339
 from dobby.engine.context import Context
 from dobby.engine.errors import InvalidInputError, InvalidStateError, NotFoundError, Violation
 from dobby.engine.policy import FreezeFile, FreezeView, PolicyState, TenantPolicy
-from dobby.engine.shapes import UNSET, Identifier, Reason, Shape, UnsetType, View
+from dobby.engine.shapes import UNSET, Identifier, Moment, Reason, Shape, UnsetType, View
 from dobby.engine.unit_of_work import parse_uuid
 
 TargetPattern = Annotated[str, Meta(min_length=1, max_length=400, pattern=r"^[^\x00-\x1f\x7f]*$")]
-Moment = Annotated[str, Meta(min_length=1, max_length=64)]
 
 
 class DeclareFreeze(Shape, frozen=True):
@@ -166,11 +165,7 @@ class PolicyCommands:
 
 
 def _moment(field: str, text: str) -> datetime:
-    try:
-        return parse_rfc3339(text)
-    except ValueError:
-        message = f"{field} must be an RFC 3339 timestamp with an offset"
-        raise InvalidInputError(message, [Violation("invalid", message, field)]) from None
+    return parse_moment(text, field)
 
 
 def _freeze_answer(view: FreezeView, position: int, *, duplicate: bool = False) -> FreezeAnswer:

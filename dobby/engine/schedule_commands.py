@@ -9,20 +9,17 @@ expires (the activation then blocks the proposal, as any activation would).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
-
-from msgspec import Meta
 
 from dobby.engine import payloads as stored
 from dobby.engine.activation_commands import ActivationCommands
-from dobby.engine.clock import parse_rfc3339, rfc3339
+from dobby.engine.clock import parse_moment, parse_rfc3339, rfc3339
 from dobby.engine.context import Context
 from dobby.engine.errors import InvalidInputError, InvalidStateError, ModeForbidsError, RuleViolationError, Violation
 from dobby.engine.lifecycle import APPROVED
 from dobby.engine.modes import Mode, required_mode
 from dobby.engine.promotion_commands import ProposalRef
 from dobby.engine.proposals import ProposalAnswer, answer, load_proposal, proposal_uuid
-from dobby.engine.shapes import UNSET, RecordId, Shape, UnsetType, View
+from dobby.engine.shapes import UNSET, Moment, RecordId, Shape, UnsetType, View
 
 SCHEDULER_ACTOR = "dobby:scheduler"
 
@@ -31,7 +28,7 @@ class Activate(Shape, frozen=True):
     """Activate an approved proposal now, or at `not_before` (RFC 3339, before its approval expires)."""
 
     proposal_id: RecordId
-    not_before: Annotated[str, Meta(min_length=1, max_length=64)] | UnsetType = UNSET
+    not_before: Moment | UnsetType = UNSET
 
 
 class ScheduledAnswer(View, frozen=True, kw_only=True):
@@ -51,11 +48,7 @@ class ScheduleCommands:
         if isinstance(body.not_before, UnsetType):
             return self.activations.activate(ProposalRef(body.proposal_id), actor=actor)
         context = self.context
-        try:
-            moment = parse_rfc3339(body.not_before)
-        except ValueError:
-            message = "not_before must be an RFC 3339 timestamp with an offset"
-            raise InvalidInputError(message, [Violation("invalid", message, "not_before")]) from None
+        moment = parse_moment(body.not_before, "not_before")
         if moment <= context.now():
             return self.activations.activate(ProposalRef(body.proposal_id), actor=actor)
         pid = proposal_uuid(body.proposal_id)

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from dobby.engine.clock import RFC3339
+
 __all__ = ["UNSET", "UnsetType"]
 
 CONTROL_FREE = r"^[^\x00-\x1f\x7f]*$"
@@ -31,11 +33,21 @@ Reason = Annotated[str, Meta(min_length=1, max_length=2000, pattern=CONTROL_FREE
 Rationale = Annotated[str, Meta(max_length=2000, pattern=NUL_FREE)]
 Number = int | float
 FamilyVersions = Annotated[dict[Identifier, Identifier], Meta(min_length=1, max_length=100)]
-MetricValues = Annotated[dict[Identifier, Number], Meta(max_length=200)]
 FreeObject = Annotated[dict[str, Any], Meta(max_length=1000)]
 """Any JSON object within the hygiene rules: checked by dobby.engine.boundary, not by its type."""
 Hash = str
 Timestamp = str
+"""A timestamp as dobby stores and serves it (dobby.engine.clock.rfc3339); earlier builds' may be odd (SPEC §13)."""
+Moment = Annotated[
+    str,
+    Meta(
+        min_length=20,
+        max_length=40,
+        pattern=RFC3339,
+        description="RFC 3339 with an explicit offset whose UTC instant lies in the years 1970–9999",
+    ),
+]
+"""A timestamp a client sends (SPEC §4): its form checked by the type, its range by dobby.engine.clock.parse_moment."""
 HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
 ContentHash = Annotated[str, Meta(pattern=HASH_PATTERN)]
 """A hash (SPEC §3) in a body: `sha256:` and 64 lowercase hex digits."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from dobby.engine.activation_commands import Rollback
 from dobby.engine.boundary import decode
-from dobby.engine.clock import parse_rfc3339
+from dobby.engine.clock import parse_moment
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay, WhatIf
@@ -209,7 +209,7 @@ class LearningRoutes:
         proposal_id = request.path_params["proposal_id"]
         await self.require_proposal_tenant(principal, proposal_id)
         as_of_version = natural(request, "as_of_version", 1, 10**9)
-        as_of = _moment(request.query_params.get("as_of"))
+        as_of = _moment(request.query_params.get("as_of"), "as_of")
         history = await call(self.engine.audit.get_history, proposal_id, as_of_version=as_of_version, as_of=as_of)
         return json_response(history)
 
@@ -220,13 +220,5 @@ class LearningRoutes:
         return json_response(await call(self.engine.audit.get_explanation, request.path_params["proposal_id"]))
 
 
-def _moment(raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        moment = parse_rfc3339(raw)
-        moment + timedelta(0)
-    except (ValueError, OverflowError):
-        message = "as_of must be an RFC 3339 timestamp with an offset"
-        raise InvalidInputError(message, [Violation("invalid_format", message, "as_of")]) from None
-    return moment
+def _moment(raw: str | None, field: str) -> datetime | None:
+    return None if raw is None else parse_moment(raw, field)

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dobby.engine.clock import time_bound
+from dobby.engine.clock import parse_moment, rfc3339
 from dobby.engine.decision_queue import CANDIDATE_STATES
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.policy_commands import DeclareFreeze, PolicyCommands, TenantAction
@@ -85,8 +85,8 @@ def _tenant(request: Request) -> str:
 def _in_range(request: Request, found: list[Any], field: str) -> list[Any]:
     """The items whose `field` (when they were made, or last changed) is at or after `since` and before `until`."""
     since, until = (request.query_params.get(name) for name in ("since", "until"))
-    low = time_bound("since", since) if since is not None else None
-    high = time_bound("until", until) if until is not None else None
+    low = rfc3339(parse_moment(since, "since")) if since is not None else None
+    high = rfc3339(parse_moment(until, "until")) if until is not None else None
     return [
         item
         for item in found

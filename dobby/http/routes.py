@@ -9,6 +9,7 @@ from dobby.engine.activation_commands import Rollback, RollbackAnswer
 from dobby.engine.audit import History
 from dobby.engine.audit_queries import Explanation
 from dobby.engine.checkpoint import Checkpoint, ConsistencyProof, InclusionProof, PublicKey
+from dobby.engine.clock import RFC3339
 from dobby.engine.decision_queue import Decision
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.intake_commands import IntakeAccepted, SampledOut
@@ -74,13 +75,11 @@ INTEGER = {"type": "integer", "minimum": 0, "maximum": 2**62}
 MIN_POSITION = Param("min_position", INTEGER)
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 500})
 CURSOR = Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"})
-TIME_RANGE = (
-    Param("since", {"type": "string", "format": "date-time"}),
-    Param("until", {"type": "string", "format": "date-time"}),
-)
-"""Records created at or after `since` and before `until` (SPEC §4.8): every list takes them."""
-PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}), MIN_POSITION, *TIME_RANGE)
-TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}, required=True), MIN_POSITION, *TIME_RANGE)
+MOMENT = {"type": "string", "format": "date-time", "pattern": RFC3339}
+"""A timestamp in a query (SPEC §4): RFC 3339 with an explicit offset, in 1970–9999 UTC (dobby.engine.clock)."""
+CREATED = (Param("since", MOMENT), Param("until", MOMENT))
+PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}), MIN_POSITION, *CREATED)
+TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}, required=True), MIN_POSITION, *CREATED)
 """Lists of one tenant, held in memory by the engine (freezes, the decision queue); an offset is the cursor."""
 RUN_FILTERS = (
     Param("outcome", {"type": "string"}),
@@ -189,7 +188,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             _path("proposal_id"),
             Param("as_of_version", {"type": "integer", "minimum": 1, "maximum": 10**9}),
-            Param("as_of", {"type": "string", "format": "date-time"}),
+            Param("as_of", MOMENT),
         ),
     ),
     Operation(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, Table, and_, case, func, select
 
 from dobby.engine.canonical import content_hash, target_id_for
-from dobby.engine.clock import time_bound
+from dobby.engine.clock import RANGE, parse_timestamp, rfc3339
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.shapes import HASH_PATTERN, is_ascii_digits, is_identifier
@@ -97,47 +97,36 @@ class Queries:
     def list_runs(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
         """Runs, newest first; `live_hash` keeps those whose `served` names that content (SPEC §15)."""
         live_hash = filters.get("live_hash")
-        conditions = []
+        extra = []
         if live_hash is not None:
             if not _HASH.match(live_hash):
                 message = "live_hash must be sha256: and 64 lowercase hex digits"
                 raise InvalidInputError(message, [Violation("invalid_value", message, "live_hash")])
             served = self.run_served
-            conditions.append(self.runs.c.seq.in_(select(served.c.seq).where(served.c.live_hash == live_hash)))
+            extra.append(self.runs.c.seq.in_(select(served.c.seq).where(served.c.live_hash == live_hash)))
         rest = {key: value for key, value in filters.items() if key != "live_hash"}
-        return self._list(
-            self.runs, rest, {"tenant_id", "outcome", "trace_id"}, tenants, conditions, created="recorded_at"
-        )
+        allowed = {"tenant_id", "outcome", "trace_id"}
+        return self._list(self.runs, rest, allowed, tenants, self.runs.c.recorded_at, extra)
 
     def list_replays(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
         allowed = {"tenant_id", "verdict", "target_type", "target_id"}
-        return self._list(self.replays, filters, allowed, tenants, created="evaluated_at")
+        return self._list(self.replays, filters, allowed, tenants, self.replays.c.evaluated_at)
 
     def list_proposals(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
         allowed = {"tenant_id", "state", "target_type", "target_id", "revalidate_required"}
-        return self._list(self.proposals, filters, allowed, tenants, created="created_at")
+        return self._list(self.proposals, filters, allowed, tenants, self.proposals.c.created_at)
 
-    def _list(
+    def _list(  # noqa: PLR0917
         self,
         table: Table,
         filters: dict[str, str],
         allowed: set[str],
         tenants: set[str] | None,
+        created: Any,
         extra: list[Any] | None = None,
-        *,
-        created: str,
     ) -> Page:
-        """`created` names when a record was created (SPEC §4.8 since/until): a column, or else a field of the
-        view (a proposal's created_at, kept only there)."""
-        times = {key: filters[key] for key in ("since", "until") if key in filters}
-        limit, cursor, conditions = _parse(table, {k: v for k, v in filters.items() if k not in times}, allowed)
+        limit, cursor, conditions = _parse(table, filters, allowed, created)
         conditions += extra or []
-        if times:
-            stamp = table.c[created] if created in table.c else table.c.view[created].as_string()
-            if "since" in times:
-                conditions.append(stamp >= time_bound("since", times["since"]))
-            if "until" in times:
-                conditions.append(stamp < time_bound("until", times["until"]))
         if tenants is not None:
             conditions.append(table.c.tenant_id.in_(sorted(tenants)))
         statement: Select[Any] = select(table.c.seq, table.c.view)
@@ -256,7 +245,7 @@ def _target_read(tenant_id: str, target: dict[str, str], row: Any) -> dict[str, 
     return answer
 
 
-def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[int, int | None, list[Any]]:
+def _parse(table: Table, filters: dict[str, str], allowed: set[str], created: Any) -> tuple[int, int | None, list[Any]]:
     violations = []
     conditions: list[Any] = []
     limit = DEFAULT_LIMIT
@@ -274,6 +263,13 @@ def _parse(table: Table, filters: dict[str, str], allowed: set[str]) -> tuple[in
                 cursor = int(value)
         elif key == "min_position":
             continue
+        elif key in ("since", "until"):  # records created at or after `since` and before `until` (SPEC §4.8)
+            try:
+                moment = rfc3339(parse_timestamp(value))
+            except ValueError:
+                violations.append(Violation("invalid_timestamp", f"{key} must be {RANGE}", key))
+            else:
+                conditions.append(created >= moment if key == "since" else created < moment)
         elif key not in allowed:
             violations.append(Violation("unknown_field", f"{key[:80]!r} is not a filter here", key[:80]))
         elif not is_identifier(value):

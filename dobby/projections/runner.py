@@ -239,6 +239,13 @@ class Follower:
             )
 
     def _failed(self, name: str, status: RunnerStatus, error: Exception) -> None:
+        state = self.upgrader.states.get(name)
+        if state is not None and state.stale and self.upgrader.rebuilding(name):
+            # The live tables may have the old shape (a column the new code writes): the rebuild's swap brings
+            # the rows this batch would have written, so this is waiting, not failing (SPEC §13).
+            status.retry_at = time.monotonic() + 1.0
+            LOG.info("%s: live batch refused while its rebuild runs (%s); the swap brings it", name, describe(error))
+            return
         status.last_error = describe(error)
         status.restarts += 1
         status.failures += 1

@@ -103,6 +103,7 @@ def proposals_table(metadata: MetaData, name: str = "dobby_proposals") -> Table:
         Column("revalidate_required", Boolean, nullable=False),
         Column("expires_at", String(40), nullable=False),
         Column("activated_at", String(40), nullable=True),
+        Column("created_at", String(40), nullable=False),
         Column("version", Integer, nullable=False),
         Column("view", JSON, nullable=False),
         Column("fold", JSON, nullable=False),

@@ -114,7 +114,9 @@ def _served(event: ChainedEvent) -> list[dict[str, str]]:
 
 class ReplaysProjection(RecordProjection):
     name = "replays"
-    version = 2  # 2: views carry change_hash (SPEC §4.8)
+    version = 3
+    """2: views carry change_hash (SPEC §4.8); 3: metric results carry estimate, interval, confidence, inconclusive
+    and needed_n (SPEC §14)."""
     event_type = ReplayEvaluated
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
@@ -131,7 +133,7 @@ class ProposalsProjection(Projection):
     """Proposal rows carry the engine's fold, so each event is applied with Proposal.evolve."""
 
     name = "proposals"
-    version = 2  # 2: views and folds carry change_hash and change_judged (SPEC §4.8)
+    version = 3  # 2: views and folds carry change_hash and change_judged (issue 22); 3: created_at column (since/until)
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"proposals": proposals_table(metadata, "dobby_proposals" + suffix)}
@@ -184,10 +186,20 @@ def _proposal_row(state: ProposalState, seq: int) -> dict[str, Any]:
         "revalidate_required": state.revalidate_required,
         "expires_at": state.expires_at,
         "activated_at": state.activated_at,
+        "created_at": state.created_at,
         "version": state.version,
         "view": to_builtins(state.view()),
-        "fold": dataclasses.asdict(state),
+        "fold": _fold(state),
     }
+
+
+def _fold(state: ProposalState) -> dict[str, Any]:
+    """The engine's state as stored; `observed_n` only once summaries were observed, so rows of proposals that never
+    were keep the shape earlier releases wrote."""
+    fold = dataclasses.asdict(state)
+    if fold["observed_n"] is None:
+        del fold["observed_n"]
+    return fold
 
 
 def counter_deltas(batch: Sequence[Recorded]) -> Counter[tuple[str, str]]:

@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -75,6 +76,15 @@ class Upgraded:
 
     def has(self, key: str) -> bool:
         return key in self.old["proposals_by_state"]
+
+
+def versions_of(release: str) -> dict[str, int]:
+    """The projection versions the release stored (none before versions: every projection at 0)."""
+    with closing(sqlite3.connect(HERE / release / "sqlite.db")) as connection:
+        try:
+            return dict(connection.execute("SELECT name, version FROM dobby_projection_versions").fetchall())
+        except sqlite3.OperationalError:
+            return {}
 
 
 def load_database(release: str, backend: str, workdir: Path) -> Iterator[str]:
@@ -149,22 +159,15 @@ def test_it_starts_and_rebuilds_every_projection_by_itself(upgraded: Upgraded) -
     ready = upgraded.get("/ready")
     assert ready["status"] == "ready", ready
     assert all(p["rebuilding"] is None for name, p in ready["projections"].items() if name != "bobbin")
+    overview = upgraded.client.get("/console")
+    assert overview.status_code == 200 and "Version" in overview.text, overview.text[:500]
     rebuilt = upgraded.system.follower.upgrader.rebuilt
-    stored = stored_versions(upgraded.release)
-    stale = {
-        name
-        for name in ("runs", "replays", "proposals", "counters")
-        if upgraded.system.store.projections[name].version > stored.get(name, 0)
-    }
-    assert stale and stale <= set(rebuilt), "the projections the release stored at an older version were not rebuilt"
-
-
-def stored_versions(release: str) -> dict[str, int]:
-    """The projection versions the release stored (none before versions: all 0)."""
-    with sqlite3.connect(f"file:{HERE / release / 'sqlite.db'}?mode=ro", uri=True) as connection:
-        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'dobby_projection_versions'").fetchone():
-            return {}
-        return dict(connection.execute("SELECT * FROM dobby_projection_versions").fetchall())
+    stored = versions_of(upgraded.release)  # a release before versions had (at least) these four, all at 0
+    kept = set(stored) or {"runs", "replays", "proposals", "counters"}
+    stale = {name for name in kept if upgraded.system.store.projections[name].version > stored.get(name, 0)}
+    assert stale <= set(rebuilt), "the release's tables were not rebuilt"
+    if stored:  # a release with versions: what is current is not rebuilt
+        assert set(rebuilt) <= stale, f"rebuilt {sorted(set(rebuilt) - stale)} although at today's version"
 
 
 def test_every_view_keeps_every_field_the_release_served_and_fits_todays_types(upgraded: Upgraded) -> None:
@@ -332,6 +335,24 @@ def test_an_event_after_a_hole_is_in_the_tree_of_its_rank_not_of_its_position(up
     assert not rfc6962.verify_inclusion(last - 1, size, leaf, path, bytes.fromhex(proof["root"]))  # not P − 1
     refused = upgraded.client.get(f"{AUDIT}/proofs/inclusion", params={"position": last, "tree_size": size - 1})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "beyond_checkpoint", refused.text
+
+
+def test_a_freeze_stored_with_a_year_before_1970_is_read_as_written_and_never_a_500(upgraded: Upgraded) -> None:
+    """c517a40 stored starts_at 0900-01-01T00:00:00Z as '900-01-01T…' and answered every activate and explain of
+    that tenant with 500. Today it is read as written and compared as if clamped to 1970 (SPEC §13)."""
+    if not upgraded.has("ancient_frozen"):
+        pytest.skip("this release had no freezes")
+    assert eventually(lambda: caught_up(upgraded), timeout=30)
+    proposal_id = upgraded.proposal("ancient_frozen")
+    explained = upgraded.get(f"{LEARNING}/proposals/{proposal_id}/explain")
+    guard = next(g for g in explained["guards"] if g["name"] == "not_frozen")
+    assert guard["passed"] is False and "900-01-01T00:00:00.000000Z" in guard["reason"], guard
+    refused = upgraded.client.post(f"{LEARNING}/promotions/activate", json={"proposal_id": proposal_id})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "frozen", refused.text
+    freezes = upgraded.get(f"{LEARNING}/freezes", tenant_id="ancient")["items"]
+    assert [f["starts_at"] for f in freezes] == ["900-01-01T00:00:00.000000Z"]
+    decisions = upgraded.client.get(f"{LEARNING}/decisions", params={"tenant_id": "ancient"})
+    assert decisions.status_code == 200, decisions.text
 
 
 def test_old_proposals_show_their_change_hash_and_old_promotions_have_receipts(upgraded: Upgraded) -> None:

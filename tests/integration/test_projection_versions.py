@@ -34,13 +34,17 @@ from dobby.projections.views import (
 from tests.support import (
     FAMILIES,
     INTAKE,
+    LEARNING,
     AppClient,
     approved_proposal,
     catch_up,
     eventually,
     intake_body,
     make_system,
+    propose_body,
     record_runs,
+    replay_body,
+    run_cli,
     running_app,
 )
 
@@ -160,11 +164,12 @@ def test_a_bumped_version_is_rebuilt_at_start_by_one_of_two_processes_while_read
         assert stored(first)["proposals"] == BumpedProposals.version
         assert seen["statuses"] <= {200, 201}, seen["statuses"]
         assert seen["empty"] == 0
-        rebuilding = (
+        named = (
             f"projection proposals: rebuilding from version {ProposalsProjection.version} to {BumpedProposals.version}"
         )
-        assert any(rebuilding in d for d in seen["ready"]), seen["ready"]
+        assert any(named in detail for detail in seen["ready"]), seen["ready"]
         assert any(0 < share < 1 for share in seen["progress"]), seen["progress"]
+        assert seen["console"], "the console's overview never showed the rebuild"
         rebuilt = [len(s.follower.upgrader.rebuilt.get("proposals", [])) for s in (first, second)]
         assert sorted(rebuilt) == [0, 1]
         assert all(not s.follower.upgrader.rebuilt.get("runs") for s in (first, second))
@@ -183,6 +188,10 @@ def traffic(client: AppClient, proposals: list[dict[str, Any]], index: int, seen
     seen["statuses"] |= {answer.status_code for answer in answers}
     assert answers[2].json()["items"], "the live proposals table served nothing"
     seen["ready"].append(client.get("/ready").json()["detail"])
+    console = client.get("/console")
+    seen["statuses"].add(console.status_code)
+    shown = f"rebuilding {ProposalsProjection.version} → {BumpedProposals.version}"
+    seen["console"] = seen.get("console", False) or shown in console.text
     for line in client.get("/metrics").text.splitlines():
         if line.startswith('dobby_projection_rebuild_progress{projection="proposals"}'):
             seen["progress"].add(float(line.split()[-1]))
@@ -209,3 +218,63 @@ def test_a_process_whose_code_is_older_than_the_stored_version_leaves_the_projec
         if system.leadership.url is not None:
             assert eventually(lambda: "proposals" not in (system.leadership.leading() or set()))
             assert "runs" in (system.leadership.leading() or set())
+
+
+class SlowProposals(ProposalsProjection):
+    """Today's proposals projection, its shadow batches slowed down so that writes land while it rebuilds."""
+
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        if tables["proposals"].name.endswith("__shadow"):
+            time.sleep(0.02)
+        super().apply(connection, tables, batch)
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+def test_writes_during_a_rebuild_into_a_table_of_an_older_shape_appear_at_the_swap_and_nothing_fails(
+    database_url: str, tmp_path: Path
+) -> None:
+    seed(database_url, runs=600)
+    with make_system(database_url) as world, world.system.store.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE dobby_proposals DROP COLUMN created_at"))  # version 1 had none
+        connection.execute(text("UPDATE dobby_projection_versions SET version = 1 WHERE name = 'proposals'"))
+    projections = (
+        RunsProjection(),
+        ReplaysProjection(),
+        SlowProposals(),
+        CountersProjection(),
+        TargetsProjection(),
+        MerkleProjection(),
+    )
+    system = build_system(settings(database_url, tmp_path), projections=projections)
+    system.follower.upgrader.batch_size = 20
+    with running_app(create_app(system, background=True)) as client:
+        assert eventually(lambda: system.follower.upgrader.rebuilding("proposals"))
+        replay = client.post(
+            f"{LEARNING}/replay/evaluate",
+            json=replay_body(FAMILIES, target={"type": "prompt_template", "id": "during"}),
+        ).json()
+        proposal = client.post(
+            f"{LEARNING}/promotions/propose",
+            json=propose_body(replay["replay_id"], target={"type": "prompt_template", "id": "during"}),
+        ).json()
+        assert "proposal_id" in proposal, proposal
+        failing = []
+        while system.follower.upgrader.rebuilding("proposals"):
+            failing.append(client.get("/ready").json()["projections"]["proposals"]["failing"])
+        assert set(failing) <= {None}, failing
+        assert stored(system)["proposals"] == ProposalsProjection.version
+        head = system.engine.position()
+        listed = client.get(f"{LEARNING}/proposals", params={"tenant_id": "acme", "min_position": head}).json()
+        assert proposal["proposal_id"] in [item["proposal_id"] for item in listed["items"]]
+
+
+@pytest.mark.backends(["sqlite"])
+def test_projections_status_shows_a_rebuild_that_is_due(database_url: str) -> None:
+    seed(database_url)
+    with make_system(database_url) as world, world.system.store.engine.begin() as connection:
+        connection.execute(text("DELETE FROM dobby_projection_versions WHERE name = 'proposals'"))
+    done = run_cli(["projections", "status"], {"DOBBY_DATABASE_URL": database_url, "DOBBY_BOBBIN_PATH": ""})
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
+    assert rows["proposals"][3:6] == [f"0->{ProposalsProjection.version}", "0%", "rebuilt"], done.stdout
+    assert rows["runs"][3:5] == [str(RunsProjection.version), "-"], done.stdout
