@@ -290,6 +290,8 @@ class System:
         limits = self.engine.context.limits
         values: dict[str, Any] = {
             "effective_mode": self.engine.context.mode(),
+            "roles_held": self.leadership.leading(),
+            "role_names": list(self.leadership.roles),
             "runners": {
                 name: (status.last_error is not None, status.restarts) for name, status in self.follower.status.items()
             },
@@ -317,6 +319,7 @@ class System:
                 tenant: count >= limits.velocity_max
                 for tenant, count in self.queries.activations_since(velocity_since).items()
             }
+            values["role_holders"] = self.leadership.holders()
         except Exception:  # the database is down: the gauges that need it are left out
             pass
         return values

@@ -22,12 +22,13 @@ import uvicorn
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import SQLAlchemyError
 
-from dobby.adapters.settings import SettingsError
+from dobby.adapters.settings import SettingsError, database_display
 from dobby.adapters.store_errors import refuses_writes
 from dobby.adapters.tokens_file import TokenRefusedError, TokensFileError
 from dobby.bootstrap import system_from_environment
 from dobby.cli_audit import add_audit_parser
 from dobby.cli_projections import projections_rebuild, projections_status, projections_verify
+from dobby.cli_store import MissingStoreError
 from dobby.cli_tokens import tokens_add, tokens_list, tokens_revoke
 from dobby.demo import run_demo
 from dobby.engine.errors import DobbyError, describe
@@ -51,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args)
     except (SettingsError, TokensFileError) as error:
         return _fail(args, f"bad setting: {error}", 2)
+    except MissingStoreError as error:
+        return _fail(args, str(error), 2)
     except TokenRefusedError as error:
         return _fail(args, str(error), 1)
     except DobbyError as error:
@@ -95,7 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     revoke.set_defaults(handler=tokens_revoke)
 
-    demo = commands.add_parser("demo", help="run one whole proposal lifecycle against the configured database")
+    demo = commands.add_parser(
+        "demo", help="one whole proposal lifecycle, on a fresh SQLite file of its own unless --database says otherwise"
+    )
+    demo.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="run it on this database instead (DOBBY_DATABASE_URL is ignored)",
+    )
     demo.set_defaults(handler=_demo)
 
     db = commands.add_parser("db", help="database administration")
@@ -160,6 +171,8 @@ def _serve(args: argparse.Namespace) -> int:
             load_tokens(settings.api_tokens_file)  # a bad file stops the start here, not every worker, again and again
         child = ReadSideSupervisor() if wants_child(args.no_background) else None
         os.environ[BACKGROUND_VARIABLE] = "0" if args.no_background or child else "1"
+        _stop_quietly()
+        print(_start_line(args, settings), flush=True)
         if child is not None:  # one read side for every worker, supervised by the process that starts them
             child.start()
         try:
@@ -168,17 +181,36 @@ def _serve(args: argparse.Namespace) -> int:
             if child is not None:
                 child.stop()
         return 0
-    # uvicorn hands the stop signal back to the handler it found once it has shut down: a SIGTERM that stopped the
-    # server cleanly must not then kill the process (SPEC §7: exit 0), nor a Ctrl-C end in a traceback
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    try:
-        if wants_child(args.no_background):
-            uvicorn.run(create_app(system, background=False, read_side=ReadSideSupervisor()), **options)
-        else:  # --no-background, or a one-core machine: the read side runs here (or elsewhere)
-            uvicorn.run(create_app(system, background=not args.no_background), **options)
-    except KeyboardInterrupt:
-        pass
+    if wants_child(args.no_background):
+        app = create_app(system, background=False, read_side=ReadSideSupervisor())
+    else:  # --no-background, or a one-core machine: the read side runs here (or nowhere)
+        app = create_app(system, background=not args.no_background)
+    _stop_quietly()
+    print(_start_line(args, settings), flush=True)
+    uvicorn.run(app, **options)
     return 0
+
+
+def _start_line(args: argparse.Namespace, settings: Any) -> str:
+    """The one line `serve` prints at start (SPEC §7): where, in which mode, on which database, tokens or not."""
+    where = f"inherited socket {args.fd}" if args.fd is not None else f"http://{settings.host}:{settings.port}"
+    tokens = f"on ({settings.api_tokens_file})" if settings.api_tokens_file is not None else "off"
+    return (
+        f"dobby: serving {where} (console at /console) — requested mode {settings.service_mode.name}, "
+        f"database {database_display(settings.database_url)}, tokens {tokens}"
+    )
+
+
+def _stop_quietly() -> None:
+    """SIGTERM and Ctrl-C stop the server cleanly and the process exits 0. uvicorn handles them itself while it
+    serves, then raises the signal again under the handler it found: that must not be the default (death by the
+    signal, 143, or a KeyboardInterrupt traceback), nor ignore one that arrives before uvicorn listens for it."""
+    for caught in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(caught, _exit_cleanly)
+
+
+def _exit_cleanly(*_: object) -> None:
+    raise SystemExit(0)
 
 
 def _is_loopback(host: str) -> bool:
@@ -237,8 +269,8 @@ def _export_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(_: argparse.Namespace) -> int:
-    return run_demo()
+def _demo(args: argparse.Namespace) -> int:
+    return run_demo(args.database)
 
 
 if __name__ == "__main__":

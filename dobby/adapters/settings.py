@@ -221,6 +221,25 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def database_display(url: str) -> str:
+    """DOBBY_DATABASE_URL as it may be shown (a start-up line, a log): without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def missing_store(settings: Settings) -> Path | None:
+    """The SQLite file that DOBBY_DATABASE_URL names when it does not exist (a command that only reads a store
+    must not create an empty one and report it healthy); None otherwise."""
+    if settings.backend != "sqlite":
+        return None
+    path = sqlite_path(settings.database_url)
+    return None if path == ":memory:" or Path(path).exists() else Path(path)
+
+
 def sqlite_path(url: str) -> str:
     """sqlite:///relative/path, sqlite:////absolute/path or sqlite:///:memory:."""
     path = url.split("sqlite://", 1)[1]

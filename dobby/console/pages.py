@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dobby.console.policy_pages import PolicyPages
@@ -69,6 +69,11 @@ def refusal_of(error: DobbyError) -> Message:
     return Message(False, f"Refused ({error.code}): {error.message}", tuple(details))
 
 
+async def _to_console(_: Request) -> Response:
+    """`GET /` leads a newcomer to the console (SPEC §7)."""
+    return RedirectResponse(CONSOLE, status_code=307)
+
+
 @dataclass
 class ConsoleRoutes:
     services: AppServices
@@ -99,6 +104,7 @@ class ConsoleRoutes:
         found = [Route(path, self.guarded(endpoint), methods=[method]) for path, endpoint, method in pages]
         found += PolicyPages(self).routes()
         found.append(Route(f"{CONSOLE}/static/{{name}}", self.asset, methods=["GET"]))
+        found.append(Route("/", _to_console, methods=["GET"]))
         return found
 
     def guarded(self, endpoint: Endpoint) -> Endpoint:
@@ -338,6 +344,12 @@ class ConsoleRoutes:
         if found is None:
             problem = refusal or "That token is not valid."
             return self.renderer.page(request, "sign_in.html", 401, problem=problem)
+        if not found[1].roles & set(READERS):
+            roles = ", ".join(sorted(found[1].roles))
+            problem = (
+                f"The token {found[1].name!r} ({roles}) cannot use the console: it needs the auditor or operator role."
+            )
+            return self.renderer.page(request, "sign_in.html", 403, problem=problem)
         response = redirect(CONSOLE)
         set_cookie(request, response, SESSION_COOKIE, self.sessions.issue(found[0]), max_age=SESSION_SECONDS)
         return response

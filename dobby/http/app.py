@@ -32,6 +32,7 @@ from dobby.http.intake_asgi import IntakeEndpoint
 from dobby.http.learning import LearningRoutes
 from dobby.http.metrics import DobbyCollector, build_registry
 from dobby.http.middleware import BackpressureState, EdgeMiddleware
+from dobby.http.ofrep import OfrepRoutes
 from dobby.http.policy import PolicyRoutes
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor
@@ -140,10 +141,13 @@ def create_app(
             await run_in_threadpool(services.close)
 
     if backend.tokens is not None and sessions is None:
-        LOG.warning("dobby: no DOBBY_CONSOLE_SECRET — the console stays shut while API tokens are configured")
+        LOG.warning(
+            "no DOBBY_CONSOLE_SECRET: the console stays shut (the API serves); set one of 16+ characters to open it"
+        )
     renderer = Renderer(environment(), tokens_configured=backend.tokens is not None)
     console = ConsoleRoutes(services, surface, backend, renderer, sessions, static_files())
-    table = routes(learning, surface, AuditRoutes(services), PolicyRoutes(services)) + console.routes()
+    owners = (learning, surface, AuditRoutes(services), PolicyRoutes(services), OfrepRoutes(services, learning))
+    table = routes(*owners) + console.routes()
     handlers = {**EXCEPTION_HANDLERS, **_reporting_to(monitor)}
     return Starlette(
         routes=table,

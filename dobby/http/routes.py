@@ -25,6 +25,7 @@ from dobby.engine.run import RunView
 from dobby.engine.schedule_commands import Activate, ScheduledAnswer
 from dobby.engine.target import TargetRead
 from dobby.engine.watch_commands import Observe, ObserveAnswer
+from dobby.http.ofrep import OFREP, BulkEvaluation, EvaluationRequest, FlagEvaluation
 
 READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
 LEARNING = "/api/v1/learning"
@@ -54,11 +55,13 @@ class Operation:
     list_item: Any = None
     refusals: tuple[int, ...] | None = None
     """Error statuses besides the usual ones of its kind (documented in /openapi.json)."""
+    protocol: str = "dobby"
+    """"ofrep": OpenFeature's protocol, with its own error shapes (SPEC §15)."""
 
     @property
     def route_path(self) -> str:
         """The path as Starlette routes it: a target id may hold slashes (SPEC §4.4), so it takes the rest."""
-        return self.path.replace("/{type}/{id}", "/{type}/{id:path}")
+        return self.path.replace("/{type}/{id}", "/{type}/{id:path}").replace("/{key}", "/{key:path}")
 
     @property
     def answers(self) -> tuple[Any, ...]:
@@ -76,9 +79,13 @@ MOMENT = {"type": "string", "format": "date-time", "pattern": RFC3339}
 """A timestamp in a query (SPEC §4): RFC 3339 with an explicit offset, in 1970–9999 UTC (dobby.engine.clock)."""
 CREATED = (Param("since", MOMENT), Param("until", MOMENT))
 PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}), MIN_POSITION, *CREATED)
-TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}, required=True), MIN_POSITION)
+TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}, required=True), MIN_POSITION, *CREATED)
 """Lists of one tenant, held in memory by the engine (freezes, the decision queue); an offset is the cursor."""
-RUN_FILTERS = (Param("outcome", {"type": "string"}), Param("trace_id", {"type": "string"}))
+RUN_FILTERS = (
+    Param("outcome", {"type": "string"}),
+    Param("trace_id", {"type": "string"}),
+    Param("live_hash", {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}),
+)
 REPLAY_FILTERS = (
     Param("verdict", {"enum": ["passed", "rejected", "revalidate_required"]}),
     Param("target_type", {"type": "string"}),
@@ -222,6 +229,26 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("POST", f"{LEARNING}/stop", "stop", "operator", TenantAction, StopAnswer),
     Operation("POST", f"{LEARNING}/resume", "resume", "operator", TenantAction, StopAnswer),
+    Operation(
+        "POST",
+        f"{OFREP}/evaluate/flags/{{key}}",
+        "ofrep_evaluate",
+        "any",
+        EvaluationRequest,
+        FlagEvaluation,
+        params=(Param("key", {"type": "string", "minLength": 1}, "path", True), MIN_POSITION),
+        protocol="ofrep",
+    ),
+    Operation(
+        "POST",
+        f"{OFREP}/evaluate/flags",
+        "ofrep_bulk",
+        "any",
+        EvaluationRequest,
+        BulkEvaluation,
+        params=(Param("If-None-Match", {"type": "string"}, "header"), MIN_POSITION),
+        protocol="ofrep",
+    ),
     Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint, refusals=(404, 503)),
     Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey, refusals=(404,)),
     Operation(

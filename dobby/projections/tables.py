@@ -68,6 +68,20 @@ def runs_table(metadata: MetaData, name: str = "dobby_runs") -> Table:
     )
 
 
+def run_served_table(metadata: MetaData, name: str = "dobby_run_served") -> Table:
+    """One row per item of a run's `served` (SPEC §15): the runs list's `live_hash` filter reads it."""
+    token = _token()
+    return Table(
+        name,
+        metadata,
+        Column("seq", BigInteger, primary_key=True),
+        Column("item", Integer, primary_key=True),
+        Column("tenant_id", String(200), nullable=False),
+        Column("live_hash", String(71), nullable=False),
+        Index(f"ix_{name}_hash_seq_{token}", "live_hash", "seq"),
+    )
+
+
 def replays_table(metadata: MetaData, name: str = "dobby_replays") -> Table:
     token = _token()
     return Table(
