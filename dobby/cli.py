@@ -185,10 +185,11 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app(system, background=False, read_side=ReadSideSupervisor())
     else:  # --no-background, or a one-core machine: the read side runs here (or nowhere)
         app = create_app(system, background=not args.no_background)
-    _stop_quietly()
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+    _stop_quietly(server)
     print(_start_line(args, settings), flush=True)
-    uvicorn.run(app, **options)
-    return 0
+    server.run()
+    return 0 if server.started else 1
 
 
 def _start_line(args: argparse.Namespace, settings: Any) -> str:
@@ -201,16 +202,20 @@ def _start_line(args: argparse.Namespace, settings: Any) -> str:
     )
 
 
-def _stop_quietly() -> None:
+def _stop_quietly(server: uvicorn.Server | None = None) -> None:
     """SIGTERM and Ctrl-C stop the server cleanly and the process exits 0. uvicorn handles them itself while it
     serves, then raises the signal again under the handler it found: that must not be the default (death by the
-    signal, 143, or a KeyboardInterrupt traceback), nor ignore one that arrives before uvicorn listens for it."""
+    signal, 143, or a KeyboardInterrupt traceback), nor ignore one that arrives before uvicorn listens for it. A
+    signal that comes before uvicorn listens asks the server to stop as uvicorn's own handler would, so its start
+    and clean stop still run (an exception raised at that moment could land anywhere and leave threads behind)."""
+
+    def stop(*_: object) -> None:
+        if server is None:
+            raise SystemExit(0)
+        server.should_exit = True
+
     for caught in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(caught, _exit_cleanly)
-
-
-def _exit_cleanly(*_: object) -> None:
-    raise SystemExit(0)
+        signal.signal(caught, stop)
 
 
 def _is_loopback(host: str) -> bool:
