@@ -32,6 +32,7 @@ from dobby.engine.schemas import exported
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
 from dobby.http.auth import load_tokens
+from dobby.http.routes import command_bodies
 
 EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
 
@@ -199,7 +200,7 @@ def _process(args: argparse.Namespace) -> int:
 
 def _export_schemas(args: argparse.Namespace) -> int:
     (args.directory / "events").mkdir(parents=True, exist_ok=True)
-    for filename, schema in exported().items():
+    for filename, schema in exported(command_bodies()).items():
         path = args.directory / f"{filename}.json"
         path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path}")
