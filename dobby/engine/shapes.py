@@ -34,7 +34,14 @@ Rationale = Annotated[str, Meta(max_length=2000, pattern=NUL_FREE)]
 Number = int | float
 FamilyVersions = Annotated[dict[Identifier, Identifier], Meta(min_length=1, max_length=100)]
 MetricValues = Annotated[dict[Identifier, Number], Meta(max_length=200)]
-FreeObject = Annotated[dict[str, Any], Meta(max_length=1000)]
+FreeObject = Annotated[
+    dict[str, Any],
+    Meta(
+        max_length=1000,
+        description=f"Any JSON object within SPEC §4's input hygiene: no U+0000 in any key or string at any depth,"
+        f" at most {MAX_DEPTH} levels deep, integers within ±2^53 (422 `nul_character`, `too_deep`, `out_of_range`)",
+    ),
+]
 """Any JSON object within the hygiene rules: checked by dobby.engine.boundary, not by its type."""
 Hash = str
 Timestamp = str

@@ -8,6 +8,7 @@ import itertools
 import secrets
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +26,7 @@ class BodyTooLargeError(Exception):
     """Raised from `receive` once a body passes the limit; EdgeMiddleware turns it into the 413."""
 
 
+REPEATED = b'{"error":{"code":"invalid_input","message":"a query parameter is given more than once","details":[]}}'
 BACKPRESSURE = b'{"error":{"code":"backpressure","message":"too many requests in flight; retry shortly","details":[]}}'
 
 
@@ -83,6 +85,8 @@ class EdgeMiddleware:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.limit:
                 await _refuse(receive, answering, 0)
+            elif gated and _repeated_parameter(scope["query_string"]):
+                await _answer(answering, 422, REPEATED, [])
             elif gated and gate.in_flight >= gate.limit:
                 gate.refused_at = time.monotonic()
                 await _answer(answering, 503, BACKPRESSURE, [(b"retry-after", b"1")])
@@ -100,6 +104,14 @@ class EdgeMiddleware:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.histogram.labels(template, scope["method"], str(status)).observe(time.perf_counter() - started)
+
+
+def _repeated_parameter(query: bytes) -> bool:
+    """Whether a query names a parameter twice: every parameter of the API is one value (SPEC §4: the contract)."""
+    if not query:
+        return False
+    names = [name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
+    return len(names) != len(set(names))
 
 
 async def _answer(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:

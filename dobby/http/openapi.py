@@ -55,7 +55,7 @@ def _operation(operation: Operation, schemas: dict[Any, dict[str, Any]]) -> dict
     answers = [schemas[kind] for kind in operation.answers]
     if operation.list_item is not None:
         answers.append(schemas[("page", operation.list_item)])
-    answer = answers[0] if len(answers) == 1 else {"oneOf": answers} if answers else {"type": "object"}
+    answer = answers[0] if len(answers) == 1 else {"anyOf": answers} if answers else {"type": "object"}
     responses = spec["responses"]
     if operation.body is not None:
         body = {"schema": schemas[operation.body]} | ({"example": example} if example is not None else {})

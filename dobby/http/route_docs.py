@@ -29,7 +29,7 @@ def _merge(*parts: Mapping[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
 def _write(**statuses: tuple[str, ...]) -> dict[int, tuple[str, ...]]:
     """The refusals of a command: those of every body, access, unavailability, and its own."""
     own = {int(status.removeprefix("s")): codes for status, codes in statuses.items()}
-    return _merge(BODY, ACCESS, {422: INPUT}, UNAVAILABLE, own)
+    return _merge(BODY, ACCESS, {409: ("conflict", "concurrent_modification"), 422: INPUT}, UNAVAILABLE, own)
 
 
 def _read(**statuses: tuple[str, ...]) -> dict[int, tuple[str, ...]]:
@@ -220,7 +220,7 @@ DOCS: dict[str, tuple[str, str, str, dict[int, tuple[str, ...]], Any]] = {
         "policy",
         "Lift a freeze",
         "Answers the freeze as lifted (SPEC §12).",
-        _merge(ACCESS, {404: ("not_found",), 422: INPUT}, UNAVAILABLE),
+        _merge(ACCESS, {404: ("not_found",), 409: ("invalid_state",), 422: INPUT}, UNAVAILABLE),
         None,
     ),
     "decisions": (

@@ -255,7 +255,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "operator",
         None,
         FreezeAnswer,
-        params=(_path("freeze_id"), Param("reason", {"type": "string", "minLength": 1}, required=True)),
+        params=(_path("freeze_id"), Param("reason", {**IDENTIFIER, "maxLength": 2000}, required=True)),
     ),
     Operation(
         "GET",
@@ -276,7 +276,10 @@ OPERATIONS: tuple[Operation, ...] = (
         READ,
         None,
         InclusionProof,
-        params=(Param("position", {**INTEGER, "minimum": 1}, required=True), Param("tree_size", INTEGER)),
+        params=(
+            Param("position", {**INTEGER, "minimum": 1}, required=True),
+            Param("tree_size", {**INTEGER, "minimum": 1}),
+        ),
     ),
     Operation(
         "GET",
@@ -294,7 +297,7 @@ OPERATIONS: tuple[Operation, ...] = (
         READ,
         None,
         ConsistencyProof,
-        params=(Param("first", {**INTEGER, "minimum": 1}, required=True), Param("second", INTEGER)),
+        params=(Param("first", {**INTEGER, "minimum": 1}, required=True), Param("second", {**INTEGER, "minimum": 1})),
     ),
 )
 

@@ -203,6 +203,10 @@ class Queries:
             return {tenant: int(count or 0) for tenant, count in connection.execute(statement)}
 
 
+VERDICTS = ("passed", "rejected", "revalidate_required")
+"""The verdicts of SPEC §4.3: a filter on another finds nothing, so it is refused as the contract says."""
+
+
 def _parse(table: Table, filters: dict[str, str], allowed: set[str], created: Any) -> tuple[int, int | None, list[Any]]:
     violations = []
     conditions: list[Any] = []
@@ -233,6 +237,8 @@ def _parse(table: Table, filters: dict[str, str], allowed: set[str], created: An
         elif not is_identifier(value):
             message = f"{key} must be 1 to 200 characters without control characters"
             violations.append(Violation("invalid_value", message, key))
+        elif key == "verdict" and value not in VERDICTS:
+            violations.append(Violation("invalid_value", f"verdict must be one of {', '.join(VERDICTS)}", key))
         elif key == "revalidate_required":
             if value not in ("true", "false"):
                 violations.append(Violation("invalid_value", "revalidate_required must be true or false", key))
