@@ -53,6 +53,7 @@ Moment = Annotated[
         max_length=40,
         pattern=RFC3339,
         description="RFC 3339 with an explicit offset whose UTC instant lies in the years 1970–9999",
+        extra_json_schema={"format": "date-time"},
     ),
 ]
 """A timestamp a client sends (SPEC §4): its form checked by the type, its range by dobby.engine.clock.parse_moment."""

@@ -72,7 +72,13 @@ def _operation(operation: Operation, schemas: dict[Any, dict[str, Any]]) -> dict
     if operation.role is not None:
         spec["security"] = [{"bearer": []}]
     for status, codes in sorted(refusals.items()):
-        responses[str(status)] = _json(ERROR_REF, "refused: " + ", ".join(f"`{code}`" for code in codes))
+        said = "refused: " + ", ".join(f"`{code}`" for code in codes)
+        if MIN_POSITION in parameters:
+            said += {
+                422: "; `min_position` beyond the log's head is refused at once",
+                503: "; `projection_lagging` when projections have not reached `min_position` within 2 s",
+            }.get(status, "")
+        responses[str(status)] = _json(ERROR_REF, said)
     return spec
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from dobby.engine.activation_commands import Rollback, RollbackAnswer
 from dobby.engine.audit import History
 from dobby.engine.audit_queries import Explanation
 from dobby.engine.checkpoint import Checkpoint, ConsistencyProof, InclusionProof, PublicKey
-from dobby.engine.clock import RFC3339
 from dobby.engine.decision_queue import Decision
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.intake_commands import IntakeAccepted, SampledOut
@@ -23,7 +24,7 @@ from dobby.engine.replay import ReplayView
 from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
 from dobby.engine.run import RunView
 from dobby.engine.schedule_commands import Activate, ScheduledAnswer
-from dobby.engine.shapes import CONTROL_FREE
+from dobby.engine.shapes import CONTROL_FREE, Identifier, Moment, Reason
 from dobby.engine.target import TargetRead
 from dobby.engine.watch_commands import Observe, ObserveAnswer
 
@@ -72,12 +73,12 @@ class Operation:
 
 
 INTEGER = {"type": "integer", "minimum": 0, "maximum": 2**62}
-IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": CONTROL_FREE}
+IDENTIFIER = msgspec.json.schema(Identifier)
 """An identifier or filter in a query or path (SPEC §4 input hygiene): not empty, no control characters."""
 MIN_POSITION = Param("min_position", INTEGER)
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 500})
 CURSOR = Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"})
-MOMENT = {"type": "string", "format": "date-time", "pattern": RFC3339}
+MOMENT = msgspec.json.schema(Moment)
 """A timestamp in a query (SPEC §4): RFC 3339 with an explicit offset, in 1970–9999 UTC (dobby.engine.clock)."""
 CREATED = (Param("since", MOMENT), Param("until", MOMENT))
 PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER), MIN_POSITION, *CREATED)
@@ -255,7 +256,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "operator",
         None,
         FreezeAnswer,
-        params=(_path("freeze_id"), Param("reason", {**IDENTIFIER, "maxLength": 2000}, required=True)),
+        params=(_path("freeze_id"), Param("reason", msgspec.json.schema(Reason), required=True)),
     ),
     Operation(
         "GET",
