@@ -55,6 +55,7 @@ def limits_from(settings: Settings) -> Limits:
         proposal_ttl_seconds=settings.proposal_ttl_seconds,
         approval_quorum_high=settings.approval_quorum_high,
         approval_quorum_critical=settings.approval_quorum_critical,
+        confidence=settings.confidence,
         require_judged_change=settings.require_judged_change,
     )
 

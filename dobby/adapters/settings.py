@@ -37,6 +37,7 @@ class Settings:
     proposal_ttl_seconds: int = 604_800
     approval_quorum_high: int = 1
     approval_quorum_critical: int = 2
+    confidence: float = 0.95
     processor_interval_seconds: float = 5
     db_timeout_seconds: float = 2
     db_wait_seconds: float = 60
@@ -73,7 +74,11 @@ def database_backend(url: str) -> str:
 
 
 def _number(
-    parse: Callable[[str], T], low: float | None = None, high: float | None = None, low_open: bool = False
+    parse: Callable[[str], T],
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> Callable[[str, str], T]:
     def read(name: str, raw: str) -> T:
         try:
@@ -84,9 +89,9 @@ def _number(
         if (
             not math.isfinite(number)
             or (low is not None and (number <= low if low_open else number < low))
-            or (high is not None and number > high)
+            or (high is not None and (number >= high if high_open else number > high))
         ):
-            bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else '∞'}]"
+            bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else '∞'}{')' if high_open else ']'}"
             raise SettingsError(f"{name}={raw!r} is outside {bounds}")
         return value
 
@@ -131,6 +136,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("service_mode", "JHF_DOBBY_SERVICE_MODE", _mode)
     take("service_mode", "DOBBY_SERVICE_MODE", _mode)
     take("neutral_sample_rate", "DOBBY_NEUTRAL_SAMPLE_RATE", _number(float, 0, 1))
+    take("confidence", "DOBBY_CONFIDENCE", _number(float, 0, 1, low_open=True, high_open=True))
     take("replay_budget", "DOBBY_REPLAY_BUDGET", _number(int, 1, MAX_COUNT))
     take("replay_budget_window_seconds", "DOBBY_REPLAY_BUDGET_WINDOW_SECONDS", _number(float, 1, MAX_WINDOW))
     take("promotion_velocity_max", "DOBBY_PROMOTION_VELOCITY_MAX", _number(int, 1, MAX_COUNT))

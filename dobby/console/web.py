@@ -44,6 +44,19 @@ def _number(value: Any) -> str:
     return "—" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def _metric_value(value: Any) -> str:
+    """A metric value as an operator reads it: a number, `x/n (share)` or `mean (sd, n)`."""
+    if not isinstance(value, dict):
+        return _number(value)
+    if "successes" in value:
+        return f"{value['successes']}/{value['n']} ({_number(value['successes'] / value['n'])})"
+    return f"{_number(value['mean'])} (sd {_number(value['sd'])}, n {value['n']})"
+
+
+def _interval(bounds: list[float] | None) -> str:
+    return "—" if bounds is None else f"[{_number(bounds[0])}, {_number(bounds[1])}]"
+
+
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("dobby.console", "templates"),
@@ -52,7 +65,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pretty=_pretty, short=_short, number=_number)
+    env.filters.update(pretty=_pretty, short=_short, number=_number, metric_value=_metric_value, interval=_interval)
     env.globals["query"] = lambda **values: urlencode({k: v for k, v in values.items() if v})
     return env
 

@@ -11,6 +11,7 @@ from dobby.engine.canonical import target_id_for
 from dobby.engine.context import Context
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
 from dobby.engine.guards import GuardView, activation_guards
+from dobby.engine.judgement import MetricResult
 from dobby.engine.log_reading import stream_positions
 from dobby.engine.proposal import Generated, ProposalView
 from dobby.engine.proposals import (
@@ -38,6 +39,9 @@ class Explanation(View, frozen=True):
     change_judged: bool | None
     candidate_hash: str
     """What an approval binds (with change_hash inside it when the change was judged)."""
+    metric_results: list[MetricResult] = []
+    """The replay's judgement the proposal stands on: for summaries, estimate and interval beside the values
+    (SPEC §14)."""
 
 
 @dataclass
@@ -99,6 +103,7 @@ class AuditQueries:
             now=now,
             hold=hold_now(context, state, now),
         )
+        replay = context.uow.get(Replay, parse_uuid(state.replay_id))
         return Explanation(
             proposal_id=state.proposal_id,
             state=state.state,
@@ -107,6 +112,7 @@ class AuditQueries:
             change_hash=state.content_hash,
             change_judged=state.change_judged,
             candidate_hash=state.candidate_hash,
+            metric_results=[] if replay is None else replay.state.view().metric_results,
         )
 
     def verify_stream(self, stream_id: UUID) -> bool:

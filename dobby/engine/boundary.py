@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import types
+import typing
 from collections.abc import Hashable, Iterator
 from functools import cache
 from typing import Any, TypeVar, cast
@@ -43,7 +45,7 @@ def decode(raw: bytes, kind: type[T]) -> T:
     try:
         value: T = _decoder(cast(Hashable, kind)).decode(raw)
     except msgspec.ValidationError as error:
-        raise _invalid(str(error)) from None
+        raise _invalid(str(error), generic, kind) from None
     except msgspec.DecodeError as error:
         raise MalformedInputError(f"the body is not valid JSON: {error}") from None
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(generic, MAX_DEPTH) > MAX_DEPTH:
@@ -117,9 +119,11 @@ def _nul_paths(value: Any, path: str = "") -> Iterator[str]:
 _STRICT = json.JSONDecoder(object_pairs_hook=_unique_members, parse_int=_safe_integer, parse_constant=_constant)
 
 
-def _invalid(message: str) -> InvalidInputError:
+def _invalid(message: str, generic: Any = None, kind: Any = None) -> InvalidInputError:
     match = _AT_PATH.search(message)
     path = match["path"].lstrip(".") if match else ""
+    if "[...]" in path:
+        path = _name_keys(path, generic, kind)
     text = message[: match.start()] if match else message
     named = _FIELD.search(text)
     if named and ("unknown field" in text or "missing required field" in text):
@@ -141,3 +145,51 @@ def _depth(value: Any, limit: int) -> int:
         if deepest > limit:
             break
     return 1 + deepest
+
+
+_SEGMENT = re.compile(r"\.?([^.\[]+)|\[(\.\.\.|\d+)\]")
+
+
+def _name_keys(path: str, generic: Any, kind: Any) -> str:
+    """msgspec writes `[...]` for a key of a dict; name the first key whose value fails its type instead
+    (`metrics.baseline.acc.sd`, not `metrics.baseline[...].sd`). The path as msgspec wrote it when that fails."""
+    value, shape, named = generic, kind, []
+    try:
+        for name, index in _SEGMENT.findall(path):
+            shape = _container(shape)
+            if name:
+                value, shape = value[name], typing.get_type_hints(shape)[name]
+                named.append(name)
+            elif index == "...":
+                item = typing.get_args(shape)[1]
+                key = next(k for k, v in value.items() if not _fits(v, item))
+                value, shape = value[key], item
+                named.append(key)
+            else:
+                value, shape = value[int(index)], typing.get_args(shape)[0]
+                named[-1] += f"[{index}]"
+    except (KeyError, IndexError, TypeError, StopIteration, NameError, AttributeError):
+        return path
+    return ".".join(named)
+
+
+def _container(shape: Any) -> Any:
+    """The dict, list or Struct type inside an Annotated or a union with UNSET or None."""
+    while typing.get_origin(shape) is typing.Annotated:
+        shape = typing.get_args(shape)[0]
+    if typing.get_origin(shape) in (typing.Union, types.UnionType):
+        arms = [_container(arm) for arm in typing.get_args(shape)]
+        shape = next(arm for arm in arms if typing.get_origin(arm) in (dict, list) or _is_struct(arm))
+    return shape
+
+
+def _is_struct(shape: Any) -> bool:
+    return isinstance(shape, type) and issubclass(shape, msgspec.Struct)
+
+
+def _fits(value: Any, shape: Any) -> bool:
+    try:
+        msgspec.convert(value, shape)
+    except msgspec.ValidationError:
+        return False
+    return True

@@ -25,6 +25,8 @@ class Limits:
     proposal_ttl_seconds: int = 604_800
     approval_quorum_high: int = 1
     approval_quorum_critical: int = 2
+    confidence: float = 0.95
+    """The default confidence of a contract metric judged from sample summaries (SPEC §14)."""
     require_judged_change: bool = True
     """Propose refuses a replay that judged no change (SPEC §4.4, `change_not_judged`)."""
 

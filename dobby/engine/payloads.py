@@ -10,6 +10,7 @@ import msgspec
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.judgement import MetricResult, Metrics, ThresholdContract
 from dobby.engine.shapes import Hash, Identifier, RecordId, Risk, TargetRef, Timestamp
+from dobby.engine.summaries import Summary
 
 Reasons = list[str]
 ApprovalOutcome = Literal[
@@ -74,7 +75,7 @@ class ReplayEvaluated(EventPayload, frozen=True):
     threshold_contract: ThresholdContract
     workload_similar: bool
     run_ids: list[str]
-    verdict: Literal["passed", "rejected", "revalidate_required"]
+    verdict: Literal["passed", "rejected", "revalidate_required", "inconclusive"]
     reasons: Reasons
     metric_results: list[MetricResult]
     candidate_hash: Hash
@@ -114,7 +115,7 @@ class ReplayValidated(EventPayload, frozen=True):
 
 
 class Observed(EventPayload, frozen=True):
-    metrics: dict[str, float]
+    metrics: dict[str, float | Summary]
     verdict: Literal["healthy", "regressed"]
     metric_results: list[MetricResult]
 

@@ -111,6 +111,9 @@ class ProposalState:
         """An approval must name the change itself when the replay did not judge it (SPEC §4.5)."""
         return self.change_judged is False
 
+    observed_n: dict[str, int] | None = None
+    """The n of each summary in the latest observation: the next one is cumulative, so never smaller (SPEC §14)."""
+
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
@@ -249,6 +252,9 @@ def _apply(state: ProposalState, event: ChainedEvent) -> ProposalState:
         return replace(updated, activated_at=rfc3339(event.timestamp))
     if isinstance(event, RevalidationRequired):
         return replace(updated, revalidate_required=True)
+    if isinstance(event, Observed):
+        sizes = {name: value["n"] for name, value in payload["metrics"].items() if isinstance(value, dict)}
+        return replace(updated, observed_n=sizes or state.observed_n)
     return updated
 
 

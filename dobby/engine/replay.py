@@ -86,7 +86,7 @@ class ReplayState:
         if "flip_at" not in result:
             rule = msgspec.convert(self.threshold_contract["metrics"][result["name"]], MetricRule)
             result = {**result, "flip_at": flip_point(rule, result["baseline"])}
-        return MetricResult(**result)
+        return msgspec.convert(result, MetricResult)
 
 
 class ReplayEvaluated(ChainedCreated):

@@ -17,7 +17,15 @@ from dobby.engine.chain import ChainedAggregate
 from dobby.engine.clock import rfc3339
 from dobby.engine.context import Context
 from dobby.engine.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError, Violation
-from dobby.engine.judgement import MetricResult, Metrics, ThresholdContract, Verdict, check_contract, judge_replay
+from dobby.engine.judgement import (
+    DEFAULT_CONFIDENCE,
+    MetricResult,
+    Metrics,
+    ThresholdContract,
+    Verdict,
+    check_contract,
+    judge_replay,
+)
 from dobby.engine.ledger import Allowance, Ledger, allowance
 from dobby.engine.proposal import Proposal
 from dobby.engine.replay import Replay, ReplayState
@@ -118,7 +126,9 @@ class WhatIfAnswer(View, frozen=True):
     flips: list[Flip]
 
 
-def judge_what_if(replay: ReplayState, body: WhatIf, fabric_families: dict[str, str]) -> WhatIfAnswer:
+def judge_what_if(
+    replay: ReplayState, body: WhatIf, fabric_families: dict[str, str], confidence: float = DEFAULT_CONFIDENCE
+) -> WhatIfAnswer:
     """A stored replay judged again under `body`: a pure function, so nothing is appended and no budget spent."""
     metrics = msgspec.convert(replay.metrics, Metrics)
     violations = [
@@ -130,7 +140,14 @@ def judge_what_if(replay: ReplayState, body: WhatIf, fabric_families: dict[str, 
     if violations:
         raise RuleViolationError(violations)
     similar = replay.workload_similar if body.workload_similar is UNSET else body.workload_similar
-    judgement = judge_replay(body.threshold_contract, metrics, similar, replay.family_versions, fabric_families)
+    judgement = judge_replay(
+        body.threshold_contract,
+        metrics,
+        similar,
+        replay.family_versions,
+        fabric_families,
+        default_confidence=confidence,
+    )
     stored = {result["name"]: result["passed"] for result in replay.metric_results}
     flips = [
         Flip(result.name, stored[result.name], result.passed)
@@ -236,7 +253,12 @@ class ReplayCommands:
                     retry_after=budget.retry_after,
                 )
             judgement = judge_replay(
-                body.threshold_contract, body.metrics, body.workload_similar, body.family_versions, fabric.families
+                body.threshold_contract,
+                body.metrics,
+                body.workload_similar,
+                body.family_versions,
+                fabric.families,
+                default_confidence=limits.confidence,
             )
             replay = Replay.evaluate(
                 replay_id,
@@ -269,7 +291,7 @@ class ReplayCommands:
             raise NotFoundError(f"no replay {replay_id!r}")
         if tenants is not None and replay.state.tenant_id not in tenants:
             raise ForbiddenError(f"the caller may not see tenant {replay.state.tenant_id!r}")
-        return judge_what_if(replay.state, body, context.fabric().families)
+        return judge_what_if(replay.state, body, context.fabric().families, context.limits.confidence)
 
     def _unknown_runs(self, tenant: str, run_ids: list[str]) -> list[Violation]:
         found = []

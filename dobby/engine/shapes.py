@@ -33,7 +33,6 @@ Reason = Annotated[str, Meta(min_length=1, max_length=2000, pattern=CONTROL_FREE
 Rationale = Annotated[str, Meta(max_length=2000, pattern=NUL_FREE)]
 Number = int | float
 FamilyVersions = Annotated[dict[Identifier, Identifier], Meta(min_length=1, max_length=100)]
-MetricValues = Annotated[dict[Identifier, Number], Meta(max_length=200)]
 FreeObject = Annotated[
     dict[str, Any],
     Meta(

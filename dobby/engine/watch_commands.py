@@ -11,11 +11,19 @@ from dobby.engine.boundary import convert
 from dobby.engine.chain import ChainedAggregate
 from dobby.engine.context import Context
 from dobby.engine.errors import InvalidStateError, RuleViolationError, StaleReadError, Violation
-from dobby.engine.judgement import MetricResult, ThresholdContract, judge_observation
+from dobby.engine.judgement import (
+    MetricResult,
+    Metrics,
+    MetricValues,
+    ThresholdContract,
+    judge_observation,
+    kind_mismatches,
+)
 from dobby.engine.lifecycle import ACTIVE
 from dobby.engine.proposals import load_proposal, proposal_uuid, target_of
 from dobby.engine.replay import Replay
-from dobby.engine.shapes import MetricValues, RecordId, Shape, View
+from dobby.engine.shapes import RecordId, Shape, View
+from dobby.engine.summaries import MetricValue, Summary
 
 WATCH_ACTOR = "dobby:watch"
 
@@ -63,7 +71,13 @@ class WatchCommands:
                         for name in missing
                     ]
                 )
-            results = judge_observation(contract, replay.state.metrics["baseline"], dict(body.metrics))
+            baseline = convert(replay.state.metrics, Metrics).baseline
+            violations = kind_mismatches(baseline, {name: body.metrics[name] for name in contract.metrics}, "metrics")
+            violations += shrunk_samples(state.observed_n or {}, body.metrics)
+            if violations:
+                raise RuleViolationError(violations)
+            limits = context.limits
+            results = judge_observation(contract, baseline, dict(body.metrics), limits.confidence)
             regressed = [result for result in results if result.regressed]
             verdict: Literal["healthy", "regressed"] = "regressed" if regressed else "healthy"
             observed = stored.Observed(dict(body.metrics), verdict, list(results))
@@ -71,11 +85,7 @@ class WatchCommands:
             touched: list[ChainedAggregate[Any]] = [proposal]
             rolled_back = bool(regressed) and state.auto_rollback
             if rolled_back:
-                reason = "; ".join(
-                    f"{r.name} regressed: baseline {r.baseline:g}, observed {r.candidate:g}"
-                    + (" (veto)" if r.veto else "")
-                    for r in regressed
-                )
+                reason = "; ".join(_regression(r) for r in regressed)
                 proposal.roll_back(reason, actor=WATCH_ACTOR, at=now)
                 holder = target_of(context, proposal)
                 if holder is None or holder.state.active_proposal_id != str(pid):
@@ -92,3 +102,27 @@ class WatchCommands:
             )
 
         return context.uow.transact(attempt)
+
+
+def shrunk_samples(previous: dict[str, int], observed: dict[str, MetricValue]) -> list[Violation]:
+    """Summaries are cumulative (SPEC §14): an n smaller than the latest observation's is refused."""
+    found = []
+    for name, value in sorted(observed.items()):
+        if isinstance(value, Summary) and value.n < previous.get(name, 0):
+            message = (
+                f"metric {name!r}: n={value.n} is smaller than the previous observation's {previous[name]}; "
+                "an observation's summaries count all live traffic since activation"
+            )
+            found.append(Violation("sample_shrank", message, f"metrics.{name}.n"))
+    return found
+
+
+def _regression(result: MetricResult) -> str:
+    veto = " (veto)" if result.veto else ""
+    if result.interval is None:
+        return f"{result.name} regressed: baseline {result.baseline:g}, observed {result.candidate:g}{veto}"
+    low, high = result.interval
+    return (
+        f"{result.name} regressed: improvement {result.estimate:.6g}, always-valid interval [{low:.6g}, {high:.6g}] "
+        f"(confidence {result.confidence:g} across the contract){veto}"
+    )

@@ -87,7 +87,9 @@ class RunsProjection(RecordProjection):
 
 class ReplaysProjection(RecordProjection):
     name = "replays"
-    version = 2  # 2: views carry change_hash (SPEC §4.8)
+    version = 3
+    """2: views carry change_hash (SPEC §4.8); 3: metric results carry estimate, interval, confidence, inconclusive
+    and needed_n (SPEC §14)."""
     event_type = ReplayEvaluated
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
@@ -160,8 +162,17 @@ def _proposal_row(state: ProposalState, seq: int) -> dict[str, Any]:
         "created_at": state.created_at,
         "version": state.version,
         "view": to_builtins(state.view()),
-        "fold": dataclasses.asdict(state),
+        "fold": _fold(state),
     }
+
+
+def _fold(state: ProposalState) -> dict[str, Any]:
+    """The engine's state as stored; `observed_n` only once summaries were observed, so rows of proposals that never
+    were keep the shape earlier releases wrote."""
+    fold = dataclasses.asdict(state)
+    if fold["observed_n"] is None:
+        del fold["observed_n"]
+    return fold
 
 
 def counter_deltas(batch: Sequence[Recorded]) -> Counter[tuple[str, str]]:

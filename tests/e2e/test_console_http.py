@@ -98,3 +98,55 @@ def test_with_tokens_and_no_secret_the_console_stays_shut(database_url: str, tmp
     with serve_in_process(database_url, tmp_path, api_tokens_file=tokens_file(tmp_path)) as app:
         answer = app.client.get("/console")
         assert answer.status_code == 503 and "DOBBY_CONSOLE_SECRET" in answer.text
+
+
+def summary_replay(app: InProcess, candidate_successes: int) -> dict[str, Any]:
+    metrics = {
+        "baseline": {"success": {"successes": 400, "n": 1000}, "latency_ms": {"mean": 120, "sd": 30, "n": 1000}},
+        "candidate": {
+            "success": {"successes": candidate_successes, "n": 1000},
+            "latency_ms": {"mean": 110, "sd": 30, "n": 1000},
+        },
+    }
+    contract = {
+        "mode": "all",
+        "metrics": {"success": {"direction": "increase"}, "latency_ms": {"direction": "decrease"}},
+    }
+    return post(
+        app.client, "/replay/evaluate", replay_body(FAMILIES, metrics=metrics, threshold_contract=contract), 201
+    )
+
+
+def metric_row(page: str, name: str) -> str:
+    found = re.search(rf'<tr data-metric="{name}".*?</tr>', page, re.DOTALL)
+    assert found, page
+    return found.group(0)
+
+
+def test_the_replay_page_shows_estimate_interval_and_the_sample_an_inconclusive_metric_needs(app: InProcess) -> None:
+    replay = summary_replay(app, 420)
+    assert replay["verdict"] == "inconclusive"
+    success = {r["name"]: r for r in replay["metric_results"]}["success"]
+    page = app.client.get(f"/console/replays/{replay['replay_id']}").text
+    row = metric_row(page, "success")
+    assert 'data-inconclusive="true"' in row and "400/1000 (0.4)" in row and "420/1000 (0.42)" in row
+    assert f"needs about {success['needed_n']:,} per side" in row
+    low, high = success["interval"]
+    assert f"[{low:.6g}, {high:.6g}] at 95 %" in row
+    assert 'data-inconclusive="false"' in metric_row(page, "latency_ms")
+    assert "120 (sd 30, n 1000)" in metric_row(page, "latency_ms")
+
+
+def test_the_proposal_page_shows_the_replays_interval_and_each_observations(app: InProcess) -> None:
+    replay = summary_replay(app, 480)
+    proposal = post(app.client, "/promotions/propose", propose_body(replay["replay_id"]), 201)
+    app.write_approval(proposal)
+    post(app.client, "/promotions/approve-check", {"proposal_id": proposal["proposal_id"]}, 200)
+    post(app.client, "/promotions/activate", {"proposal_id": proposal["proposal_id"]}, 200)
+    live = {"success": {"successes": 90, "n": 200}, "latency_ms": {"mean": 112, "sd": 30, "n": 200}}
+    seen = post(app.client, "/promotions/observe", {"proposal_id": proposal["proposal_id"], "metrics": live}, 200)
+    page = app.client.get(f"/console/proposals/{proposal['proposal_id']}").text
+    low, high = {r["name"]: r for r in replay["metric_results"]}["success"]["interval"]
+    assert f"[{low:.6g}, {high:.6g}] at 95 %" in metric_row(page, "success")
+    observed = {r["name"]: r for r in seen["metric_results"]}["success"]["interval"]
+    assert f"success 90/200 (0.45) (improvement 0.05, always-valid [{observed[0]:.6g}, {observed[1]:.6g}])" in page

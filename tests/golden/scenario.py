@@ -301,6 +301,66 @@ class Scenario:
             },
         )
 
+    async def statistics(self) -> None:
+        """Sample summaries (SPEC §14), in releases that judge them: a passing replay whose proposal goes live and is
+        observed twice (cumulative), and an inconclusive replay. Earlier releases refuse the first replay (422)."""
+        sampled = {
+            "baseline": {"accuracy": {"successes": 800, "n": 1000}, "latency_ms": {"mean": 120, "sd": 30, "n": 1000}},
+            "candidate": {"accuracy": {"successes": 880, "n": 1000}, "latency_ms": {"mean": 100, "sd": 30, "n": 1000}},
+        }
+        body = {
+            "tenant_id": "acme",
+            "target": {"type": "prompt_template", "id": "p-sampled"},
+            "family_versions": FAMILIES,
+            "metrics": sampled,
+            "threshold_contract": {
+                "mode": "all",
+                "metrics": {
+                    "accuracy": {"direction": "increase", "confidence": 0.9},
+                    "latency_ms": {"direction": "decrease"},
+                },
+                "veto": ["accuracy"],
+            },
+            "workload_similar": True,
+        }
+        answer = await self.call("POST", f"{LEARNING}/replay/evaluate", body, expect=(201, 422))
+        if "replay_id" not in answer:
+            return
+        self.ids["replays"].append(answer["replay_id"])
+        proposal: dict[str, Any] = await self.call(
+            "POST",
+            f"{LEARNING}/promotions/propose",
+            {
+                "tenant_id": "acme",
+                "replay_id": answer["replay_id"],
+                "target": body["target"],
+                "risk": "low",
+                "change": {"template": "Hello from sampled"},
+                "baseline": {"template": "Hi"},
+                "ttl_seconds": 31_536_000,
+            },
+        )
+        self.ids["proposals"]["sampled_active"] = proposal["proposal_id"]
+        self.approve(proposal)
+        assert (await self.check(proposal))["state"] == "approved"
+        await self.activate(proposal)
+        for n in (200, 400):
+            live = {
+                "accuracy": {"successes": int(0.87 * n), "n": n},
+                "latency_ms": {"mean": 101, "sd": 29, "n": n},
+            }
+            observed = {"proposal_id": proposal["proposal_id"], "metrics": live}
+            seen = await self.call("POST", f"{LEARNING}/promotions/observe", observed)
+            assert seen["verdict"] == "healthy", seen
+        unsure = {
+            "baseline": sampled["baseline"],
+            "candidate": {"accuracy": {"successes": 820, "n": 1000}, "latency_ms": {"mean": 119, "sd": 30, "n": 1000}},
+        }
+        body = {**body, "target": {"type": "prompt_template", "id": "p-unsure"}, "metrics": unsure}
+        answer = await self.call("POST", f"{LEARNING}/replay/evaluate", body)
+        assert answer["verdict"] == "inconclusive", answer
+        self.ids["replays"].append(answer["replay_id"])
+
     async def collect(self) -> dict[str, Any]:
         views: dict[str, Any] = {"runs": {}, "replays": {}, "proposals": {}, "histories": {}, "targets": {}}
         for run_id in self.ids["runs"]:
@@ -338,6 +398,7 @@ async def main(out: Path) -> None:
             await scenario.every_state()
             if extras:
                 await scenario.policy()
+                await scenario.statistics()
             views = await scenario.collect()
             head = await asyncio.to_thread(system.engine.position)
     document = {

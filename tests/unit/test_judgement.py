@@ -65,7 +65,7 @@ def test_unchanged_metric_passes_with_zero_minimum() -> None:
     assert result.passed and not result.regressed and result.margin == 0
 
 
-def metrics(baseline: dict[str, float], candidate: dict[str, float]) -> Metrics:
+def metrics(baseline: dict[str, Any], candidate: dict[str, Any]) -> Metrics:
     return Metrics(baseline, candidate)
 
 

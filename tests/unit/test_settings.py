@@ -24,6 +24,7 @@ def test_values_are_read_and_converted() -> None:
             "DOBBY_PORT": "9000",
             "DOBBY_SERVICE_MODE": "promotion_enabled",
             "DOBBY_NEUTRAL_SAMPLE_RATE": "0.5",
+            "DOBBY_CONFIDENCE": "0.9",
             "DOBBY_GROUP_COMMIT": "off",
             "DOBBY_REQUIRE_JUDGED_CHANGE": "false",
             "DOBBY_BOBBIN_PATH": "",
@@ -32,6 +33,7 @@ def test_values_are_read_and_converted() -> None:
     )
     assert (settings.port, settings.service_mode, settings.neutral_sample_rate) == (9000, Mode.promotion_enabled, 0.5)
     assert settings.group_commit is False and settings.bobbin_path is None
+    assert settings.confidence == 0.9 and load_settings({}).confidence == 0.95
     assert settings.require_judged_change is False
     env = eventsourcing_env(settings)
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_PASSWORD"], env["POSTGRES_DBNAME"]) == (
@@ -55,6 +57,10 @@ def test_the_jhf_alias_sets_the_mode_and_dobby_wins() -> None:
         ("DOBBY_PORT", "70000"),
         ("DOBBY_NEUTRAL_SAMPLE_RATE", "1.5"),
         ("DOBBY_NEUTRAL_SAMPLE_RATE", "nan"),
+        ("DOBBY_CONFIDENCE", "1"),
+        ("DOBBY_CONFIDENCE", "0"),
+        ("DOBBY_CONFIDENCE", "95"),
+        ("DOBBY_CONFIDENCE", "high"),
         ("DOBBY_REPLAY_BUDGET", "-1"),
         ("DOBBY_REPLAY_BUDGET", "0"),
         ("DOBBY_REPLAY_BUDGET", "2.5"),
