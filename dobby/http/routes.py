@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -14,6 +14,7 @@ from dobby.engine.checkpoint import Checkpoint, ConsistencyProof, InclusionProof
 from dobby.engine.decision_queue import Decision
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.intake_commands import IntakeAccepted, SampledOut
+from dobby.engine.judgement import Verdict
 from dobby.engine.policy import FreezeView
 from dobby.engine.policy_commands import DeclareFreeze, FreezeAnswer, StopAnswer, TenantAction
 from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
@@ -86,7 +87,7 @@ TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER, required=True), MIN
 """Lists of one tenant, held in memory by the engine (freezes, the decision queue); an offset is the cursor."""
 RUN_FILTERS = (Param("outcome", IDENTIFIER), Param("trace_id", IDENTIFIER))
 REPLAY_FILTERS = (
-    Param("verdict", {"enum": ["passed", "rejected", "revalidate_required"]}),
+    Param("verdict", {"enum": list(get_args(Verdict))}),
     Param("target_type", IDENTIFIER),
     Param("target_id", IDENTIFIER),
 )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import Select, Table, and_, case, func, select
 
 from dobby.engine.canonical import content_hash, target_id_for
 from dobby.engine.clock import RANGE, parse_timestamp, rfc3339
 from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
+from dobby.engine.judgement import Verdict
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.shapes import is_ascii_digits, is_identifier
 from dobby.projections.store import ProjectionStore
@@ -203,8 +204,8 @@ class Queries:
             return {tenant: int(count or 0) for tenant, count in connection.execute(statement)}
 
 
-VERDICTS = ("passed", "rejected", "revalidate_required")
-"""The verdicts of SPEC §4.3: a filter on another finds nothing, so it is refused as the contract says."""
+VERDICTS: tuple[str, ...] = get_args(Verdict)
+"""The verdicts of SPEC §4.3 and §14: a filter on another finds nothing, so it is refused as the contract says."""
 
 
 def _parse(table: Table, filters: dict[str, str], allowed: set[str], created: Any) -> tuple[int, int | None, list[Any]]:
