@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eventsourcing.persistence import PersistenceError
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
 from dobby.adapters.dsse import seal
@@ -55,13 +57,23 @@ def limits_from(settings: Settings) -> Limits:
         proposal_ttl_seconds=settings.proposal_ttl_seconds,
         approval_quorum_high=settings.approval_quorum_high,
         approval_quorum_critical=settings.approval_quorum_critical,
+        clock_skew_seconds=settings.clock_skew_seconds,
         confidence=settings.confidence,
         require_judged_change=settings.require_judged_change,
     )
 
 
 def open_event_log(settings: Settings) -> EventLog:
-    return EventLog(env=eventsourcing_env(settings))
+    """The event store. The SQLite store creates its tables as it opens; when it cannot (a full disk, a read-only
+    file: SPEC §16) it is opened without, so the process starts in warmup and `init_storage` creates them as soon
+    as the store takes writes again."""
+    env = eventsourcing_env(settings)
+    try:
+        return EventLog(env=env)
+    except (PersistenceError, sqlite3.Error):
+        if settings.backend != "sqlite":
+            raise
+        return EventLog(env={**env, "CREATE_TABLE": "no"})
 
 
 def http_client(timeout_seconds: float) -> httpx.Client:
@@ -154,6 +166,14 @@ class System:
     @property
     def db_timeout_seconds(self) -> float:
         return self.settings.db_timeout_seconds
+
+    @property
+    def body_timeout_seconds(self) -> float:
+        return self.settings.body_timeout_seconds
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.settings.max_in_flight
 
     @property
     def console_secret(self) -> str | None:
@@ -261,12 +281,17 @@ class System:
         self.engine.position()
         self.store.positions()
 
+    def probe_write(self) -> None:
+        self.store.probe_write()
+
     def gauges(self) -> dict[str, Any]:
         """The gauge values of SPEC §6, read from the projections at scrape time."""
         now = self.engine.context.clock()
         limits = self.engine.context.limits
         values: dict[str, Any] = {
             "effective_mode": self.engine.context.mode(),
+            "roles_held": self.leadership.leading(),
+            "role_names": list(self.leadership.roles),
             "runners": {
                 name: (status.last_error is not None, status.restarts) for name, status in self.follower.status.items()
             },
@@ -294,6 +319,7 @@ class System:
                 tenant: count >= limits.velocity_max
                 for tenant, count in self.queries.activations_since(velocity_since).items()
             }
+            values["role_holders"] = self.leadership.holders()
         except Exception:  # the database is down: the gauges that need it are left out
             pass
         return values

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -20,11 +22,13 @@ import uvicorn
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import SQLAlchemyError
 
-from dobby.adapters.settings import SettingsError
+from dobby.adapters.settings import SettingsError, database_display
+from dobby.adapters.store_errors import refuses_writes
 from dobby.adapters.tokens_file import TokenRefusedError, TokensFileError
 from dobby.bootstrap import system_from_environment
 from dobby.cli_audit import add_audit_parser
 from dobby.cli_projections import projections_rebuild, projections_status, projections_verify
+from dobby.cli_store import MissingStoreError
 from dobby.cli_tokens import tokens_add, tokens_list, tokens_revoke
 from dobby.demo import run_demo
 from dobby.engine.errors import DobbyError, describe
@@ -32,9 +36,11 @@ from dobby.engine.schemas import exported
 from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
 from dobby.http.auth import load_tokens
+from dobby.http.protocol import BoundedHttpToolsProtocol
 from dobby.http.routes import command_bodies
 
-EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, OSError)
+KEEP_ALIVE_SECONDS = 5  # SPEC §16: idle keep-alive connections close after 5 s
+EXPECTED_FAILURES = (PersistenceError, SQLAlchemyError, psycopg.Error, sqlite3.Error, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,12 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args)
     except (SettingsError, TokensFileError) as error:
         return _fail(args, f"bad setting: {error}", 2)
+    except MissingStoreError as error:
+        return _fail(args, str(error), 2)
     except TokenRefusedError as error:
         return _fail(args, str(error), 1)
     except DobbyError as error:
         return _fail(args, f"{error.code}: {error.message}", 1)
     except EXPECTED_FAILURES as error:
-        return _fail(args, describe(error), 1)
+        cause = "the database refuses writes (full disk, read-only, recovery): " if refuses_writes(error) else ""
+        return _fail(args, cause + describe(error), 1)
     return result
 
 
@@ -89,7 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     revoke.set_defaults(handler=tokens_revoke)
 
-    demo = commands.add_parser("demo", help="run one whole proposal lifecycle against the configured database")
+    demo = commands.add_parser(
+        "demo", help="one whole proposal lifecycle, on a fresh SQLite file of its own unless --database says otherwise"
+    )
+    demo.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="run it on this database instead (DOBBY_DATABASE_URL is ignored)",
+    )
     demo.set_defaults(handler=_demo)
 
     db = commands.add_parser("db", help="database administration")
@@ -141,7 +158,9 @@ def _serve(args: argparse.Namespace) -> int:
         "host": settings.host,
         "port": settings.port,
         "fd": args.fd,
-        "http": "httptools",
+        # uvicorn bounds idle keep-alive itself; the header block's bound is the protocol's, the body's the app's
+        "http": functools.partial(BoundedHttpToolsProtocol, request_timeout=settings.body_timeout_seconds),
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "log_level": "warning",
         "access_log": False,
         "proxy_headers": False,  # nothing reads the client address: one ASGI layer less per request
@@ -151,10 +170,37 @@ def _serve(args: argparse.Namespace) -> int:
         if settings.api_tokens_file is not None:
             load_tokens(settings.api_tokens_file)  # a bad file stops the start here, not every worker, again and again
         os.environ[BACKGROUND_VARIABLE] = "0" if args.no_background else "1"
+        _stop_quietly()
+        print(_start_line(args, settings), flush=True)
         uvicorn.run("dobby.http.asgi:app", factory=True, workers=args.workers, **options)
         return 0
-    uvicorn.run(create_app(system, background=not args.no_background), **options)
+    app = create_app(system, background=not args.no_background)
+    _stop_quietly()
+    print(_start_line(args, settings), flush=True)
+    uvicorn.run(app, **options)
     return 0
+
+
+def _start_line(args: argparse.Namespace, settings: Any) -> str:
+    """The one line `serve` prints at start (SPEC §7): where, in which mode, on which database, tokens or not."""
+    where = f"inherited socket {args.fd}" if args.fd is not None else f"http://{settings.host}:{settings.port}"
+    tokens = f"on ({settings.api_tokens_file})" if settings.api_tokens_file is not None else "off"
+    return (
+        f"dobby: serving {where} (console at /console) — requested mode {settings.service_mode.name}, "
+        f"database {database_display(settings.database_url)}, tokens {tokens}"
+    )
+
+
+def _stop_quietly() -> None:
+    """SIGTERM and Ctrl-C stop the server cleanly and the process exits 0. uvicorn handles them itself while it
+    serves, then raises the signal again under the handler it found: that must not be the default (death by the
+    signal, 143, or a KeyboardInterrupt traceback), nor ignore one that arrives before uvicorn listens for it."""
+    for caught in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(caught, _exit_cleanly)
+
+
+def _exit_cleanly(*_: object) -> None:
+    raise SystemExit(0)
 
 
 def _is_loopback(host: str) -> bool:
@@ -207,8 +253,8 @@ def _export_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(_: argparse.Namespace) -> int:
-    return run_demo()
+def _demo(args: argparse.Namespace) -> int:
+    return run_demo(args.database)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from dobby.adapters.signing import (
 )
 from dobby.bootstrap import engine_from_environment, system_from_environment
 from dobby.cli_receipts import check_receipts, print_receipts
+from dobby.cli_store import require_store
 from dobby.engine.checkpoint import Checkpoint, extension_problems, key_id_of, public_key_view, signed_message
 from dobby.engine.log_reading import read_entries
 from dobby.engine.verification import LogReport, check_log
@@ -57,6 +58,8 @@ def add_audit_parser(commands: Any) -> None:
 
 def audit_command(args: argparse.Namespace) -> int:
     action = args.proposal_id
+    if action not in ("keygen", "check-receipt"):  # these two read no store (check-receipt: offline, or its proof)
+        require_store()
     if action is None:
         if not args.verify:
             print("dobby: name a proposal, use --verify, or one of: " + ", ".join(ACTIONS), file=sys.stderr)

@@ -8,22 +8,33 @@ import time
 from typing import Any
 
 from dobby.bootstrap import system_from_environment
+from dobby.cli_store import require_store
 from dobby.projections.rebuild import rebuild, verify
 
 
 def projections_status(_: argparse.Namespace) -> int:
+    require_store()
     system = system_from_environment()
     try:
         system.init_storage()
-        print(f"{'projection':<12} {'position':>10} {'lag':>8} {'version':>8}  {'rebuild':<22} failing")
-        for name, runner in system.projection_health().items():
+        postgres = system.settings.backend == "postgres"
+        holders = system.leadership.holders() if postgres else dict.fromkeys(system.leadership.roles, SINGLE)
+        print(f"{'projection':<12} {'position':>10} {'lag':>8} {'version':>8}  {'rebuild':<22} {'failing':<10} held by")
+        health = system.projection_health()
+        for name, runner in health.items():
             print(
                 f"{name:<12} {runner['position']:>10} {runner['lag']:>8} {_version(runner):>8}  "
-                f"{_rebuild(runner):<22} {runner['failing'] or '-'}"
+                f"{_rebuild(runner):<22} {runner['failing'] or '-':<10} {holders.get(name) or '-'}"
             )
+        for role in sorted(set(holders) - set(health)):
+            print(f"{role:<12} {'-':>10} {'-':>8} {'-':>8}  {'-':<22} {'-':<10} {holders[role] or '-'}")
     finally:
         system.close()
     return 0
+
+
+SINGLE = "the-serving-process"
+"""On SQLite (or in memory) one process serves a store and runs every role."""
 
 
 def _version(runner: dict[str, Any]) -> str:
@@ -43,6 +54,7 @@ def _rebuild(runner: dict[str, Any]) -> str:
 
 
 def projections_rebuild(args: argparse.Namespace) -> int:
+    require_store()
     system = system_from_environment()
     try:
         system.init_storage()
@@ -65,6 +77,7 @@ def projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def projections_verify(_: argparse.Namespace) -> int:
+    require_store()
     system = system_from_environment()
     failed = False
     try:

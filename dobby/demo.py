@@ -1,16 +1,20 @@
-"""`dobby demo`: one whole lifecycle on the configured database, approved through the local Warp directory."""
+"""`dobby demo`: one whole lifecycle, approved through a Warp approvals directory — by default on a fresh SQLite
+file of its own (in promotion_enabled mode), so it can be run again and again and touches no configured store."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import tempfile
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import msgspec
 
-from dobby.adapters.settings import load_settings
-from dobby.bootstrap import engine_from_environment
+from dobby.adapters.settings import Settings, database_display, load_settings
+from dobby.bootstrap import build_engine
 from dobby.engine.activation_commands import Rollback
 from dobby.engine.boundary import convert
 from dobby.engine.clock import rfc3339, system_clock
@@ -20,11 +24,27 @@ from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay
 
 
-def run_demo() -> int:
+def demo_settings(database: str | None) -> Settings:
+    """The configured settings on `database`; without one, on a fresh SQLite file and approvals directory of the
+    demo's own in the system's temporary directory, with activation allowed there."""
     settings = load_settings(os.environ)
-    engine = engine_from_environment()
+    if database is not None:
+        return dataclasses.replace(load_settings({**os.environ, "DOBBY_DATABASE_URL": database}), bobbin_path=None)
+    home = Path(tempfile.mkdtemp(prefix="dobby-demo-"))
+    return dataclasses.replace(
+        settings,
+        database_url=f"sqlite:///{home / 'dobby.db'}",
+        warp_approvals_dir=home / "warp-approvals",
+        bobbin_path=None,
+        service_mode=Mode.promotion_enabled,
+    )
+
+
+def run_demo(database: str | None = None) -> int:
+    settings = demo_settings(database)
+    print(f"database     {database_display(settings.database_url)} (mode {settings.service_mode.name})")
+    engine = build_engine(settings)
     engine.context.uow.create_tables()
-    engine.context.requested_mode = Mode.promotion_enabled
     families = dict(engine.context.manifest.families)
     target = {"type": "prompt_template", "id": f"demo-{uuid.uuid4().hex[:8]}"}
     change = {"template": "Hello, {name}!"}
@@ -91,6 +111,7 @@ def run_demo() -> int:
             "decided_at": rfc3339(now),
             "expires_at": rfc3339(now + timedelta(hours=1)),
         }
+        settings.warp_approvals_dir.mkdir(parents=True, exist_ok=True)
         approval_path = settings.warp_approvals_dir / f"{proposal_id}.json"
         approval_path.write_text(json.dumps(approval, indent=2), encoding="utf-8")
         print(f"approval     written to {approval_path}")
@@ -104,6 +125,8 @@ def run_demo() -> int:
         print(f"history      {len(history.events)} events, chain_valid {history.chain_valid}")
         for event in history.events:
             print(f"  v{event.version} {event.type:<16} {event.state_before or '—'} → {event.state_after}")
+        if database is None:
+            print(f"look at it:  DOBBY_DATABASE_URL={settings.database_url} dobby serve   # then open /console")
     finally:
         engine.close()
     return 0

@@ -41,6 +41,9 @@ class Settings:
     processor_interval_seconds: float = 5
     db_timeout_seconds: float = 2
     db_wait_seconds: float = 60
+    body_timeout_seconds: float = 10
+    max_in_flight: int = 512
+    clock_skew_seconds: float = 300
     group_commit: bool = True
     require_judged_change: bool = True
     fabric_url: str | None = None
@@ -151,6 +154,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     take("processor_interval_seconds", "DOBBY_PROCESSOR_INTERVAL_SECONDS", _number(float, 0, DAY, low_open=True))
     take("db_timeout_seconds", "DOBBY_DB_TIMEOUT_SECONDS", _number(float, 0, 3600, low_open=True))
     take("db_wait_seconds", "DOBBY_DB_WAIT_SECONDS", _number(float, 0, DAY))
+    take("body_timeout_seconds", "DOBBY_BODY_TIMEOUT_SECONDS", _number(float, 1, 3600))
+    take("max_in_flight", "DOBBY_MAX_IN_FLIGHT", _number(int, 1, 1_000_000))
+    take("clock_skew_seconds", "DOBBY_CLOCK_SKEW_SECONDS", _number(float, 0, DAY))
     take("group_commit", "DOBBY_GROUP_COMMIT", _switch)
     take("require_judged_change", "DOBBY_REQUIRE_JUDGED_CHANGE", _switch)
     take("fabric_url", "DOBBY_FABRIC_URL", _url)
@@ -194,7 +200,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "dobby.adapters.sqlite_store:DobbySQLiteFactory",
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": str(max(1, round(settings.db_timeout_seconds))),
         }
@@ -213,6 +219,25 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "15",
     }
+
+
+def database_display(url: str) -> str:
+    """DOBBY_DATABASE_URL as it may be shown (a start-up line, a log): without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def missing_store(settings: Settings) -> Path | None:
+    """The SQLite file that DOBBY_DATABASE_URL names when it does not exist (a command that only reads a store
+    must not create an empty one and report it healthy); None otherwise."""
+    if settings.backend != "sqlite":
+        return None
+    path = sqlite_path(settings.database_url)
+    return None if path == ":memory:" or Path(path).exists() else Path(path)
 
 
 def sqlite_path(url: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dobby.console.policy_pages import PolicyPages
@@ -26,7 +26,7 @@ from dobby.console.web import (
 )
 from dobby.engine.activation_commands import Rollback
 from dobby.engine.boundary import decode
-from dobby.engine.errors import DobbyError, NotFoundError
+from dobby.engine.errors import DobbyError, NotFoundError, not_found
 from dobby.engine.judgement import ThresholdContract
 from dobby.engine.promotion_commands import ProposalRef
 from dobby.engine.replay_commands import WhatIf
@@ -69,6 +69,11 @@ def refusal_of(error: DobbyError) -> Message:
     return Message(False, f"Refused ({error.code}): {error.message}", tuple(details))
 
 
+async def _to_console(_: Request) -> Response:
+    """`GET /` leads a newcomer to the console (SPEC §7)."""
+    return RedirectResponse(CONSOLE, status_code=307)
+
+
 @dataclass
 class ConsoleRoutes:
     services: AppServices
@@ -99,6 +104,7 @@ class ConsoleRoutes:
         found = [Route(path, self.guarded(endpoint), methods=[method]) for path, endpoint, method in pages]
         found += PolicyPages(self).routes()
         found.append(Route(f"{CONSOLE}/static/{{name}}", self.asset, methods=["GET"]))
+        found.append(Route("/", _to_console, methods=["GET"]))
         return found
 
     def guarded(self, endpoint: Endpoint) -> Endpoint:
@@ -188,7 +194,7 @@ class ConsoleRoutes:
     ) -> Response:
         audit = self.services.engine.audit
         view = msgspec.to_builtins(await call(audit.get_proposal, proposal_id))
-        _require_visible(principal, view["tenant_id"])
+        _require_visible(principal, view["tenant_id"], "proposal", proposal_id)
         explanation = msgspec.to_builtins(await call(audit.get_explanation, proposal_id))
         history = msgspec.to_builtins(await call(audit.get_history, proposal_id))
         replay = msgspec.to_builtins(await call(audit.get_replay, view["replay_id"]))
@@ -232,7 +238,7 @@ class ConsoleRoutes:
     ) -> Response:
         audit = self.services.engine.audit
         view = msgspec.to_builtins(await call(audit.get_replay, replay_id))
-        _require_visible(principal, view["tenant_id"])
+        _require_visible(principal, view["tenant_id"], "replay", replay_id)
         inputs = await call(audit.get_replay_inputs, replay_id)
         return self.renderer.page(
             request,
@@ -269,7 +275,7 @@ class ConsoleRoutes:
         if refusal is not None:
             raise RefusedError(403, f"Refused: {refusal}. Nothing was changed.")
         view = await call(self.services.engine.audit.get_proposal, proposal_id)
-        _require_visible(principal, view.tenant_id)
+        _require_visible(principal, view.tenant_id, "proposal", proposal_id)
         try:
             message = await self._command(action, proposal_id, form.get("reason", "").strip(), principal.name)
             status = 200
@@ -300,7 +306,7 @@ class ConsoleRoutes:
         if refusal is not None:
             raise RefusedError(403, f"Refused: {refusal}.")
         stored = await call(self.services.engine.audit.get_replay, replay_id)
-        _require_visible(principal, stored.tenant_id)
+        _require_visible(principal, stored.tenant_id, "replay", replay_id)
         text, similar = form.get("threshold_contract", ""), form.get("workload_similar", "stored")
         try:
             contract = decode(text.encode("utf-8"), ThresholdContract)
@@ -338,6 +344,12 @@ class ConsoleRoutes:
         if found is None:
             problem = refusal or "That token is not valid."
             return self.renderer.page(request, "sign_in.html", 401, problem=problem)
+        if not found[1].roles & set(READERS):
+            roles = ", ".join(sorted(found[1].roles))
+            problem = (
+                f"The token {found[1].name!r} ({roles}) cannot use the console: it needs the auditor or operator role."
+            )
+            return self.renderer.page(request, "sign_in.html", 403, problem=problem)
         response = redirect(CONSOLE)
         set_cookie(request, response, SESSION_COOKIE, self.sessions.issue(found[0]), max_age=SESSION_SECONDS)
         return response
@@ -352,10 +364,11 @@ class ConsoleRoutes:
         return response
 
 
-def _require_visible(principal: Principal, tenant: str) -> None:
-    """Another tenant's record is not found: the page names neither it nor its tenant."""
+def _require_visible(principal: Principal, tenant: str, kind: str, identifier: str) -> None:
+    """Another tenant's record is answered exactly as an unknown one (SPEC §8): the page names neither its
+    tenant nor that it exists."""
     if not principal.may_see(tenant):
-        raise RefusedError(404, "Nothing with this id is visible to you.")
+        raise not_found(kind, identifier)
 
 
 def _filters(request: Request, names: tuple[str, ...]) -> dict[str, str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,15 @@ if TYPE_CHECKING:
 
 ACTIONS = ("freeze", "lift", "stop", "resume")
 QUEUE_SIZE = 50
+
+
+_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+def _utc(value: str) -> str:
+    """A browser's datetime-local value (no offset) read as UTC, as the form says; anything else as typed."""
+    value = value.strip()
+    return value + "Z" if _LOCAL_TIME.match(value) else value
 
 
 @dataclass
@@ -105,9 +115,11 @@ class PolicyPages:
         tenant = form.get("tenant_id", "").strip()
         principal.require_tenant(tenant)
         if action == "freeze":
-            body: dict[str, Any] = {"tenant_id": tenant, "ends_at": form.get("ends_at", ""), "reason": reason}
+            body: dict[str, Any] = {"tenant_id": tenant, "ends_at": _utc(form.get("ends_at", "")), "reason": reason}
             if form.get("targets", "").strip():
                 body["targets"] = form["targets"].strip()
+            if form.get("starts_at", "").strip():
+                body["starts_at"] = _utc(form["starts_at"])
             declared, _ = await call(policy.declare_freeze, convert(body, DeclareFreeze), actor=actor)
             return f"Declared freeze {declared.freeze_id} over {declared.targets} until {declared.ends_at}."
         command = policy.stop if action == "stop" else policy.resume

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -44,6 +45,19 @@ def _number(value: Any) -> str:
     return "—" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def _when(value: str | None) -> str:
+    """A stored RFC 3339 time as people read it: to the second, in UTC ("2026-12-05 23:34:50 UTC")."""
+    if not value:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _metric_value(value: Any) -> str:
     """A metric value as an operator reads it: a number, `x/n (share)` or `mean (sd, n)`."""
     if not isinstance(value, dict):
@@ -65,7 +79,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pretty=_pretty, short=_short, number=_number, metric_value=_metric_value, interval=_interval)
+    env.filters.update(
+        pretty=_pretty, short=_short, number=_number, metric_value=_metric_value, interval=_interval, when=_when
+    )
     env.globals["query"] = lambda **values: urlencode({k: v for k, v in values.items() if v})
     return env
 

@@ -11,7 +11,7 @@ from msgspec import structs
 from dobby.engine import lifecycle
 from dobby.engine.canonical import velocity_ledger_id_for
 from dobby.engine.context import Context
-from dobby.engine.errors import RuleViolationError, ServiceUnavailableError, StaleReadError
+from dobby.engine.errors import RuleViolationError, StaleReadError
 from dobby.engine.guards import Guard, activation_guards
 from dobby.engine.ledger import Ledger
 from dobby.engine.modes import Mode
@@ -51,7 +51,7 @@ class ActivationCommands:
         uow = context.uow
         mode = context.mode()
         if mode == Mode.warmup:
-            raise ServiceUnavailableError("the service is in warmup: persistence is unreachable", "service_mode")
+            raise context.warmup_error()
         pid = proposal_uuid(body.proposal_id)
         limits = context.limits
 

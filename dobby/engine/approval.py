@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from dobby.engine.ports import Approval
@@ -41,11 +41,13 @@ def judge_approval(
     now: datetime,
     needed: int = 1,
     proposer: str = "",
+    skew_seconds: float = 300,
     change_hash: str | None = None,
     change_hash_required: bool = False,
 ) -> ApprovalJudgement:
     """Rejected, mismatched and expired block; pending and insufficient approver leave the proposal as it is.
 
+    An approval decided more than `skew_seconds` after `now` is not valid yet: pending (SPEC §5).
     A `change_hash` the binding names must equal the proposal's; a proposal whose change was not judged
     (`change_hash_required`) needs one, else the binding is mismatched (SPEC §4.5).
 
@@ -53,6 +55,13 @@ def judge_approval(
     the proposer never counts among them."""
     if approval is None or approval.decision == "pending":
         return ApprovalJudgement("pending", ("no decision yet",))
+    if approval.decided_at > now + timedelta(seconds=skew_seconds):  # SPEC §5: not yet valid, whatever it says
+        ahead = (approval.decided_at - now).total_seconds()
+        reason = (
+            f"decided_at {approval.decided_at.isoformat()} is {ahead:.0f} s ahead of dobby's clock, more than the "
+            f"{skew_seconds:g} s of DOBBY_CLOCK_SKEW_SECONDS: not yet valid"
+        )
+        return ApprovalJudgement("pending", (reason,))
     if approval.decision == "rejected":
         return ApprovalJudgement("rejected", (f"rejected by {approval.approver_id}",))
     mismatches = []

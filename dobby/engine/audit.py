@@ -8,6 +8,7 @@ from typing import Any
 
 from dobby.engine.chain import ChainedEvent
 from dobby.engine.clock import rfc3339
+from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.proposal import Proposal, ProposalState, ProposalView
 from dobby.engine.shapes import UNSET, Hash, Timestamp, UnsetType, View
 from dobby.engine.verification import first_broken_version
@@ -46,7 +47,12 @@ def proposal_history(
     as_of_version: int | None = None,
     as_of: datetime | None = None,
 ) -> History:
-    """Every event in order with state_before/state_after; with an as-of bound, only events up to it."""
+    """Every event in order with state_before/state_after; with an as-of bound, only events up to it. A version
+    beyond the stream's last is out of range (SPEC §4), not "everything"."""
+    last = events[-1].originator_version if events else 0
+    if as_of_version is not None and as_of_version > last:
+        message = f"as_of_version {as_of_version} is beyond this proposal's last version, {last}"
+        raise InvalidInputError(message, [Violation("out_of_range", message, "as_of_version")])
     rows = []
     state: ProposalState | None = None
     as_of_state: ProposalState | None = None

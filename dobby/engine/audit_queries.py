@@ -9,7 +9,7 @@ from uuid import UUID
 from dobby.engine.audit import History, proposal_history
 from dobby.engine.canonical import target_id_for
 from dobby.engine.context import Context
-from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
+from dobby.engine.errors import InvalidInputError, Violation, not_found
 from dobby.engine.guards import GuardView, activation_guards
 from dobby.engine.judgement import MetricResult
 from dobby.engine.log_reading import stream_positions
@@ -54,19 +54,19 @@ class AuditQueries:
     def get_run(self, run_id: str) -> RunView:
         run = self.context.uow.get(Run, parse_uuid(run_id))
         if run is None:
-            raise NotFoundError(f"no run {run_id!r}")
+            raise not_found("run", run_id)
         return run.state.view()
 
     def get_replay(self, replay_id: str) -> ReplayView:
         replay = self.context.uow.get(Replay, parse_uuid(replay_id))
         if replay is None:
-            raise NotFoundError(f"no replay {replay_id!r}")
+            raise not_found("replay", replay_id)
         return replay.state.view()
 
     def get_replay_inputs(self, replay_id: str) -> ReplayInputs:
         replay = self.context.uow.get(Replay, parse_uuid(replay_id))
         if replay is None:
-            raise NotFoundError(f"no replay {replay_id!r}")
+            raise not_found("replay", replay_id)
         state = replay.state
         return ReplayInputs(state.metrics, state.threshold_contract, state.workload_similar)
 
@@ -83,7 +83,7 @@ class AuditQueries:
             raise InvalidInputError(message, [Violation("out_of_range", message, "as_of_version")])
         events = self.context.uow.stream(pid)
         if not events or not isinstance(events[0], Generated):
-            raise NotFoundError(f"no proposal {proposal_id!r}")
+            raise not_found("proposal", proposal_id)
         positions = stream_positions(self.context.uow.log, pid)
         return proposal_history(str(pid), events, positions, as_of_version=as_of_version, as_of=as_of)
 

@@ -25,6 +25,7 @@ class Limits:
     proposal_ttl_seconds: int = 604_800
     approval_quorum_high: int = 1
     approval_quorum_critical: int = 2
+    clock_skew_seconds: float = 300
     confidence: float = 0.95
     """The default confidence of a contract metric judged from sample summaries (SPEC §14)."""
     require_judged_change: bool = True
@@ -48,6 +49,7 @@ class Context:
     clock: Clock = system_clock
     observer: Observer = field(default_factory=NoObserver)
     persistence_reachable: Callable[[], bool] = lambda: True
+    persistence_cause: Callable[[], str | None] = lambda: None  # why persistence caps the mode (§16), if it does
 
     def now(self) -> datetime:
         return self.clock()
@@ -65,19 +67,26 @@ class Context:
         return align(self.manifest, self.document())
 
     def mode(self) -> Mode:
-        return effective_mode(self.requested_mode, self.persistence_reachable(), self.alignment())
+        usable = self.persistence_reachable() and self.persistence_cause() is None
+        return effective_mode(self.requested_mode, usable, self.alignment())
 
     def require_mode(self, command: str) -> Mode:
         """The effective mode, when it allows `command` (SPEC §2); 503 in warmup, 422 mode_forbids below it."""
         mode = self.mode()
         needed = required_mode(command)
         if mode == Mode.warmup:
-            raise ServiceUnavailableError("the service is in warmup: persistence is unreachable", "service_mode")
+            raise self.warmup_error()
         if mode < needed:
             message = f"effective mode {mode.name} forbids {command}, which needs {needed.name}"
             extra = {"effective_mode": mode.name, "required_mode": needed.name}
             raise ModeForbidsError(message, [Violation("mode_forbids", message, extra=extra)])
         return mode
+
+    def warmup_error(self) -> ServiceUnavailableError:
+        """The 503 `service_mode` of a write refused in warmup, its details naming the cause (SPEC §16)."""
+        cause = self.persistence_cause() or "persistence unreachable"
+        violation = Violation("service_mode", cause, "persistence", extra={"effective_mode": Mode.warmup.name})
+        return ServiceUnavailableError(f"the service is in warmup: {cause}", "service_mode", violations=[violation])
 
     def fabric(self) -> GovernanceDocument:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,14 @@ class ServiceUnavailableError(DobbyError):
 
     code = "unavailable"
 
-    def __init__(self, message: str, code: str = "unavailable", retry_after: float = 1.0) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        code: str = "unavailable",
+        retry_after: float = 1.0,
+        violations: list[Violation] | None = None,
+    ) -> None:
+        super().__init__(message, violations)
         self.code = code
         self.retry_after = retry_after
 
@@ -109,6 +116,17 @@ class ServiceUnavailableError(DobbyError):
 class StaleReadError(Exception):
     """Two aggregates read for one command disagree because a concurrent command moved one of them; the command
     is retried from fresh reads (like a version conflict)."""
+
+
+def not_found(kind: str, identifier: str, field: str | None = None) -> NotFoundError:
+    """The one answer for a record that is unknown — or belongs to a tenant the caller may not see, which must be
+    indistinguishable (SPEC §8): the id as a canonical UUID when it is one, else as given (cut to 80 characters)."""
+    try:
+        shown = str(UUID(identifier))
+    except (ValueError, TypeError, AttributeError):
+        shown = repr(identifier[:80])
+    message = f"no {kind} {shown}"
+    return NotFoundError(message, [Violation("not_found", message, field)] if field else None)
 
 
 def describe(error: BaseException) -> str:

@@ -16,6 +16,7 @@ from dobby.engine.shapes import (
     GuardrailDecision,
     Identifier,
     Outcome,
+    ServedContent,
     Shape,
     TargetRef,
     Text,
@@ -49,6 +50,8 @@ class IntakeSignal(Shape, frozen=True):
     source_events: Annotated[list[SourceEvent], Meta(max_length=1000)] | UnsetType = UNSET
     target_hints: Annotated[list[TargetRef], Meta(max_length=100)] | UnsetType = UNSET
     security_critical: bool | UnsetType = UNSET
+    served: Annotated[list[ServedContent], Meta(max_length=100)] | UnsetType = UNSET
+    """What the runtime ran (SPEC §15); absent from run_hash when absent, so older bodies keep their run ids."""
 
 
 def check_intake(body: IntakeSignal, header_tenant: str | None) -> list[Violation]:

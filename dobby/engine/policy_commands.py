@@ -17,7 +17,7 @@ from dobby.engine import payloads as stored
 from dobby.engine.canonical import freeze_id_for, policy_id_for
 from dobby.engine.clock import parse_moment, rfc3339
 from dobby.engine.context import Context
-from dobby.engine.errors import InvalidInputError, InvalidStateError, NotFoundError, Violation
+from dobby.engine.errors import InvalidInputError, InvalidStateError, Violation, not_found
 from dobby.engine.policy import FreezeFile, FreezeView, PolicyState, TenantPolicy
 from dobby.engine.shapes import UNSET, Identifier, Moment, Reason, Shape, UnsetType, View, is_identifier
 from dobby.engine.unit_of_work import parse_uuid
@@ -154,7 +154,7 @@ class PolicyCommands:
         """The tenant a freeze belongs to; a freeze of a tenant the caller may not act for is not found."""
         filed = self.context.uow.get(FreezeFile, parse_uuid(freeze_id))
         if filed is None or (tenants is not None and filed.state not in tenants):
-            raise NotFoundError(f"no freeze {freeze_id!r}")
+            raise not_found("freeze", freeze_id)
         return filed.state
 
     def _policy(self, tenant_id: str, actor: str, at: datetime) -> TenantPolicy:

@@ -18,9 +18,9 @@ from dobby.engine.context import Context
 from dobby.engine.errors import (
     ConflictError,
     InvalidStateError,
-    NotFoundError,
     RuleViolationError,
     Violation,
+    not_found,
 )
 from dobby.engine.judgement import family_drift
 from dobby.engine.ports import ApprovalSource, UpstreamUnavailableError
@@ -92,13 +92,9 @@ class PromotionCommands:
         fabric = context.fabric()
         violations = check_admission(body.target, fabric)
         replay = uow.get(Replay, parse_uuid(body.replay_id))
-        if replay is None:
-            message = f"no replay {body.replay_id!r}"
-            raise NotFoundError(message, [Violation("not_found", message, "replay_id")])
-        if replay.state.tenant_id != body.tenant_id:
-            message = f"replay {body.replay_id} belongs to another tenant"
-            violations.append(Violation("replay_not_passed", message, "replay_id"))
-        elif replay.state.target != structs.asdict(body.target):
+        if replay is None or replay.state.tenant_id != body.tenant_id:  # another tenant's: as if unknown (§4.4, §8)
+            raise not_found("replay", body.replay_id, "replay_id")
+        if replay.state.target != structs.asdict(body.target):
             violations.append(Violation("replay_not_passed", "the replay judged another target", "target"))
         elif replay.state.verdict != "passed":
             message = f"the replay's verdict is {replay.state.verdict}"
@@ -211,6 +207,7 @@ class PromotionCommands:
                     proposal.state.risk, context.limits.approval_quorum_high, context.limits.approval_quorum_critical
                 ),
                 proposer=proposal.state.proposed_by,
+                skew_seconds=context.limits.clock_skew_seconds,
                 change_hash=proposal.state.content_hash,
                 change_hash_required=proposal.state.binding_needs_change_hash,
             )

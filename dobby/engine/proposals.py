@@ -11,7 +11,7 @@ from msgspec import structs
 from dobby.engine.canonical import policy_id_for, target_id_for, velocity_ledger_id_for
 from dobby.engine.chain import ChainedAggregate
 from dobby.engine.context import Context
-from dobby.engine.errors import NotFoundError
+from dobby.engine.errors import not_found
 from dobby.engine.judgement import family_drift
 from dobby.engine.ledger import Allowance, Ledger, allowance
 from dobby.engine.policy import Hold, TenantPolicy, hold_on
@@ -33,14 +33,14 @@ def answer(proposal: Proposal, position: int, **extra: Any) -> ProposalAnswer:
 def proposal_uuid(proposal_id: str) -> UUID:
     pid = parse_uuid(proposal_id)
     if pid is None:
-        raise NotFoundError(f"no proposal {proposal_id!r}")
+        raise not_found("proposal", proposal_id)
     return pid
 
 
 def load_proposal(context: Context, pid: UUID) -> Proposal:
     proposal = context.uow.get(Proposal, pid)
     if proposal is None:
-        raise NotFoundError(f"no proposal {pid}")
+        raise not_found("proposal", str(pid))
     return proposal
 
 

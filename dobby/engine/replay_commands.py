@@ -16,7 +16,7 @@ from dobby.engine.canonical import content_hash, replay_budget_id_for, replay_id
 from dobby.engine.chain import ChainedAggregate
 from dobby.engine.clock import rfc3339
 from dobby.engine.context import Context
-from dobby.engine.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError, Violation
+from dobby.engine.errors import ConflictError, RuleViolationError, Violation, not_found
 from dobby.engine.judgement import (
     DEFAULT_CONFIDENCE,
     MetricResult,
@@ -287,10 +287,8 @@ class ReplayCommands:
         context = self.context
         context.require_mode("what_if")
         replay = context.uow.get(Replay, parse_uuid(replay_id))
-        if replay is None:
-            raise NotFoundError(f"no replay {replay_id!r}")
-        if tenants is not None and replay.state.tenant_id not in tenants:
-            raise ForbiddenError(f"the caller may not see tenant {replay.state.tenant_id!r}")
+        if replay is None or (tenants is not None and replay.state.tenant_id not in tenants):
+            raise not_found("replay", replay_id)
         return judge_what_if(replay.state, body, context.fabric().families, context.limits.confidence)
 
     def _unknown_runs(self, tenant: str, run_ids: list[str]) -> list[Violation]:

@@ -11,7 +11,7 @@ from dobby.engine import payloads as stored
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
 from dobby.engine.intake import IntakeSignal
-from dobby.engine.shapes import GuardrailDecision, Hash, Outcome, TargetRef, Timestamp, View
+from dobby.engine.shapes import GuardrailDecision, Hash, Outcome, ServedContent, TargetRef, Timestamp, View
 
 
 class RunView(View, frozen=True):
@@ -25,6 +25,8 @@ class RunView(View, frozen=True):
     guardrail_decision: GuardrailDecision
     family_versions: dict[str, str]
     target_hints: list[TargetRef]
+    served: list[ServedContent]
+    """The governed content the runtime said it ran (SPEC §15); empty when the intake named none."""
     run_hash: Hash
     provenance_hash: Hash
     sampled: bool
@@ -59,6 +61,7 @@ class RunState:
             guardrail_decision=body["guardrail_decision"],
             family_versions=body["family_versions"],
             target_hints=[TargetRef(hint["type"], hint["id"]) for hint in body.get("target_hints", ())],
+            served=[ServedContent(item["type"], item["id"], item["live_hash"]) for item in body.get("served", ())],
             run_hash=self.run_hash,
             provenance_hash=self.provenance_hash,
             sampled=self.sampled,

@@ -56,6 +56,9 @@ Moment = Annotated[
     ),
 ]
 """A timestamp a client sends (SPEC §4): its form checked by the type, its range by dobby.engine.clock.parse_moment."""
+HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
+ContentHash = Annotated[str, Meta(pattern=HASH_PATTERN)]
+"""A hash (SPEC §3) in a body: `sha256:` and 64 lowercase hex digits."""
 
 
 class Shape(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -69,6 +72,14 @@ class View(msgspec.Struct, frozen=True):
 class TargetRef(Shape, frozen=True):
     type: Identifier
     id: Identifier
+
+
+class ServedContent(Shape, frozen=True):
+    """Governed content a runtime ran (SPEC §4.2, §15): the target, and the live_hash it read for it."""
+
+    type: Identifier
+    id: Identifier
+    live_hash: ContentHash
 
 
 Outcome = Literal["success", "neutral_success", "partial", "failure"]

@@ -16,7 +16,7 @@ from dobby.engine.canonical import content_hash
 from dobby.engine.chain import ChainedAggregate, ChainedCreated, ChainedEvent
 from dobby.engine.clock import rfc3339
 from dobby.engine.errors import ConflictError
-from dobby.engine.shapes import TargetRef, View
+from dobby.engine.shapes import Hash, TargetRef, View
 
 
 class TargetView(View, frozen=True):
@@ -36,8 +36,9 @@ class TargetRead(View, frozen=True):
     target: dict[str, str]
     source: Literal["proposal", "baseline", "none"]
     live: dict[str, Any] | None
-    live_hash: str | None
-    """The hash of `live` (SPEC §3): what a runtime can compare with the change_hash an approver bound."""
+    live_hash: Hash | None
+    """The hash (SPEC §3) of `live`: what a runtime names in an intake's `served`, OFREP's variant (§15), and what
+    it can compare with the change_hash an approver bound."""
     active_proposal_id: str | None
     revalidate_required: bool
     updated_at: str | None

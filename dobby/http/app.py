@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dobby.adapters.store_errors import refuses_writes
 from dobby.console.pages import ConsoleRoutes
 from dobby.console.web import Renderer, environment, static_files
-from dobby.engine.errors import DobbyError
+from dobby.engine.errors import DobbyError, ServiceUnavailableError
 from dobby.http.audit import AuditRoutes
 from dobby.http.auth import TokenBackend, load_tokens
 from dobby.http.direct import DirectRoutes
@@ -28,6 +30,7 @@ from dobby.http.errors import HttpError, error_body, error_response, http_error_
 from dobby.http.learning import LearningRoutes
 from dobby.http.metrics import DobbyCollector, build_registry
 from dobby.http.middleware import BackpressureState, EdgeMiddleware
+from dobby.http.ofrep import OfrepRoutes
 from dobby.http.policy import PolicyRoutes
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor
@@ -82,11 +85,27 @@ async def _persistence_error(_: Request, error: Exception) -> Response:
     return JSONResponse(error_body("persistence_unavailable", message), status_code=503, headers={"Retry-After": "1"})
 
 
+def _reporting_to(monitor: PersistenceMonitor) -> dict[Any, Any]:
+    """The handlers of store failures (raw, or as the engine's 503), each telling `monitor` of a write the store
+    refused for its own reasons (SPEC §16: the cap comes at once, not at the next probe)."""
+
+    async def store_failure(request: Request, error: Exception) -> Response:
+        monitor.write_failed(error)
+        return await _persistence_error(request, error)
+
+    async def unavailable(request: Request, error: Exception) -> Response:
+        monitor.write_failed(error)
+        return await _domain_error(request, error)
+
+    return {**dict.fromkeys(STORE_ERRORS, store_failure), ServiceUnavailableError: unavailable}
+
+
 async def _unexpected(_: Request, error: Exception) -> Response:
     return JSONResponse(error_body("internal", "an unexpected error; nothing was changed"), status_code=500)
 
 
 LOG = logging.getLogger("dobby")
+STORE_ERRORS = (PersistenceError, SQLAlchemyError, sqlite3.Error)
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DobbyError: _domain_error,
@@ -94,6 +113,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: _starlette_error,
     PersistenceError: _persistence_error,
     SQLAlchemyError: _persistence_error,
+    sqlite3.Error: _persistence_error,  # the library lets some through unwrapped (opening a connection)
     Exception: _unexpected,
 }
 
@@ -103,8 +123,13 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     tokens_file = services.tokens_file
     sessions = SessionCodec(services.console_secret) if services.console_secret else None
     backend = TokenBackend(load_tokens(tokens_file) if tokens_file is not None else None, sessions)
-    monitor = PersistenceMonitor(services.probe_persistence, timeout=min(services.db_timeout_seconds, 2.0))
-    gate = BackpressureState()
+    monitor = PersistenceMonitor(
+        services.probe_persistence,
+        timeout=min(services.db_timeout_seconds, 2.0),
+        write_probe=services.probe_write,
+        refuses_writes=refuses_writes,
+    )
+    gate = BackpressureState(services.max_in_flight)
     registry, histogram = build_registry(DobbyCollector([services.counters], services.gauges))
     learning = LearningRoutes(services)
     surface = SurfaceRoutes(services, monitor, registry, gate)
@@ -112,6 +137,7 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         services.engine.context.persistence_reachable = monitor.reachable
+        services.engine.context.persistence_cause = monitor.cause
         await run_in_threadpool(monitor.start)
         await run_in_threadpool(services.start, background=background, when_ready=monitor.check)
         try:
@@ -121,17 +147,21 @@ def create_app(services: AppServices, *, background: bool = True) -> Starlette:
             await run_in_threadpool(services.close)
 
     if backend.tokens is not None and sessions is None:
-        LOG.warning("dobby: no DOBBY_CONSOLE_SECRET — the console stays shut while API tokens are configured")
+        LOG.warning(
+            "no DOBBY_CONSOLE_SECRET: the console stays shut (the API serves); set one of 16+ characters to open it"
+        )
     renderer = Renderer(environment(), tokens_configured=backend.tokens is not None)
     console = ConsoleRoutes(services, surface, backend, renderer, sessions, static_files())
-    table = routes(learning, surface, AuditRoutes(services), PolicyRoutes(services)) + console.routes()
+    owners = (learning, surface, AuditRoutes(services), PolicyRoutes(services), OfrepRoutes(services, learning))
+    table = routes(*owners) + console.routes()
+    handlers = {**EXCEPTION_HANDLERS, **_reporting_to(monitor)}
     return Starlette(
         routes=table,
         middleware=[
-            Middleware(EdgeMiddleware, histogram=histogram, gate=gate),
-            Middleware(DirectRoutes, routes=table, backend=backend, handlers=EXCEPTION_HANDLERS),
+            Middleware(EdgeMiddleware, histogram=histogram, gate=gate, timeout=services.body_timeout_seconds),
+            Middleware(DirectRoutes, routes=table, backend=backend, handlers=handlers),
             Middleware(AuthenticationMiddleware, backend=backend),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=handlers,
         lifespan=lifespan,
     )

@@ -18,8 +18,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dobby.http.middleware import BodyTooLargeError
-
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
@@ -53,8 +51,6 @@ class DirectRoutes:
             found = await self.backend.authenticate(request)
             scope["auth"], scope["user"] = found or (AuthCredentials(), UnauthenticatedUser())
             response: Response = await route.endpoint(request)
-        except BodyTooLargeError:
-            raise
         except Exception as error:
             response = await self._handler(error)(request, error)
         await response(scope, receive, send)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from dobby.engine.activation_commands import Rollback
 from dobby.engine.boundary import decode
 from dobby.engine.clock import parse_moment
-from dobby.engine.errors import InvalidInputError, Violation
+from dobby.engine.errors import InvalidInputError, Violation, not_found
 from dobby.engine.promotion_commands import ProposalRef, Propose
 from dobby.engine.replay_commands import EvaluateReplay, WhatIf
 from dobby.engine.schedule_commands import Activate, ScheduledAnswer
@@ -89,9 +89,11 @@ class LearningRoutes:
         return principal, body
 
     async def require_proposal_tenant(self, principal: Principal, proposal_id: str) -> None:
+        """The proposal, when the caller may see its tenant; else answered exactly as an unknown one (SPEC §8)."""
         if principal.tenants is not None:
             view = await call(self.engine.audit.get_proposal, proposal_id)
-            principal.require_tenant(view.tenant_id)
+            if not principal.may_see(view.tenant_id):
+                raise not_found("proposal", proposal_id)
 
     async def wait_for_min_position(self, request: Request) -> None:
         wanted = natural(request, "min_position")
@@ -159,11 +161,13 @@ class LearningRoutes:
 
     # ----- reads -------------------------------------------------------------------------------------
 
-    async def _get(self, request: Request, query: Callable[[str], dict[str, Any]], key: str) -> Response:
+    async def _get(self, request: Request, query: Callable[[str], dict[str, Any]], kind: str) -> Response:
         principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
-        view = await call(query, request.path_params[key])
-        principal.require_tenant(view["tenant_id"])
+        identifier = request.path_params[f"{kind}_id"]
+        view = await call(query, identifier)
+        if not principal.may_see(view["tenant_id"]):
+            raise not_found(kind, identifier)  # another tenant's record answers as an unknown one (SPEC §8)
         return json_response(view)
 
     async def _list(self, request: Request, query: Callable[..., Any]) -> Response:
@@ -172,13 +176,13 @@ class LearningRoutes:
         return json_response(await call(query, dict(request.query_params), principal.tenants))
 
     async def get_run(self, request: Request) -> Response:
-        return await self._get(request, self.services.queries.get_run, "run_id")
+        return await self._get(request, self.services.queries.get_run, "run")
 
     async def get_replay(self, request: Request) -> Response:
-        return await self._get(request, self.services.queries.get_replay, "replay_id")
+        return await self._get(request, self.services.queries.get_replay, "replay")
 
     async def get_proposal(self, request: Request) -> Response:
-        return await self._get(request, self.services.queries.get_proposal, "proposal_id")
+        return await self._get(request, self.services.queries.get_proposal, "proposal")
 
     async def list_runs(self, request: Request) -> Response:
         return await self._list(request, self.services.queries.list_runs)

@@ -112,6 +112,24 @@ class DobbyCollector(Collector):
         for name, share in sorted(values.get("rebuild_progress", {}).items()):
             rebuild.add_metric([name], share)
         yield rebuild
+        yield from _role_families(values)
+
+
+def _role_families(values: dict[str, Any]) -> Iterator[Metric]:
+    """Which background roles this process holds (SPEC §6, per process), and which process holds each role as the
+    database sees it (the same on every process: `holder` is its `dobby <host>:<pid>`)."""
+    held = values.get("roles_held")
+    mine = GaugeMetricFamily("dobby_role_held", "1 on the process holding the role, 0 elsewhere", labels=["role"])
+    for role in sorted(values.get("role_names", ())):
+        mine.add_metric([role], 1.0 if held is None or role in held else 0.0)
+    yield mine
+    holders = GaugeMetricFamily(
+        "dobby_role_holder", "1 for the process that holds each background role", labels=["role", "holder"]
+    )
+    for role, holder in sorted(values.get("role_holders", {}).items()):
+        if holder is not None:
+            holders.add_metric([role, holder], 1.0)
+    yield holders
 
 
 def build_registry(collector: Collector) -> tuple[CollectorRegistry, Histogram]:

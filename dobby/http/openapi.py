@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from dobby import __version__
+from dobby.http.ofrep import EvaluationFailure
 from dobby.http.route_docs import DOCS
 from dobby.http.routes import MIN_POSITION, OPERATIONS, Operation
 
@@ -28,6 +29,7 @@ ERROR = {
     },
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+OFREP_ERROR_REF = {"$ref": "#/components/schemas/EvaluationFailure"}
 
 
 def _page(item: Any) -> Any:
@@ -57,6 +59,10 @@ def _operation(operation: Operation, schemas: dict[Any, dict[str, Any]]) -> dict
         answers.append(schemas[("page", operation.list_item)])
     answer = answers[0] if len(answers) == 1 else {"anyOf": answers} if answers else {"type": "object"}
     responses = spec["responses"]
+    if operation.protocol == "ofrep":
+        spec = _ofrep_operation(operation, spec, answer, schemas)
+        spec["requestBody"]["content"]["application/json"]["example"] = example
+        return spec
     if operation.body is not None:
         body = {"schema": schemas[operation.body]} | ({"example": example} if example is not None else {})
         spec["requestBody"] = {"required": True, "content": {"application/json": body}}
@@ -82,10 +88,30 @@ def _operation(operation: Operation, schemas: dict[Any, dict[str, Any]]) -> dict
     return spec
 
 
+def _ofrep_operation(
+    operation: Operation, spec: dict[str, Any], answer: Any, schemas: dict[Any, dict[str, Any]]
+) -> dict[str, Any]:
+    """OFREP's own answers (SPEC §15): its failure shape for every refusal the route makes itself; a 413 or a
+    backpressure 503 from the edge keeps dobby's."""
+    spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": schemas[operation.body]}}}
+    spec["security"] = [{"bearer": []}]
+    responses = spec["responses"]
+    responses["200"] = _json(answer, "evaluated")
+    if operation.handler == "ofrep_bulk":
+        responses["304"] = {"description": "not modified: the ETag given in If-None-Match is still current"}
+    for status in (400, 401, 403, 404, 422, 503):
+        responses[str(status)] = _json(OFREP_ERROR_REF, "refused")
+    responses["413"] = _json(ERROR_REF, "body too large")
+    return spec
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
+    failure = (EvaluationFailure,)
     types = list(
-        dict.fromkeys(kind for o in OPERATIONS for kind in (o.body, *o.answers, o.accepted) if kind is not None)
+        dict.fromkeys(
+            kind for o in OPERATIONS for kind in (o.body, *o.answers, o.accepted, *failure) if kind is not None
+        )
     )
     pages = {o.list_item: _page(o.list_item) for o in OPERATIONS if o.list_item is not None}
     generated, components = msgspec.json.schema_components([*types, *pages.values()], ref_template=REF)

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dobby.engine.clock import parse_moment, rfc3339
 from dobby.engine.decision_queue import CANDIDATE_STATES
 from dobby.engine.errors import InvalidInputError, Violation
 from dobby.engine.policy_commands import DeclareFreeze, PolicyCommands, TenantAction
@@ -41,7 +42,7 @@ class PolicyRoutes:
             raise invalid("include", "include may only be past")
         await LearningRoutes(self.services).wait_for_min_position(request)
         found = await call(self.policy.freezes, tenant_id, include_past=include == "past")
-        return json_response(_page(request, found))
+        return json_response(_page(request, _in_range(request, found, "declared_at")))
 
     async def lift_freeze(self, request: Request) -> Response:
         principal = principal_for(request, "operator")
@@ -62,7 +63,7 @@ class PolicyRoutes:
         await LearningRoutes(self.services).wait_for_min_position(request)
         views = await call(self.services.queries.proposal_views, tenant_id, CANDIDATE_STATES)
         found = await call(self.services.engine.decisions.decisions, views)
-        return json_response(_page(request, found))
+        return json_response(_page(request, _in_range(request, found, "since")))
 
     async def stop(self, request: Request) -> Response:
         principal, body = await LearningRoutes(self.services).command(request, "operator", TenantAction)
@@ -79,6 +80,18 @@ def _tenant(request: Request) -> str:
         message = "tenant_id is required"
         raise InvalidInputError(message, [Violation("required", message, "tenant_id")])
     return tenant_id
+
+
+def _in_range(request: Request, found: list[Any], field: str) -> list[Any]:
+    """The items whose `field` (when they were made, or last changed) is at or after `since` and before `until`."""
+    since, until = (request.query_params.get(name) for name in ("since", "until"))
+    low = rfc3339(parse_moment(since, "since")) if since is not None else None
+    high = rfc3339(parse_moment(until, "until")) if until is not None else None
+    return [
+        item
+        for item in found
+        if (low is None or getattr(item, field) >= low) and (high is None or getattr(item, field) < high)
+    ]
 
 
 def _page(request: Request, found: list[Any]) -> dict[str, Any]:

@@ -25,6 +25,14 @@ class AppServices(Protocol):
     def db_timeout_seconds(self) -> float: ...
 
     @property
+    def body_timeout_seconds(self) -> float:
+        """DOBBY_BODY_TIMEOUT_SECONDS: a request's header block and body must each arrive within it (SPEC §16)."""
+
+    @property
+    def max_in_flight(self) -> int:
+        """DOBBY_MAX_IN_FLIGHT: /api/v1 requests in flight per process (their bodies arrived) before 503s."""
+
+    @property
     def console_secret(self) -> str | None:
         """DOBBY_CONSOLE_SECRET: signs console sessions; the console needs it when tokens are configured."""
 
@@ -36,6 +44,9 @@ class AppServices(Protocol):
 
     def probe_persistence(self) -> None:
         """Touch the event store and the projection tables; raises when either cannot answer."""
+
+    def probe_write(self) -> None:
+        """Write (and delete) a probe row that needs new room; raises when the store refuses writes."""
 
     def projection_positions(self) -> dict[str, int]: ...
 

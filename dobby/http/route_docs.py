@@ -279,4 +279,18 @@ DOCS: dict[str, tuple[str, str, str, dict[int, tuple[str, ...]], Any]] = {
         _read(s404=("not_found",), s422=("beyond_checkpoint",)),
         None,
     ),
+    "ofrep_evaluate": (
+        "openfeature",
+        "Evaluate one flag (OFREP)",
+        "OpenFeature's remote evaluation protocol over what is live (SPEC §15); its refusals use OFREP's own shape.",
+        {},
+        {"context": {"tenant_id": TENANT}},
+    ),
+    "ofrep_bulk": (
+        "openfeature",
+        "Evaluate every flag (OFREP)",
+        "Every flag of the context's tenant (SPEC §15); an `If-None-Match` that is still current answers 304.",
+        {},
+        {"context": {"tenant_id": TENANT}},
+    ),
 }

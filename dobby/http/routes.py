@@ -28,6 +28,7 @@ from dobby.engine.schedule_commands import Activate, ScheduledAnswer
 from dobby.engine.shapes import CONTROL_FREE, Identifier, Moment, Reason
 from dobby.engine.target import TargetRead
 from dobby.engine.watch_commands import Observe, ObserveAnswer
+from dobby.http.ofrep import OFREP, BulkEvaluation, EvaluationRequest, FlagEvaluation
 
 READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
 LEARNING = "/api/v1/learning"
@@ -59,11 +60,13 @@ class Operation:
     """The name of its body's file in `schemas/` (`dobby schemas export`)."""
     accepted: Any = None
     """The answer of a 202 (an activation scheduled for later, SPEC §12)."""
+    protocol: str = "dobby"
+    """"ofrep": OpenFeature's protocol, with its own error shapes (SPEC §15)."""
 
     @property
     def route_path(self) -> str:
         """The path as Starlette routes it: a target id may hold slashes (SPEC §4.4), so it takes the rest."""
-        return self.path.replace("/{type}/{id}", "/{type}/{id:path}")
+        return self.path.replace("/{type}/{id}", "/{type}/{id:path}").replace("/{key}", "/{key:path}")
 
     @property
     def answers(self) -> tuple[Any, ...]:
@@ -83,9 +86,13 @@ MOMENT = msgspec.json.schema(Moment)
 """A timestamp in a query (SPEC §4): RFC 3339 with an explicit offset, in 1970–9999 UTC (dobby.engine.clock)."""
 CREATED = (Param("since", MOMENT), Param("until", MOMENT))
 PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER), MIN_POSITION, *CREATED)
-TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER, required=True), MIN_POSITION)
+TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER, required=True), MIN_POSITION, *CREATED)
 """Lists of one tenant, held in memory by the engine (freezes, the decision queue); an offset is the cursor."""
-RUN_FILTERS = (Param("outcome", IDENTIFIER), Param("trace_id", IDENTIFIER))
+RUN_FILTERS = (
+    Param("outcome", IDENTIFIER),
+    Param("trace_id", IDENTIFIER),
+    Param("live_hash", {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}),
+)
 REPLAY_FILTERS = (
     Param("verdict", {"enum": list(get_args(Verdict))}),
     Param("target_type", IDENTIFIER),
@@ -269,6 +276,27 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("POST", f"{LEARNING}/stop", "stop", "operator", TenantAction, StopAnswer, schema="stop"),
     Operation("POST", f"{LEARNING}/resume", "resume", "operator", TenantAction, StopAnswer, schema="resume"),
+    Operation(
+        "POST",
+        f"{OFREP}/evaluate/flags/{{key}}",
+        "ofrep_evaluate",
+        "any",
+        EvaluationRequest,
+        FlagEvaluation,
+        params=(Param("key", {"type": "string", "minLength": 1}, "path", True), MIN_POSITION),
+        protocol="ofrep",
+        schema="ofrep-evaluation",
+    ),
+    Operation(
+        "POST",
+        f"{OFREP}/evaluate/flags",
+        "ofrep_bulk",
+        "any",
+        EvaluationRequest,
+        BulkEvaluation,
+        params=(Param("If-None-Match", {"type": "string"}, "header"), MIN_POSITION),
+        protocol="ofrep",
+    ),
     Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint),
     Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey),
     Operation(

@@ -98,12 +98,12 @@ class SurfaceRoutes:
         projections: dict[str, Any] = {}
         queue_depth = None
         problems = []
+        if probe.cause is not None:
+            problems.append(probe.cause)
         if probe.reachable:
             projections, queue_depth = await call(self._projection_state)
             problems += [f"projection {name}: {p['failing']}" for name, p in projections.items() if p["failing"]]
             problems += [rebuild_problem(name, p) for name, p in projections.items() if p.get("rebuilding") is not None]
-        else:
-            problems.append(f"persistence unreachable: {probe.detail}")
         if mode < context.requested_mode:
             problems.append(f"effective mode {mode.name} is below the requested {context.requested_mode.name}")
         problems += list(alignment.drift)
@@ -112,7 +112,11 @@ class SurfaceRoutes:
             "requested_mode": context.requested_mode.name,
             "effective_mode": mode.name,
             "fabric": fabric_section(alignment, self.services.fabric_checked_at()),
-            "persistence": {"reachable": probe.reachable, "latency_ms": probe.latency_ms},
+            "persistence": {
+                "reachable": probe.reachable,
+                "writable": probe.reachable and probe.writable,
+                "latency_ms": probe.latency_ms,
+            },
             "projections": projections,
             "queue_depth": queue_depth,
             "backpressure": self.backpressure.saturated or self.services.committer_pending() > COMMITTER_SATURATED,
@@ -128,7 +132,7 @@ class SurfaceRoutes:
             "requested_mode": self.context.requested_mode.name,
             "effective_mode": Mode.warmup.name,
             "fabric": {"aligned": False, "drift": [], "checked_at": rfc3339(self.context.clock())},
-            "persistence": {"reachable": False, "latency_ms": None},
+            "persistence": {"reachable": False, "writable": False, "latency_ms": None},
             "projections": {},
             "queue_depth": None,
             "backpressure": False,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -37,6 +39,25 @@ CHECKPOINTS = "checkpoints"
 def role_key(role: str) -> str:
     """The text whose `hashtext` is the role's advisory lock key."""
     return KEY_PREFIX + role
+
+
+def process_identity() -> str:
+    """How this process names itself to operators: `dobby <host>:<pid>` (its leadership session's
+    application_name, so any process can tell who holds which role)."""
+    return f"dobby {socket.gethostname()[:40]}:{os.getpid()}"
+
+
+# A session advisory lock on a bigint key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits).
+HOLDERS = """
+SELECT r.role, COALESCE(NULLIF(a.application_name, ''), 'backend pid ' || l.pid)
+FROM unnest(%s::text[]) AS r(role)
+JOIN pg_locks AS l
+  ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+ AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+ AND l.classid = ((hashtext(%s || r.role)::bigint >> 32) & 4294967295)::oid
+ AND l.objid = (hashtext(%s || r.role)::bigint & 4294967295)::oid
+LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid
+"""
 
 
 @dataclass
@@ -96,6 +117,17 @@ class Leadership:
                 )
             return set()
 
+    def holders(self) -> dict[str, str | None]:
+        """Which process holds each role now, by its identity (None: nobody), as the database sees it; without
+        PostgreSQL, this process (one process per database runs every role)."""
+        if self.url is None:
+            return dict.fromkeys(self.roles, process_identity())
+        found: dict[str, str | None] = dict.fromkeys(self.roles)
+        with psycopg.connect(self.url, autocommit=True, **session_parameters(self.connect_timeout)) as connection:
+            rows = connection.execute(HOLDERS, (list(self.roles), KEY_PREFIX, KEY_PREFIX)).fetchall()
+        found.update({str(role): str(holder) for role, holder in rows})
+        return found
+
     def leads(self, role: str) -> bool:
         held = self.leading()
         return held is None or role in held
@@ -117,7 +149,12 @@ class Leadership:
         assert self.url is not None
         began = time.monotonic()
         if self._connection is None:
-            self._connection = psycopg.connect(self.url, autocommit=True, **session_parameters(self.connect_timeout))
+            self._connection = psycopg.connect(
+                self.url,
+                autocommit=True,
+                application_name=process_identity(),
+                **session_parameters(self.connect_timeout),
+            )
         with self._lock:
             missing = [role for role in self.roles if role not in self._held and role not in self._given_up]
             released, self._to_release = sorted(self._to_release), set()

@@ -7,6 +7,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dobby.adapters.store_errors import is_store_failure
+from dobby.engine.errors import describe
+
 LOG = logging.getLogger("dobby.background")
 
 
@@ -36,5 +39,5 @@ class Periodic:
                 self.action()
                 self.last_error = None
             except Exception as error:
-                LOG.exception("%s failed", self.name)
+                LOG.warning("%s failed: %s", self.name, describe(error), exc_info=not is_store_failure(error))
                 self.last_error = f"{type(error).__name__}: {error}"

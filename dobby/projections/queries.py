@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -9,12 +10,13 @@ from sqlalchemy import Select, Table, and_, case, func, select
 
 from dobby.engine.canonical import content_hash, target_id_for
 from dobby.engine.clock import RANGE, parse_timestamp, rfc3339
-from dobby.engine.errors import InvalidInputError, NotFoundError, Violation
+from dobby.engine.errors import InvalidInputError, Violation, not_found
 from dobby.engine.judgement import Verdict
 from dobby.engine.lifecycle import OPEN_STATES
-from dobby.engine.shapes import is_ascii_digits, is_identifier
+from dobby.engine.shapes import HASH_PATTERN, is_ascii_digits, is_identifier
 from dobby.projections.store import ProjectionStore
 
+_HASH = re.compile(HASH_PATTERN)
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 
@@ -32,6 +34,7 @@ class Queries:
     def __init__(self, store: ProjectionStore) -> None:
         self.store = store
         self.runs = store.table("runs", "runs")
+        self.run_served = store.table("runs", "run_served")
         self.replays = store.table("replays", "replays")
         self.proposals = store.table("proposals", "proposals")
         self.counters = store.table("counters", "counters")
@@ -48,11 +51,11 @@ class Queries:
 
     def _get(self, table: Table, key: Any, value: str, kind: str) -> dict[str, Any]:
         if not is_identifier(value, 64):  # no record has such an id (and PostgreSQL could not even compare it)
-            raise NotFoundError(f"no {kind} {value[:80]!r}")
+            raise not_found(kind, value)
         with self.store.engine.connect() as connection:
             view = connection.execute(select(table.c.view).where(key == value)).scalar_one_or_none()
         if view is None:
-            raise NotFoundError(f"no {kind} {value!r}")
+            raise not_found(kind, value)
         return dict(view)
 
     def get_target(self, tenant_id: str, target_type: str, target_id: str) -> dict[str, Any]:
@@ -61,22 +64,21 @@ class Queries:
         key = str(target_id_for(tenant_id, target_type, target_id))
         with self.store.engine.connect() as connection:
             row = connection.execute(select(table).where(table.c.target_key == key)).mappings().one_or_none()
-        answer: dict[str, Any] = {
-            "tenant_id": tenant_id,
-            "target": {"type": target_type, "id": target_id},
-            "source": "none",
-            "live": None,
-            "live_hash": None,
-            "active_proposal_id": None,
-            "revalidate_required": False,
-            "updated_at": None,
-            "position": 0,
-        }
-        if row is not None:
-            names = ("source", "live", "active_proposal_id", "revalidate_required", "updated_at", "position")
-            answer.update({name: row[name] for name in names})
-            answer["live_hash"] = None if row["live"] is None else content_hash(row["live"])
-        return answer
+        if row is None:
+            return _target_read(tenant_id, {"type": target_type, "id": target_id}, None)
+        return _target_read(tenant_id, {"type": target_type, "id": target_id}, row)
+
+    def live_targets(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every target of `tenant_id` whose source is not "none", as the targets read shows it, by type and id."""
+        table = self.targets
+        statement = (
+            select(table)
+            .where(table.c.tenant_id == tenant_id, table.c.source != "none")
+            .order_by(table.c.target_type, table.c.target_id)
+        )
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        return [_target_read(tenant_id, {"type": row["target_type"], "id": row["target_id"]}, row) for row in rows]
 
     def proposal_counts(self, tenants: set[str] | frozenset[str] | None = None) -> dict[str, int]:
         """How many proposals are in each state (of the given tenants only, when given)."""
@@ -94,8 +96,18 @@ class Queries:
             return sorted(row[0] for row in connection.execute(statement))
 
     def list_runs(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
+        """Runs, newest first; `live_hash` keeps those whose `served` names that content (SPEC §15)."""
+        live_hash = filters.get("live_hash")
+        extra = []
+        if live_hash is not None:
+            if not _HASH.match(live_hash):
+                message = "live_hash must be sha256: and 64 lowercase hex digits"
+                raise InvalidInputError(message, [Violation("invalid_value", message, "live_hash")])
+            served = self.run_served
+            extra.append(self.runs.c.seq.in_(select(served.c.seq).where(served.c.live_hash == live_hash)))
+        rest = {key: value for key, value in filters.items() if key != "live_hash"}
         allowed = {"tenant_id", "outcome", "trace_id"}
-        return self._list(self.runs, filters, allowed, tenants, self.runs.c.recorded_at)
+        return self._list(self.runs, rest, allowed, tenants, self.runs.c.recorded_at, extra)
 
     def list_replays(self, filters: dict[str, str], tenants: set[str] | None = None) -> Page:
         allowed = {"tenant_id", "verdict", "target_type", "target_id"}
@@ -105,10 +117,17 @@ class Queries:
         allowed = {"tenant_id", "state", "target_type", "target_id", "revalidate_required"}
         return self._list(self.proposals, filters, allowed, tenants, self.proposals.c.created_at)
 
-    def _list(
-        self, table: Table, filters: dict[str, str], allowed: set[str], tenants: set[str] | None, created: Any
+    def _list(  # noqa: PLR0917
+        self,
+        table: Table,
+        filters: dict[str, str],
+        allowed: set[str],
+        tenants: set[str] | None,
+        created: Any,
+        extra: list[Any] | None = None,
     ) -> Page:
         limit, cursor, conditions = _parse(table, filters, allowed, created)
+        conditions += extra or []
         if tenants is not None:
             conditions.append(table.c.tenant_id.in_(sorted(tenants)))
         statement: Select[Any] = select(table.c.seq, table.c.view)
@@ -206,6 +225,29 @@ class Queries:
 
 VERDICTS: tuple[str, ...] = get_args(Verdict)
 """The verdicts of SPEC §4.3 and §14: a filter on another finds nothing, so it is refused as the contract says."""
+
+
+TARGET_COLUMNS = ("source", "live", "active_proposal_id", "revalidate_required", "updated_at", "position")
+
+
+def _target_read(tenant_id: str, target: dict[str, str], row: Any) -> dict[str, Any]:
+    """The targets read of SPEC §4.1 from a targets row (None: never proposed). `live_hash` is computed here, the one
+    place, from the `live` object exactly as it is served (§3), so a runtime can compute it too."""
+    answer: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "target": target,
+        "source": "none",
+        "live": None,
+        "live_hash": None,
+        "active_proposal_id": None,
+        "revalidate_required": False,
+        "updated_at": None,
+        "position": 0,
+    }
+    if row is not None:
+        answer.update({name: row[name] for name in TARGET_COLUMNS})
+        answer["live_hash"] = None if row["live"] is None else content_hash(row["live"])
+    return answer
 
 
 def _parse(table: Table, filters: dict[str, str], allowed: set[str], created: Any) -> tuple[int, int | None, list[Any]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from dobby.engine.errors import NotFoundError
+from dobby.engine.errors import not_found
 from dobby.engine.log_reading import stream_positions
 from dobby.engine.proposal import Generated
 from dobby.engine.proposals import proposal_uuid
@@ -53,5 +53,5 @@ class Receipts:
     def _generated(self, pid: UUID) -> list[Any]:
         events = self.uow.stream(pid)
         if not events or not isinstance(events[0], Generated):
-            raise NotFoundError(f"no proposal {pid}")
+            raise not_found("proposal", str(pid))
         return events

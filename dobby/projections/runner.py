@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from dobby.adapters.store_errors import is_store_failure
 from dobby.engine.errors import describe
 from dobby.engine.unit_of_work import EventLog
 from dobby.postgres_session import session_parameters
@@ -252,7 +253,11 @@ class Follower:
         backoff = min(FIRST_BACKOFF * 2 ** (status.failures - 1), MAX_BACKOFF)
         status.retry_at = time.monotonic() + backoff
         LOG.warning(
-            "%s failed (%s); retrying it in %.1f s", name, status.last_error, backoff, exc_info=status.failures == 1
+            "%s failed (%s); retrying it in %.1f s",
+            name,
+            status.last_error,
+            backoff,
+            exc_info=status.failures == 1 and not is_store_failure(error),
         )
         status.error_recorded = True
         with contextlib.suppress(Exception):  # the database is down: the error is still in `status`

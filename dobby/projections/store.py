@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Connection, Engine, MetaData, Table, insert, select, text, update
+from sqlalchemy import Connection, Engine, MetaData, Table, delete, insert, select, text, update
 
 from dobby.projections.database import writer
 from dobby.projections.digest import MerkleProjection, checkpoints_table
-from dobby.projections.tables import SHADOW_SUFFIX, tallies_table, tracking_table, versions_table
+from dobby.projections.tables import SHADOW_SUFFIX, tallies_table, tracking_table, versions_table, write_probe_table
 from dobby.projections.targets import TargetsProjection
 from dobby.projections.views import PROJECTIONS, Projection
 
+PROBE_ROOM_BYTES = 64 * 1024  # random, so no store can compress it away
 EVERY_PROJECTION: tuple[Projection, ...] = (*PROJECTIONS, TargetsProjection(), MerkleProjection())
 
 
@@ -26,6 +28,7 @@ class ProjectionStore:
         self.versions = versions_table(self.metadata)
         self.tallies = tallies_table(self.metadata)
         self.checkpoints = checkpoints_table(self.metadata)
+        self.write_probe = write_probe_table(self.metadata)
         self.projections = {projection.name: projection for projection in projections}
         self.live: dict[str, dict[str, Table]] = {
             name: projection.tables(self.metadata) for name, projection in self.projections.items()
@@ -66,6 +69,15 @@ class ProjectionStore:
                     set_version(connection, self.versions, name, projection.version)
             for name in extra_tracking:
                 ensure_tracking(connection, self.tracking, name)
+
+    def probe_write(self, room: int = PROBE_ROOM_BYTES) -> None:
+        """Write a row that needs `room` bytes of new space and delete it again, in one committed transaction:
+        raises when the store refuses writes (a full disk, a read-only store, a database in recovery)."""
+        probe_id = secrets.randbits(62)
+        table = self.write_probe
+        with self.writer.begin() as connection:
+            connection.execute(insert(table).values(probe_id=probe_id, room=secrets.token_bytes(room)))
+            connection.execute(delete(table).where(table.c.probe_id == probe_id))
 
     def stored_versions(self) -> dict[str, int]:
         """The version each projection's live tables hold (0: written before versions; absent: not created)."""

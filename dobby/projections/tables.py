@@ -6,9 +6,10 @@ import json
 import secrets
 from collections.abc import Mapping
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 TRACKING = "dobby_projection_tracking"
+WRITE_PROBE = "dobby_write_probe"
 VERSIONS = "dobby_projection_versions"
 TALLIES = "dobby_tallies"
 SHADOW_SUFFIX = "__shadow"
@@ -36,6 +37,16 @@ def versions_table(metadata: MetaData) -> Table:
     )
 
 
+def write_probe_table(metadata: MetaData) -> Table:
+    """Rows written and deleted again by the persistence probe (SPEC §16): never holds anything for long."""
+    return Table(
+        WRITE_PROBE,
+        metadata,
+        Column("probe_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("room", LargeBinary, nullable=False),
+    )
+
+
 def _token() -> str:
     return secrets.token_hex(3)
 
@@ -54,6 +65,20 @@ def runs_table(metadata: MetaData, name: str = "dobby_runs") -> Table:
         Column("recorded_at", String(40), nullable=False),
         Column("view", JSON, nullable=False),
         Index(f"ix_{name}_tenant_seq_{token}", "tenant_id", "seq"),
+    )
+
+
+def run_served_table(metadata: MetaData, name: str = "dobby_run_served") -> Table:
+    """One row per item of a run's `served` (SPEC §15): the runs list's `live_hash` filter reads it."""
+    token = _token()
+    return Table(
+        name,
+        metadata,
+        Column("seq", BigInteger, primary_key=True),
+        Column("item", Integer, primary_key=True),
+        Column("tenant_id", String(200), nullable=False),
+        Column("live_hash", String(71), nullable=False),
+        Index(f"ix_{name}_hash_seq_{token}", "live_hash", "seq"),
     )
 
 

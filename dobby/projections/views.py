@@ -21,7 +21,14 @@ from dobby.engine.replay import Replay, ReplayEvaluated
 from dobby.engine.run import Run, RunRecorded
 from dobby.engine.watch_commands import WATCH_ACTOR
 from dobby.projections.database import copy_rows
-from dobby.projections.tables import counters_table, encode_labels, proposals_table, replays_table, runs_table
+from dobby.projections.tables import (
+    counters_table,
+    encode_labels,
+    proposals_table,
+    replays_table,
+    run_served_table,
+    runs_table,
+)
 
 TRANSITION_TARGETS = {event_type: state for (_, event_type), state in TRANSITIONS.items()}
 
@@ -73,16 +80,36 @@ class RecordProjection(Projection):
 
 class RunsProjection(RecordProjection):
     name = "runs"
-    version = 1
+    version = 2
+    """2: run views carry `served`, and dobby_run_served indexes it by live_hash (SPEC §15)."""
     event_type = RunRecorded
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
-        return {"runs": runs_table(metadata, "dobby_runs" + suffix)}
+        return {
+            "runs": runs_table(metadata, "dobby_runs" + suffix),
+            "run_served": run_served_table(metadata, "dobby_run_served" + suffix),
+        }
+
+    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
+        super().apply(connection, tables, batch)
+        served = [
+            {"seq": recorded.position, "item": index, "tenant_id": item["tenant_id"], "live_hash": item["live_hash"]}
+            for recorded in batch
+            if isinstance(recorded.event, RunRecorded)
+            for index, item in enumerate(_served(recorded.event))
+        ]
+        if served:
+            copy_rows(connection, tables["run_served"], served)
 
     def row(self, event: ChainedEvent) -> dict[str, Any]:
         view = to_builtins(Run.evolve(None, event).view())
         columns = ("run_id", "tenant_id", "trace_id", "outcome", "learning_signal", "recorded_at")
         return {**{name: view[name] for name in columns}, "view": view}
+
+
+def _served(event: ChainedEvent) -> list[dict[str, str]]:
+    body = event.payload["body"]
+    return [{"tenant_id": body["tenant_id"], "live_hash": item["live_hash"]} for item in body.get("served", ())]
 
 
 class ReplaysProjection(RecordProjection):

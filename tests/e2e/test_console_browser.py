@@ -38,9 +38,11 @@ def test_whole_lifecycle_in_the_browser(page: Page, console: Console, screenshot
     expect(page.get_by_test_id("proposal-state")).to_have_text("approved")
     before = page.get_by_test_id("timeline-event").count()
 
+    expect(page.get_by_test_id("action-approve-check")).to_have_count(0)
     page.get_by_test_id("action-activate").click()
     expect(page.get_by_test_id("action-message")).to_contain_text("Activated")
     expect(page.get_by_test_id("proposal-state")).to_have_text("active")
+    expect(page.get_by_test_id("action-activate")).to_have_count(0)
     page.get_by_test_id("action-rollback").click()
     expect(page.get_by_test_id("action-message")).to_contain_text("a reason is required")
     expect(page.get_by_test_id("proposal-state")).to_have_text("active")
@@ -54,6 +56,8 @@ def test_whole_lifecycle_in_the_browser(page: Page, console: Console, screenshot
     expect(events.last).to_contain_text("latency regressed in eu-west")
     expect(events.last).to_contain_text("olivia")
     expect(page.get_by_test_id("chain-status")).to_have_attribute("data-valid", "true")
+    for action in ("action-approve-check", "action-activate", "action-rollback"):
+        expect(page.get_by_test_id(action)).to_have_count(0)
     assert page.url.endswith(f"/console/proposals/{pid}")
     assert console.state(pid) == "rolled_back"
     expect(page.get_by_test_id("change-hash")).to_have_text(proposal["change_hash"])
@@ -64,6 +68,18 @@ def test_whole_lifecycle_in_the_browser(page: Page, console: Console, screenshot
     expect(receipts.last).to_have_attribute("data-action", "rollback")
     assert _serious(Axe(), page) == []
     page.screenshot(path=str(screenshots / "proposal-receipts.png"), full_page=True)
+
+
+def test_actions_follow_the_state_without_a_reload(page: Page, console: Console) -> None:
+    target = {"type": "routing_rule", "id": f"l-{uuid.uuid4().hex[:8]}"}
+    proposal = console.proposal(target)
+    console.post("/promotions/activate", {"proposal_id": proposal["proposal_id"]})
+    sign_in(page, "operator-token")
+    page.goto(f"/console/proposals/{proposal['proposal_id']}")
+    expect(page.get_by_test_id("action-rollback")).to_be_visible()
+    console.post("/promotions/rollback", {"proposal_id": proposal["proposal_id"], "reason": "from the API"})
+    expect(page.get_by_test_id("proposal-state")).to_have_text("rolled_back")
+    expect(page.get_by_test_id("action-rollback")).to_have_count(0)
 
 
 def test_a_conflicting_proposal_names_the_active_one_and_a_refused_activation_says_why(
@@ -95,7 +111,7 @@ def test_a_freeze_is_named_when_it_refuses_and_lifted_from_its_page(page: Page, 
     page.goto("/console/freezes")
     page.locator("#freeze-tenant").fill("acme")
     page.locator("#freeze-targets").fill(f"routing_rule:{target['id']}")
-    page.locator("#freeze-ends").fill((datetime.now(UTC) + timedelta(hours=1)).isoformat())
+    page.locator("#freeze-ends").fill((datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"))  # UTC
     page.locator("#freeze-reason").fill("launch freeze")
     page.get_by_test_id("action-freeze").click()
     expect(page.get_by_test_id("action-message")).to_contain_text("Declared freeze")
@@ -191,7 +207,10 @@ def test_sign_in_scopes_roles_and_csrf(page: Page, console: Console) -> None:
     refused = page.goto(f"/console/proposals/{other['proposal_id']}")
     assert refused is not None and refused.status == 404
     expect(page.get_by_text("globex")).to_have_count(0)
-    expect(page.get_by_text(other["proposal_id"])).to_have_count(0)
+    hidden = page.locator("main").inner_text().replace(other["proposal_id"], "ID")
+    unknown_id = str(uuid.uuid4())
+    page.goto(f"/console/proposals/{unknown_id}")
+    assert page.locator("main").inner_text().replace(unknown_id, "ID") == hidden  # as unknown as an unknown id
     assert page.request.post(f"/console/proposals/{own['proposal_id']}/activate").status == 403
 
     page.get_by_test_id("sign-out").click()

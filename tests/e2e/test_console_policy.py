@@ -74,7 +74,8 @@ def test_the_proposal_page_shows_the_schedule_and_the_observations(app: InProces
     at = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()  # the approval holds for an hour
     scheduled = post(app.client, "/promotions/activate", {"proposal_id": pid, "not_before": at}, 202)
     page = app.client.get(f"/console/proposals/{pid}").text
-    assert scheduled["scheduled_for"] in page
+    shown = datetime.fromisoformat(scheduled["scheduled_for"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert shown in page
     post(app.client, "/promotions/unschedule", {"proposal_id": pid}, 200)
     post(app.client, "/promotions/activate", {"proposal_id": pid}, 200)
     post(app.client, "/promotions/observe", {"proposal_id": pid, "metrics": {"accuracy": 0.9, "latency_ms": 90}}, 200)

@@ -297,3 +297,23 @@ def test_a_stop_during_a_scheduled_activation_skips_it_then_resume_lets_it_fire(
     history = app.client.get(f"{LEARNING}/proposals/{pid}/history").json()["events"]
     assert (history[-1]["type"], history[-1]["actor"]) == ("Activated", "dobby:scheduler")
     assert len([e for e in history if e["type"] == "ActivationSkipped"]) == 1
+
+
+def test_the_decision_queue_names_a_schedule_held_back_by_a_freeze(app: InProcess) -> None:
+    proposal = approved(app)
+    pid = proposal["proposal_id"]
+    freeze(app, targets="prompt_template:*")
+    post(app.client, "/promotions/activate", {"proposal_id": pid, "not_before": moment(seconds=1)}, 202)
+
+    def skipped() -> bool:
+        app.catch_up()
+        app.system.expiry.tick()
+        events = app.client.get(f"{LEARNING}/proposals/{pid}/history").json()["events"]
+        return any(e["type"] == "ActivationSkipped" for e in events)
+
+    assert eventually(skipped)
+    app.catch_up()
+    items = app.client.get(f"{LEARNING}/decisions", params={"tenant_id": "acme"}).json()["items"]
+    reasons = next(item["reasons"] for item in items if item["proposal_id"] == pid)
+    assert any(r.startswith("not_frozen") for r in reasons), reasons
+    assert any(r.startswith("scheduled") for r in reasons), reasons

@@ -133,7 +133,11 @@ def test_database_outage_degrades_answers_503_and_recovers(database_url: str, tm
             proxy.cut() if fault == "refuse" else proxy.hang()
             assert eventually(lambda: ready(server).get("effective_mode") == "warmup", 30)
             outage = ready(server)
-            assert outage["status"] == "degraded" and outage["persistence"] == {"reachable": False, "latency_ms": None}
+            assert outage["status"] == "degraded" and outage["persistence"] == {
+                "reachable": False,
+                "writable": False,
+                "latency_ms": None,
+            }
             assert eventually(lambda: len(load.answered_since(cut_at)) >= 8, 30)  # the load has met the outage
             proxy.restore()
             restored_at = time.monotonic()

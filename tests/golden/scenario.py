@@ -125,6 +125,10 @@ class Scenario:
         await self.replay("acme", "r-majority", metrics=mixed, threshold_contract=majority)
         drifted = {**FAMILIES, next(iter(FAMILIES)): "0.0.0-old"}
         await self.replay("acme", "r-drift", family_versions=drifted)
+        intake_schema = (await self.call("GET", "/openapi.json"))["components"]["schemas"]["IntakeSignal"]
+        if "served" in intake_schema["properties"]:  # SPEC §15, from the release after 503c020 on
+            served = [{"type": "prompt_template", "id": "greeting", "live_hash": "sha256:" + "ab" * 32}]
+            await self.intake("acme", "trace-served", served=served)
 
     # proposals
 

@@ -64,7 +64,8 @@ def auditor(
     found = Auditor(database_url, tmp_path, capsys)
     assert found.run("audit", "keygen", str(tmp_path / "signing.key"))[0] == 0
     monkeypatch.setenv("DOBBY_AUDIT_SIGNING_KEY", str(tmp_path / "signing.key"))
-    assert found.run("demo")[0] == 0
+    monkeypatch.setenv("DOBBY_SERVICE_MODE", "promotion_enabled")
+    assert found.run("demo", "--database", database_url)[0] == 0  # the demo writes only where it is told to
     return found
 
 

@@ -24,6 +24,9 @@ def dobby(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     }
     if (tmp_path / "signing.key").exists():
         env["DOBBY_AUDIT_SIGNING_KEY"] = str(tmp_path / "signing.key")
+    if args == ["demo"]:  # the demo writes where it is told to, never by itself into the configured store
+        args = ["demo", "--database", env["DOBBY_DATABASE_URL"]]
+        env["DOBBY_SERVICE_MODE"] = "promotion_enabled"
     return run_cli(args, env)
 
 

@@ -186,7 +186,7 @@ class TestPropose:
                 propose_body(replay["replay_id"], target={"type": "prompt_template", "id": "secret"}), actor="p"
             )
         assert sorted(codes(caught.value)) == ["no_learn_zone", "replay_not_passed"]
-        with pytest.raises(RuleViolationError):
+        with pytest.raises(NotFoundError):  # another tenant's replay is as unknown (SPEC §4.4, §8)
             world.propose(propose_body(replay["replay_id"], tenant_id="other"), actor="p")
 
     def test_change_over_64_kib_is_refused(self, world: World) -> None:

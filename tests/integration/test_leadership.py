@@ -13,7 +13,7 @@ import pytest
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
 from dobby.engine.ports import ProvenanceRecord
-from dobby.projections.leadership import Leadership
+from dobby.projections.leadership import Leadership, process_identity
 from tests.support import eventually
 
 ROLES = ["runs", "bobbin", "expiry", "checkpoints"]
@@ -124,6 +124,20 @@ def test_a_holder_stops_acting_when_its_lease_runs_out_before_its_locks_are_rele
         assert first.leading() == set() and not first.leads("runs")
         assert second.check() == set()
         assert first.check() == set(ROLES)  # the session answers again: the roles were never lost
+    finally:
+        first.stop()
+        second.stop()
+
+
+@pytest.mark.backends(["postgres"])
+def test_any_process_can_tell_who_holds_each_role(database_url: str) -> None:
+    first, second = Leadership(ROLES, database_url), Leadership(ROLES, database_url)
+    try:
+        assert second.holders() == dict.fromkeys(ROLES)
+        first.check()
+        assert second.holders() == dict.fromkeys(ROLES, process_identity())
+        first.stop()
+        assert second.holders() == dict.fromkeys(ROLES)
     finally:
         first.stop()
         second.stop()
