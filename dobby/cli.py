@@ -37,6 +37,7 @@ from dobby.http.app import create_app
 from dobby.http.asgi import BACKGROUND_VARIABLE
 from dobby.http.auth import load_tokens
 from dobby.http.protocol import BoundedHttpToolsProtocol
+from dobby.http.routes import command_bodies
 from dobby.read_side import ReadSideSupervisor, parent_gone, wants_child
 
 KEEP_ALIVE_SECONDS = 5  # SPEC §16: idle keep-alive connections close after 5 s
@@ -267,7 +268,7 @@ def _process(args: argparse.Namespace) -> int:
 
 def _export_schemas(args: argparse.Namespace) -> int:
     (args.directory / "events").mkdir(parents=True, exist_ok=True)
-    for filename, schema in exported().items():
+    for filename, schema in exported(command_bodies()).items():
         path = args.directory / f"{filename}.json"
         path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path}")

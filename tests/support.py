@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -414,6 +414,14 @@ class AppClient:
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
+
+    def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """Another async client into the same app (for a client of our own, a generated one, to send through)."""
+        return httpx.AsyncClient(transport=self._client._transport, base_url=self._client.base_url, **kwargs)
+
+    def wait(self, coroutine: Callable[[], Awaitable[T]]) -> T:
+        """`coroutine()` run on the app's event loop, its result."""
+        return self._portal.call(coroutine)
 
 
 @contextmanager

@@ -13,8 +13,12 @@ Clock = Callable[[], datetime]
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
-RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-"""RFC 3339 date-time with an explicit offset (`Z` or ±hh:mm), as the door takes it."""
+RFC3339 = (
+    r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""RFC 3339 date-time with an explicit offset (`Z` or ±hh:mm), as the door takes it: its fields in range and its
+year written in 1970–9999 (the instant in UTC is checked after, as an offset may move it across a year's end)."""
 _RFC3339 = re.compile(RFC3339)
 _STORED = re.compile(r"^(?P<year>-?[0-9]+)-(?P<rest>[0-9]{2}-[0-9]{2}[Tt].*)$")
 RANGE = "an RFC 3339 timestamp with an explicit offset (Z or ±hh:mm) whose UTC instant lies in the years 1970–9999"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
+from msgspec import Meta
 
 from dobby.engine.boundary import decode
 from dobby.engine.canonical import run_id_for
@@ -31,7 +32,7 @@ Scope = frozenset[str] | None
 
 
 class IntakeAccepted(View, frozen=True, kw_only=True):
-    accepted: Literal[True] = True
+    accepted: Annotated[bool, Meta(description="always true here: the run is stored")] = True
     run_id: str
     run_hash: Hash
     provenance_hash: Hash
@@ -41,7 +42,7 @@ class IntakeAccepted(View, frozen=True, kw_only=True):
 
 
 class SampledOut(View, frozen=True, kw_only=True):
-    accepted: Literal[False] = False
+    accepted: Annotated[bool, Meta(description="always false here: sampled out, nothing stored")] = False
     reason: Literal["sampled_out"] = "sampled_out"
     run_hash: Hash
     position: int

@@ -19,7 +19,7 @@ from dobby.engine.clock import parse_moment, rfc3339
 from dobby.engine.context import Context
 from dobby.engine.errors import InvalidInputError, InvalidStateError, Violation, not_found
 from dobby.engine.policy import FreezeFile, FreezeView, PolicyState, TenantPolicy
-from dobby.engine.shapes import UNSET, Identifier, Moment, Reason, Shape, UnsetType, View
+from dobby.engine.shapes import UNSET, Identifier, Moment, Reason, Shape, UnsetType, View, is_identifier
 from dobby.engine.unit_of_work import parse_uuid
 
 TargetPattern = Annotated[str, Meta(min_length=1, max_length=400, pattern=r"^[^\x00-\x1f\x7f]*$")]
@@ -92,8 +92,8 @@ class PolicyCommands:
         """End a freeze now. `tenants`: those the caller may act for (None: any)."""
         context = self.context
         context.require_mode("lift_freeze")
-        if not reason.strip() or len(reason) > 2000 or not reason.isprintable():
-            message = "reason is required: say why the freeze ends early (1 to 2000 printable characters)"
+        if not is_identifier(reason, 2000):
+            message = "reason is required: say why the freeze ends early (1 to 2000 characters, no control characters)"
             raise InvalidInputError(message, [Violation("out_of_range", message, "reason")])
         tenant_id = self.tenant_of_freeze(freeze_id, tenants)
 

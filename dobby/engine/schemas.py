@@ -6,22 +6,9 @@ from typing import Any
 
 import msgspec
 
-from dobby.engine.activation_commands import Rollback
-from dobby.engine.intake import IntakeSignal
 from dobby.engine.payloads import EVENT_PAYLOADS
-from dobby.engine.promotion_commands import ProposalRef, Propose
-from dobby.engine.replay_commands import EvaluateReplay, WhatIf
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-COMMANDS: dict[str, type[msgspec.Struct]] = {
-    "intake": IntakeSignal,
-    "replay-evaluate": EvaluateReplay,
-    "what-if": WhatIf,
-    "propose": Propose,
-    "approve-check": ProposalRef,
-    "activate": ProposalRef,
-    "rollback": Rollback,
-}
 
 
 def document(name: str, kind: Any) -> dict[str, Any]:
@@ -31,8 +18,9 @@ def document(name: str, kind: Any) -> dict[str, Any]:
     return {"$schema": DRAFT, "$id": f"https://dobby.local/schemas/{name}.json", **body, "$defs": components}
 
 
-def exported() -> dict[str, dict[str, Any]]:
-    """Every file of `schemas/` by its path: the command bodies and `events/<Type>`."""
-    files = {name: document(name, kind) for name, kind in COMMANDS.items()}
+def exported(commands: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every file of `schemas/` by its path: the command bodies (by their names in the route table) and
+    `events/<Type>`."""
+    files = {name: document(name, kind) for name, kind in commands.items()}
     files |= {f"events/{name}": document(f"event-{name}", kind) for name, kind in EVENT_PAYLOADS.items()}
     return files

@@ -33,7 +33,14 @@ Reason = Annotated[str, Meta(min_length=1, max_length=2000, pattern=CONTROL_FREE
 Rationale = Annotated[str, Meta(max_length=2000, pattern=NUL_FREE)]
 Number = int | float
 FamilyVersions = Annotated[dict[Identifier, Identifier], Meta(min_length=1, max_length=100)]
-FreeObject = Annotated[dict[str, Any], Meta(max_length=1000)]
+FreeObject = Annotated[
+    dict[str, Any],
+    Meta(
+        max_length=1000,
+        description=f"Any JSON object within SPEC §4's input hygiene: no U+0000 in any key or string at any depth,"
+        f" at most {MAX_DEPTH} levels deep, integers within ±2^53 (422 `nul_character`, `too_deep`, `out_of_range`)",
+    ),
+]
 """Any JSON object within the hygiene rules: checked by dobby.engine.boundary, not by its type."""
 Hash = str
 Timestamp = str
@@ -45,6 +52,7 @@ Moment = Annotated[
         max_length=40,
         pattern=RFC3339,
         description="RFC 3339 with an explicit offset whose UTC instant lies in the years 1970–9999",
+        extra_json_schema={"format": "date-time"},
     ),
 ]
 """A timestamp a client sends (SPEC §4): its form checked by the type, its range by dobby.engine.clock.parse_moment."""

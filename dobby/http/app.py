@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -43,12 +43,28 @@ from dobby.read_side import ReadSideSupervisor
 
 
 def routes(*owners: object) -> list[Route]:
-    """One Route per entry of the route table; each names its endpoint on the first of `owners` that has it."""
-    found = []
+    """One Route per path of the route table, with every method it has (so 405 and OPTIONS `allow` name them
+    all); each method's endpoint is named on the first of `owners` that has it."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
     for operation in OPERATIONS:
         endpoint = next(getattr(o, operation.handler) for o in owners if hasattr(o, operation.handler))
-        found.append(Route(operation.route_path, endpoint, methods=[operation.method]))
-    return found
+        by_path.setdefault(operation.route_path, {})[operation.method] = endpoint
+    return [Route(path, _by_method(endpoints), methods=list(endpoints)) for path, endpoints in by_path.items()]
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _by_method(endpoints: dict[str, Endpoint]) -> Endpoint:
+    """The one endpoint of a path, or one that calls the endpoint of the request's method (HEAD as GET)."""
+    if len(endpoints) == 1:
+        return next(iter(endpoints.values()))
+
+    async def endpoint(request: Request) -> Response:
+        method = request.method if request.method in endpoints else "GET"
+        return await endpoints[method](request)
+
+    return endpoint
 
 
 async def _domain_error(_: Request, error: Exception) -> Response:

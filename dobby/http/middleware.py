@@ -9,6 +9,7 @@ import itertools
 import secrets
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,7 @@ TOO_LARGE = (
     + str(MAX_BODY_BYTES).encode()
     + b' bytes","details":[]}}'
 )
+REPEATED = b'{"error":{"code":"invalid_input","message":"a query parameter is given more than once","details":[]}}'
 BACKPRESSURE = b'{"error":{"code":"backpressure","message":"too many requests in flight; retry shortly","details":[]}}'
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = (b"cache-control", b"no-store")
@@ -114,6 +116,9 @@ class EdgeMiddleware:
                     status = DISCONNECTED
                     return
                 app_receive = _replaying(body, receive)
+            if gated and _repeated_parameter(scope["query_string"]):
+                await _answer(answering, 422, REPEATED, [])
+                return
             if gated and gate.in_flight >= gate.limit:
                 gate.refused_at = time.monotonic()
                 await _answer(answering, 503, BACKPRESSURE, [(b"retry-after", b"1")])
@@ -127,6 +132,14 @@ class EdgeMiddleware:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.histogram.labels(template, scope["method"], str(status)).observe(time.perf_counter() - started)
+
+
+def _repeated_parameter(query: bytes) -> bool:
+    """Whether a query names a parameter twice: every parameter of the API is one value (SPEC §4: the contract)."""
+    if not query:
+        return False
+    names = [name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
+    return len(names) != len(set(names))
 
 
 async def _read_body(receive: Receive, limit: int, deadline: float) -> bytes | None:

@@ -9,6 +9,7 @@ import msgspec
 
 from dobby import __version__
 from dobby.http.ofrep import EvaluationFailure
+from dobby.http.route_docs import DOCS
 from dobby.http.routes import MIN_POSITION, OPERATIONS, Operation
 
 REF = "#/components/schemas/{name}"
@@ -41,38 +42,49 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _operation(operation: Operation, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    tag, summary, description, refusals, example = DOCS[operation.handler]
     parameters = list(operation.params)
     if operation.role is not None and operation.method == "GET" and MIN_POSITION not in parameters:
         parameters.append(MIN_POSITION)
     spec: dict[str, Any] = {
         "operationId": operation.handler,
+        "summary": summary,
+        "description": description + (f" Role: {operation.role.replace('|', ' or ')}." if operation.role else ""),
+        "tags": [tag],
         "parameters": [{"name": p.name, "in": p.where, "required": p.required, "schema": p.schema} for p in parameters],
         "responses": {},
     }
     answers = [schemas[kind] for kind in operation.answers]
     if operation.list_item is not None:
         answers.append(schemas[("page", operation.list_item)])
-    answer = answers[0] if len(answers) == 1 else {"oneOf": answers} if answers else {"type": "object"}
+    answer = answers[0] if len(answers) == 1 else {"anyOf": answers} if answers else {"type": "object"}
     responses = spec["responses"]
     if operation.protocol == "ofrep":
-        return _ofrep_operation(operation, spec, answer, schemas)
+        spec = _ofrep_operation(operation, spec, answer, schemas)
+        spec["requestBody"]["content"]["application/json"]["example"] = example
+        return spec
     if operation.body is not None:
-        spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": schemas[operation.body]}}}
+        body = {"schema": schemas[operation.body]} | ({"example": example} if example is not None else {})
+        spec["requestBody"] = {"required": True, "content": {"application/json": body}}
         responses["200"] = _json(answer, "done, or found (a duplicate)")
         if operation.created:
             responses["201"] = _json(answer, "created")
-        statuses = [400, 404, 409, 413, 415, 422, 503]
+        if operation.accepted is not None:
+            responses["202"] = _json(schemas[operation.accepted], "scheduled: it activates at `scheduled_for`")
     elif operation.handler == "metrics":
         responses["200"] = {"description": "Prometheus text format", "content": {"text/plain": {"schema": {}}}}
-        statuses = []
     else:
         responses["200"] = _json(answer, "found")
-        statuses = [404, 422, 503] if operation.role is not None else list(operation.refusals or ())
     if operation.role is not None:
-        statuses += [401, 403]
         spec["security"] = [{"bearer": []}]
-    for status in sorted(statuses):
-        responses[str(status)] = _json(ERROR_REF, "refused")
+    for status, codes in sorted(refusals.items()):
+        said = "refused: " + ", ".join(f"`{code}`" for code in codes)
+        if MIN_POSITION in parameters:
+            said += {
+                422: "; `min_position` beyond the log's head is refused at once",
+                503: "; `projection_lagging` when projections have not reached `min_position` within 2 s",
+            }.get(status, "")
+        responses[str(status)] = _json(ERROR_REF, said)
     return spec
 
 
@@ -96,7 +108,11 @@ def _ofrep_operation(
 @cache
 def openapi_document() -> dict[str, Any]:
     failure = (EvaluationFailure,)
-    types = list(dict.fromkeys(kind for o in OPERATIONS for kind in (o.body, *o.answers, *failure) if kind is not None))
+    types = list(
+        dict.fromkeys(
+            kind for o in OPERATIONS for kind in (o.body, *o.answers, o.accepted, *failure) if kind is not None
+        )
+    )
     pages = {o.list_item: _page(o.list_item) for o in OPERATIONS if o.list_item is not None}
     generated, components = msgspec.json.schema_components([*types, *pages.values()], ref_template=REF)
     schemas: dict[Any, dict[str, Any]] = dict(

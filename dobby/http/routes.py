@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
+
+import msgspec
 
 from dobby.engine.activation_commands import Rollback, RollbackAnswer
 from dobby.engine.audit import History
 from dobby.engine.audit_queries import Explanation
 from dobby.engine.checkpoint import Checkpoint, ConsistencyProof, InclusionProof, PublicKey
-from dobby.engine.clock import RFC3339
 from dobby.engine.decision_queue import Decision
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.intake_commands import IntakeAccepted, SampledOut
+from dobby.engine.judgement import Verdict
 from dobby.engine.policy import FreezeView
 from dobby.engine.policy_commands import DeclareFreeze, FreezeAnswer, StopAnswer, TenantAction
 from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
@@ -23,6 +25,7 @@ from dobby.engine.replay import ReplayView
 from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
 from dobby.engine.run import RunView
 from dobby.engine.schedule_commands import Activate, ScheduledAnswer
+from dobby.engine.shapes import CONTROL_FREE, Identifier, Moment, Reason
 from dobby.engine.target import TargetRead
 from dobby.engine.watch_commands import Observe, ObserveAnswer
 from dobby.http.ofrep import OFREP, BulkEvaluation, EvaluationRequest, FlagEvaluation
@@ -53,8 +56,10 @@ class Operation:
     created: bool = False
     params: tuple[Param, ...] = ()
     list_item: Any = None
-    refusals: tuple[int, ...] | None = None
-    """Error statuses besides the usual ones of its kind (documented in /openapi.json)."""
+    schema: str | None = None
+    """The name of its body's file in `schemas/` (`dobby schemas export`)."""
+    accepted: Any = None
+    """The answer of a 202 (an activation scheduled for later, SPEC §12)."""
     protocol: str = "dobby"
     """"ofrep": OpenFeature's protocol, with its own error shapes (SPEC §15)."""
 
@@ -72,35 +77,37 @@ class Operation:
 
 
 INTEGER = {"type": "integer", "minimum": 0, "maximum": 2**62}
+IDENTIFIER = msgspec.json.schema(Identifier)
+"""An identifier or filter in a query or path (SPEC §4 input hygiene): not empty, no control characters."""
 MIN_POSITION = Param("min_position", INTEGER)
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 500})
 CURSOR = Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"})
-MOMENT = {"type": "string", "format": "date-time", "pattern": RFC3339}
+MOMENT = msgspec.json.schema(Moment)
 """A timestamp in a query (SPEC §4): RFC 3339 with an explicit offset, in 1970–9999 UTC (dobby.engine.clock)."""
 CREATED = (Param("since", MOMENT), Param("until", MOMENT))
-PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}), MIN_POSITION, *CREATED)
-TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", {"type": "string"}, required=True), MIN_POSITION, *CREATED)
+PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER), MIN_POSITION, *CREATED)
+TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER, required=True), MIN_POSITION, *CREATED)
 """Lists of one tenant, held in memory by the engine (freezes, the decision queue); an offset is the cursor."""
 RUN_FILTERS = (
-    Param("outcome", {"type": "string"}),
-    Param("trace_id", {"type": "string"}),
+    Param("outcome", IDENTIFIER),
+    Param("trace_id", IDENTIFIER),
     Param("live_hash", {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}),
 )
 REPLAY_FILTERS = (
-    Param("verdict", {"enum": ["passed", "rejected", "revalidate_required"]}),
-    Param("target_type", {"type": "string"}),
-    Param("target_id", {"type": "string"}),
+    Param("verdict", {"enum": list(get_args(Verdict))}),
+    Param("target_type", IDENTIFIER),
+    Param("target_id", IDENTIFIER),
 )
 PROPOSAL_FILTERS = (
-    Param("state", {"type": "string"}),
-    Param("target_type", {"type": "string"}),
-    Param("target_id", {"type": "string"}),
+    Param("state", IDENTIFIER),
+    Param("target_type", IDENTIFIER),
+    Param("target_id", IDENTIFIER),
     Param("revalidate_required", {"enum": ["true", "false"]}),
 )
 
 
 def _path(name: str) -> Param:
-    return Param(name, {"type": "string"}, "path", True)
+    return Param(name, {"type": "string", "minLength": 1, "pattern": CONTROL_FREE}, "path", True)
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -119,18 +126,53 @@ OPERATIONS: tuple[Operation, ...] = (
         IntakeSignal,
         (IntakeAccepted, SampledOut),
         created=True,
-        params=(Param("X-Tenant-ID", {"type": "string"}, "header"),),
+        schema="intake",
+        params=(Param("X-Tenant-ID", IDENTIFIER, "header"),),
     ),
     Operation(
-        "POST", f"{LEARNING}/replay/evaluate", "evaluate_replay", "submitter", EvaluateReplay, ReplayAnswer, True
+        "POST",
+        f"{LEARNING}/replay/evaluate",
+        "evaluate_replay",
+        "submitter",
+        EvaluateReplay,
+        ReplayAnswer,
+        True,
+        schema="replay-evaluate",
     ),
-    Operation("POST", f"{LEARNING}/promotions/propose", "propose", "proposer", Propose, ProposalAnswer, True),
-    Operation("POST", f"{LEARNING}/promotions/approve-check", "approve_check", "operator", ProposalRef, CheckAnswer),
     Operation(
-        "POST", f"{LEARNING}/promotions/activate", "activate", "operator", Activate, (ProposalAnswer, ScheduledAnswer)
+        "POST", f"{LEARNING}/promotions/propose", "propose", "proposer", Propose, ProposalAnswer, True, schema="propose"
     ),
-    Operation("POST", f"{LEARNING}/promotions/unschedule", "unschedule", "operator", ProposalRef, ProposalAnswer),
-    Operation("POST", f"{LEARNING}/promotions/rollback", "rollback", "operator", Rollback, RollbackAnswer),
+    Operation(
+        "POST",
+        f"{LEARNING}/promotions/approve-check",
+        "approve_check",
+        "operator",
+        ProposalRef,
+        CheckAnswer,
+        schema="approve-check",
+    ),
+    Operation(
+        "POST",
+        f"{LEARNING}/promotions/activate",
+        "activate",
+        "operator",
+        Activate,
+        ProposalAnswer,
+        schema="activate",
+        accepted=ScheduledAnswer,
+    ),
+    Operation(
+        "POST",
+        f"{LEARNING}/promotions/unschedule",
+        "unschedule",
+        "operator",
+        ProposalRef,
+        ProposalAnswer,
+        schema="unschedule",
+    ),
+    Operation(
+        "POST", f"{LEARNING}/promotions/rollback", "rollback", "operator", Rollback, RollbackAnswer, schema="rollback"
+    ),
     Operation("GET", f"{LEARNING}/runs", "list_runs", READ, params=PAGE + RUN_FILTERS, list_item=RunView),
     Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", READ, None, RunView, params=(_path("run_id"),)),
     Operation("GET", f"{LEARNING}/replays", "list_replays", READ, params=PAGE + REPLAY_FILTERS, list_item=ReplayView),
@@ -150,6 +192,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "submitter|operator|auditor",
         WhatIf,
         WhatIfAnswer,
+        schema="what-if",
         params=(_path("replay_id"),),
     ),
     Operation(
@@ -159,7 +202,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "any",
         None,
         TargetRead,
-        params=(_path("type"), _path("id"), Param("tenant_id", {"type": "string"}, required=True)),
+        params=(_path("type"), _path("id"), Param("tenant_id", IDENTIFIER, required=True)),
     ),
     Operation(
         "GET",
@@ -200,8 +243,12 @@ OPERATIONS: tuple[Operation, ...] = (
         Explanation,
         params=(_path("proposal_id"),),
     ),
-    Operation("POST", f"{LEARNING}/promotions/observe", "observe", "submitter", Observe, ObserveAnswer),
-    Operation("POST", f"{LEARNING}/freezes", "declare_freeze", "operator", DeclareFreeze, FreezeAnswer, True),
+    Operation(
+        "POST", f"{LEARNING}/promotions/observe", "observe", "submitter", Observe, ObserveAnswer, schema="observe"
+    ),
+    Operation(
+        "POST", f"{LEARNING}/freezes", "declare_freeze", "operator", DeclareFreeze, FreezeAnswer, True, schema="freezes"
+    ),
     Operation(
         "GET",
         f"{LEARNING}/freezes",
@@ -217,7 +264,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "operator",
         None,
         FreezeAnswer,
-        params=(_path("freeze_id"), Param("reason", {"type": "string", "minLength": 1}, required=True)),
+        params=(_path("freeze_id"), Param("reason", msgspec.json.schema(Reason), required=True)),
     ),
     Operation(
         "GET",
@@ -227,8 +274,8 @@ OPERATIONS: tuple[Operation, ...] = (
         params=TENANT_PAGE,
         list_item=Decision,
     ),
-    Operation("POST", f"{LEARNING}/stop", "stop", "operator", TenantAction, StopAnswer),
-    Operation("POST", f"{LEARNING}/resume", "resume", "operator", TenantAction, StopAnswer),
+    Operation("POST", f"{LEARNING}/stop", "stop", "operator", TenantAction, StopAnswer, schema="stop"),
+    Operation("POST", f"{LEARNING}/resume", "resume", "operator", TenantAction, StopAnswer, schema="resume"),
     Operation(
         "POST",
         f"{OFREP}/evaluate/flags/{{key}}",
@@ -238,6 +285,7 @@ OPERATIONS: tuple[Operation, ...] = (
         FlagEvaluation,
         params=(Param("key", {"type": "string", "minLength": 1}, "path", True), MIN_POSITION),
         protocol="ofrep",
+        schema="ofrep-evaluation",
     ),
     Operation(
         "POST",
@@ -249,8 +297,8 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(Param("If-None-Match", {"type": "string"}, "header"), MIN_POSITION),
         protocol="ofrep",
     ),
-    Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint, refusals=(404, 503)),
-    Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey, refusals=(404,)),
+    Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint),
+    Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey),
     Operation(
         "GET",
         f"{AUDIT}/proofs/inclusion",
@@ -258,7 +306,10 @@ OPERATIONS: tuple[Operation, ...] = (
         READ,
         None,
         InclusionProof,
-        params=(Param("position", {**INTEGER, "minimum": 1}, required=True), Param("tree_size", INTEGER)),
+        params=(
+            Param("position", {**INTEGER, "minimum": 1}, required=True),
+            Param("tree_size", {**INTEGER, "minimum": 1}),
+        ),
     ),
     Operation(
         "GET",
@@ -276,6 +327,11 @@ OPERATIONS: tuple[Operation, ...] = (
         READ,
         None,
         ConsistencyProof,
-        params=(Param("first", {**INTEGER, "minimum": 1}, required=True), Param("second", INTEGER)),
+        params=(Param("first", {**INTEGER, "minimum": 1}, required=True), Param("second", {**INTEGER, "minimum": 1})),
     ),
 )
+
+
+def command_bodies() -> dict[str, Any]:
+    """The body of every command by its name in `schemas/`: the route table is their one list."""
+    return {o.schema: o.body for o in OPERATIONS if o.schema is not None}

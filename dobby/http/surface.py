@@ -15,7 +15,7 @@ from dobby.engine.clock import rfc3339
 from dobby.engine.context import Context
 from dobby.engine.modes import Mode
 from dobby.http.auth import principal_for
-from dobby.http.learning import call, json_response
+from dobby.http.learning import LearningRoutes, call, invalid, json_response
 from dobby.http.middleware import BackpressureState
 from dobby.http.openapi import openapi_document
 from dobby.http.ports import AppServices
@@ -59,6 +59,7 @@ class SurfaceRoutes:
 
     async def contract(self, request: Request) -> Response:
         principal_for(request, "any")
+        await LearningRoutes(self.services).wait_for_min_position(request)
 
         def view() -> dict[str, Any]:
             context = self.context
@@ -77,8 +78,11 @@ class SurfaceRoutes:
         return json_response(await call(view))
 
     async def ready(self, request: Request) -> Response:
+        strict = request.query_params.get("strict", "false")
+        if strict not in ("true", "false"):
+            raise invalid("strict", "strict must be true or false")
         body = await self.readiness_view()
-        status = 503 if request.query_params.get("strict") == "true" and body["status"] != "ready" else 200
+        status = 503 if strict == "true" and body["status"] != "ready" else 200
         return json_response(body, status, headers={"Retry-After": "1"} if status == 503 else None)
 
     async def readiness_view(self) -> dict[str, Any]:

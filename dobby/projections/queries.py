@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import Select, Table, and_, case, func, select
 
 from dobby.engine.canonical import content_hash, target_id_for
 from dobby.engine.clock import RANGE, parse_timestamp, rfc3339
 from dobby.engine.errors import InvalidInputError, Violation, not_found
+from dobby.engine.judgement import Verdict
 from dobby.engine.lifecycle import OPEN_STATES
 from dobby.engine.shapes import HASH_PATTERN, is_ascii_digits, is_identifier
 from dobby.projections.store import ProjectionStore
@@ -222,6 +223,10 @@ class Queries:
             return {tenant: int(count or 0) for tenant, count in connection.execute(statement)}
 
 
+VERDICTS: tuple[str, ...] = get_args(Verdict)
+"""The verdicts of SPEC §4.3 and §14: a filter on another finds nothing, so it is refused as the contract says."""
+
+
 TARGET_COLUMNS = ("source", "live", "active_proposal_id", "revalidate_required", "updated_at", "position")
 
 
@@ -275,6 +280,8 @@ def _parse(table: Table, filters: dict[str, str], allowed: set[str], created: An
         elif not is_identifier(value):
             message = f"{key} must be 1 to 200 characters without control characters"
             violations.append(Violation("invalid_value", message, key))
+        elif key == "verdict" and value not in VERDICTS:
+            violations.append(Violation("invalid_value", f"verdict must be one of {', '.join(VERDICTS)}", key))
         elif key == "revalidate_required":
             if value not in ("true", "false"):
                 violations.append(Violation("invalid_value", "revalidate_required must be true or false", key))

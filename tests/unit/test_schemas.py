@@ -18,7 +18,8 @@ from dobby.engine.errors import DobbyError
 from dobby.engine.intake import IntakeSignal
 from dobby.engine.payloads import EVENT_PAYLOADS
 from dobby.engine.replay_commands import EvaluateReplay
-from dobby.engine.schemas import COMMANDS, document, exported
+from dobby.engine.schemas import document, exported
+from dobby.http.routes import command_bodies
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -60,16 +61,16 @@ def intake_like() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({}, optional=fields)
 
 
-@pytest.mark.parametrize("name", sorted(exported()))
+@pytest.mark.parametrize("name", sorted(exported(command_bodies())))
 def test_exported_files_are_current(name: str) -> None:
     on_disk = json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
-    assert on_disk == exported()[name], "run `dobby schemas export`"
+    assert on_disk == exported(command_bodies())[name], "run `dobby schemas export`"
     jsonschema.Draft202012Validator.check_schema(on_disk)
 
 
 def test_no_stale_schema_files_remain() -> None:
     on_disk = {str(path.relative_to(SCHEMA_DIR).with_suffix("")) for path in SCHEMA_DIR.rglob("*.json")}
-    assert on_disk == set(exported())
+    assert on_disk == set(exported(command_bodies()))
 
 
 def test_every_event_class_has_a_payload_type() -> None:
@@ -96,7 +97,7 @@ def _accepted(value: Any, kind: type) -> bool:
 @settings(max_examples=300)
 @given(intake_like())
 def test_the_decoder_agrees_with_the_generated_schema_on_intake(body: dict[str, Any]) -> None:
-    schema = document("intake", COMMANDS["intake"])
+    schema = document("intake", command_bodies()["intake"])
     theirs = list(jsonschema.Draft202012Validator(schema).iter_errors(body))
     assert _accepted(body, IntakeSignal) == (theirs == [])
 

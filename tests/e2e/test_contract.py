@@ -1,0 +1,40 @@
+"""The published contract is the server: every body in schemas/, 405s naming every method, strict enums."""
+
+from __future__ import annotations
+
+import pytest
+
+from dobby.http.routes import OPERATIONS, command_bodies
+from tests.support import InProcess
+
+pytestmark = pytest.mark.backends(["sqlite"])
+
+
+def test_every_body_of_the_route_table_has_its_schema() -> None:
+    bodies = {o.body for o in OPERATIONS if o.body is not None}
+    assert set(command_bodies().values()) == bodies
+    assert command_bodies()["activate"].__name__ == "Activate"
+
+
+def test_a_method_a_path_lacks_is_refused_naming_every_method_it_has(app: InProcess) -> None:
+    answer = app.client.request("OPTIONS", "/api/v1/learning/freezes")
+    assert answer.status_code == 405
+    assert {m.strip() for m in answer.headers["allow"].split(",")} >= {"GET", "POST"}
+
+
+@pytest.mark.parametrize("path", ["/ready?strict=maybe", "/api/v1/contract?min_position=abc"])
+def test_a_query_outside_the_contract_is_refused(app: InProcess, path: str) -> None:
+    answer = app.client.get(path)
+    assert answer.status_code == 422, answer.text
+
+
+def test_every_operation_is_documented(app: InProcess) -> None:
+    document = app.client.get("/openapi.json").json()
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            assert operation["summary"] and operation["description"] and operation["tags"], (method, path)
+            if "requestBody" in operation:
+                assert "example" in operation["requestBody"]["content"]["application/json"], (method, path)
+    activate = document["paths"]["/api/v1/learning/promotions/activate"]["post"]["responses"]
+    assert "202" in activate
+    assert "velocity_breaker_open" in activate["422"]["description"]
