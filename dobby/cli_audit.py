@@ -58,7 +58,9 @@ def add_audit_parser(commands: Any) -> None:
 
 def audit_command(args: argparse.Namespace) -> int:
     action = args.proposal_id
-    if action not in ("keygen", "check-receipt"):  # these two read no store (check-receipt: offline, or its proof)
+    # keygen reads no store, nor does check-receipt unless it must fetch an inclusion proof from it
+    offline = action == "keygen" or (action == "check-receipt" and (args.checkpoint is None or args.proof is not None))
+    if not offline:
         require_store()
     if action is None:
         if not args.verify:

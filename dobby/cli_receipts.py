@@ -17,12 +17,16 @@ from dobby.engine import merkle
 from dobby.engine.checkpoint import Checkpoint, InclusionProof
 from dobby.engine.log_reading import read_entries
 from dobby.engine.receipts import PREDICATE_TYPE, STATEMENT_TYPE
+from dobby.projections.batches import catch_up
+from dobby.projections.digest import MERKLE
 
 
 def print_receipts(proposal_id: str) -> int:
     """Every receipt of the proposal, one DSSE envelope per line."""
     system = system_from_environment()
     try:
+        system.init_storage()  # the receipts' leaf indexes come from the digest: caught up with the log first
+        catch_up(system.store, system.engine.context.uow.log, system.store.projections[MERKLE])
         envelopes = system.receipts.envelopes(proposal_id)
     finally:
         system.close()

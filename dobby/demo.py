@@ -26,10 +26,12 @@ from dobby.engine.replay_commands import EvaluateReplay
 
 def demo_settings(database: str | None) -> Settings:
     """The configured settings on `database`; without one, on a fresh SQLite file and approvals directory of the
-    demo's own in the system's temporary directory, with activation allowed there."""
+    demo's own in the system's temporary directory. Activation is requested in the demo's own process either way
+    (a whole lifecycle is what it shows; a store named by --database is the operator's explicit consent)."""
     settings = load_settings(os.environ)
     if database is not None:
-        return dataclasses.replace(load_settings({**os.environ, "DOBBY_DATABASE_URL": database}), bobbin_path=None)
+        named = load_settings({**os.environ, "DOBBY_DATABASE_URL": database})
+        return dataclasses.replace(named, bobbin_path=None, service_mode=Mode.promotion_enabled)
     home = Path(tempfile.mkdtemp(prefix="dobby-demo-"))
     return dataclasses.replace(
         settings,

@@ -16,10 +16,12 @@ from dobby.http.ports import AppServices
 class AuditRoutes:
     services: AppServices
 
-    async def checkpoint(self, _: Request) -> Response:
+    async def checkpoint(self, request: Request) -> Response:
+        await LearningRoutes(self.services).wait_for_min_position(request)  # SPEC §4: every read takes it
         return json_response(await call(self.services.digest.current))
 
-    async def key(self, _: Request) -> Response:
+    async def key(self, request: Request) -> Response:
+        await LearningRoutes(self.services).wait_for_min_position(request)
         return json_response(await call(self.services.digest.public_key))
 
     async def inclusion_proof(self, request: Request) -> Response:

@@ -11,9 +11,12 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
+import msgspec
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dobby.engine.errors import Violation
+from dobby.http.errors import error_body
 from dobby.http.protocol import STARTED_KEY
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -24,7 +27,6 @@ TOO_LARGE = (
     + str(MAX_BODY_BYTES).encode()
     + b' bytes","details":[]}}'
 )
-REPEATED = b'{"error":{"code":"invalid_input","message":"a query parameter is given more than once","details":[]}}'
 BACKPRESSURE = b'{"error":{"code":"backpressure","message":"too many requests in flight; retry shortly","details":[]}}'
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = (b"cache-control", b"no-store")
@@ -116,8 +118,8 @@ class EdgeMiddleware:
                     status = DISCONNECTED
                     return
                 app_receive = _replaying(body, receive)
-            if gated and _repeated_parameter(scope["query_string"]):
-                await _answer(answering, 422, REPEATED, [])
+            if gated and (repeated := _repeated_parameter(scope["query_string"])):
+                await _answer(answering, 422, _repeated_answer(repeated), [])
                 return
             if gated and gate.in_flight >= gate.limit:
                 gate.refused_at = time.monotonic()
@@ -134,12 +136,23 @@ class EdgeMiddleware:
             self.histogram.labels(template, scope["method"], str(status)).observe(time.perf_counter() - started)
 
 
-def _repeated_parameter(query: bytes) -> bool:
-    """Whether a query names a parameter twice: every parameter of the API is one value (SPEC §4: the contract)."""
+def _repeated_parameter(query: bytes) -> str | None:
+    """The first parameter a query names twice, if any: every parameter of the API is one value (SPEC §4)."""
     if not query:
-        return False
-    names = [name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
-    return len(names) != len(set(names))
+        return None
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def _repeated_answer(name: str) -> bytes:
+    """422 naming the repeated parameter, as every refusal names its field (SPEC §4)."""
+    message = f"query parameter {name!r} is given more than once"
+    detail = Violation("repeated_parameter", message, name).as_dict()
+    return msgspec.json.encode(error_body("invalid_input", message, [detail]))
 
 
 async def _read_body(receive: Receive, limit: int, deadline: float) -> bytes | None:

@@ -95,8 +95,8 @@ def _in_range(request: Request, found: list[Any], field: str) -> list[Any]:
 
 
 def _page(request: Request, found: list[Any]) -> dict[str, Any]:
-    """One page of a list held in memory: `limit` (1..500, 100) items from the offset `cursor`."""
-    limit = natural(request, "limit", 1, 500) or 100
+    """One page of a list held in memory: `limit` (1..500, 50 as every list) items from the offset `cursor`."""
+    limit = natural(request, "limit", 1, 500) or 50
     start = natural(request, "cursor") or 0
     following = start + limit
     return {"items": found[start:following], "next_cursor": str(following) if following < len(found) else None}

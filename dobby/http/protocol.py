@@ -19,7 +19,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 STARTED_KEY = "dobby.request_started"
 HEADER_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n"
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    b"x-content-type-options: nosniff\r\ncache-control: no-store\r\ncontent-length: %d\r\n"
     b"\r\n%s"
 )
 HEADER_TIMEOUT_BODY = (

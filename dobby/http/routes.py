@@ -297,8 +297,8 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(Param("If-None-Match", {"type": "string"}, "header"), MIN_POSITION),
         protocol="ofrep",
     ),
-    Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint),
-    Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey),
+    Operation("GET", f"{AUDIT}/checkpoint", "checkpoint", None, None, Checkpoint, params=(MIN_POSITION,)),
+    Operation("GET", f"{AUDIT}/key", "key", None, None, PublicKey, params=(MIN_POSITION,)),
     Operation(
         "GET",
         f"{AUDIT}/proofs/inclusion",

@@ -22,10 +22,24 @@ def test_a_method_a_path_lacks_is_refused_naming_every_method_it_has(app: InProc
     assert {m.strip() for m in answer.headers["allow"].split(",")} >= {"GET", "POST"}
 
 
-@pytest.mark.parametrize("path", ["/ready?strict=maybe", "/api/v1/contract?min_position=abc"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ready?strict=maybe",
+        "/api/v1/contract?min_position=abc",
+        "/api/v1/audit/checkpoint?min_position=999999",  # beyond the log's head (SPEC §4: every read takes it)
+        "/api/v1/audit/key?min_position=999999",
+    ],
+)
 def test_a_query_outside_the_contract_is_refused(app: InProcess, path: str) -> None:
     answer = app.client.get(path)
     assert answer.status_code == 422, answer.text
+
+
+def test_a_parameter_given_twice_is_refused_naming_it(app: InProcess) -> None:
+    answer = app.client.get("/api/v1/learning/runs?tenant_id=acme&limit=5&limit=6")
+    assert answer.status_code == 422, answer.text
+    assert [detail["field"] for detail in answer.json()["error"]["details"]] == ["limit"]
 
 
 def test_every_operation_is_documented(app: InProcess) -> None:

@@ -135,6 +135,7 @@ def test_slow_clients_hold_nothing_others_need(tmp_path: Path) -> None:
             assert b'"request_timeout"' in ending.answer
         elif ending.kind == "headers":
             assert ending.answer == b"" or ending.answer.startswith(b"HTTP/1.1 408"), ending.answer[:200]
+            assert ending.answer == b"" or b"x-content-type-options: nosniff" in ending.answer.lower()
         else:
             assert ending.answer == b"", ending.answer[:200]
     statuses = Counter(others.answers)

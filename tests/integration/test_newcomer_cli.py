@@ -24,6 +24,8 @@ READ_ONLY = (
     ["audit", "--verify"],
     ["audit", "00000000-0000-0000-0000-000000000000"],
     ["audit", "export-checkpoint"],
+    ["audit", "receipts", "00000000-0000-0000-0000-000000000000"],
+    ["audit", "check-receipt", "receipt.json", "--checkpoint", "cp.json"],  # its proof would come from the store
 )
 
 
@@ -110,3 +112,14 @@ def test_projections_status_and_metrics_name_the_process_holding_each_role(datab
     finally:
         processor.process.send_signal(signal.SIGTERM)
         assert processor.process.wait(20) == 0
+
+
+def test_the_demo_on_a_named_store_runs_the_whole_lifecycle_and_its_receipts_print(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'named.db'}"
+    environment = {"DOBBY_WARP_APPROVALS_DIR": str(tmp_path / "approvals")}
+    demo = run_cli(["demo", "--database", url], environment)
+    assert demo.returncode == 0 and "state rolled_back" in demo.stdout, demo.stdout + demo.stderr
+    proposal_id = next(line.split()[1] for line in demo.stdout.splitlines() if line.startswith("propose "))
+    receipts = run_cli(["audit", "receipts", proposal_id], {"DOBBY_DATABASE_URL": url, **environment})
+    assert receipts.returncode == 0, receipts.stderr
+    assert len(receipts.stdout.splitlines()) == 2, receipts.stdout + receipts.stderr  # its activation and rollback
