@@ -35,7 +35,9 @@ _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 def _utc(value: str) -> str:
     """A browser's datetime-local value (no offset) read as UTC, as the form says; anything else as typed."""
     value = value.strip()
-    return value + "Z" if _LOCAL_TIME.match(value) else value
+    if not (local := _LOCAL_TIME.match(value)):
+        return value
+    return value + ("Z" if local.group(1) else ":00Z")  # browsers leave out zero seconds; RFC 3339 needs them
 
 
 @dataclass
