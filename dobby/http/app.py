@@ -29,10 +29,10 @@ from dobby.http.direct import DirectRoutes
 from dobby.http.errors import HttpError, error_body, error_response, http_error_response
 from dobby.http.intake_asgi import PATH as INTAKE_PATH
 from dobby.http.intake_asgi import IntakeEndpoint
-from dobby.http.learning import LearningRoutes
+from dobby.http.learning import LearningRoutes, json_response
 from dobby.http.metrics import DobbyCollector, build_registry
 from dobby.http.middleware import BackpressureState, EdgeMiddleware
-from dobby.http.ofrep import OfrepRoutes
+from dobby.http.ofrep import OFREP, EvaluationFailure, OfrepRoutes
 from dobby.http.policy import PolicyRoutes
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor
@@ -77,8 +77,11 @@ async def _http_error(_: Request, error: Exception) -> Response:
     return http_error_response(error)
 
 
-async def _starlette_error(_: Request, error: Exception) -> Response:
+async def _starlette_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
+    if request.url.path.startswith(OFREP + "/") and error.status_code == 404:  # OFREP's own shape there (SPEC §15)
+        failure = EvaluationFailure("FLAG_NOT_FOUND", "no flag at this path")
+        return json_response(failure, 404)
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
     return JSONResponse(error_body(code, str(error.detail)), status_code=error.status_code, headers=error.headers)
 

@@ -248,14 +248,14 @@ DOCS: dict[str, tuple[str, str, str, dict[int, tuple[str, ...]], Any]] = {
         "audit",
         "The signed checkpoint",
         "The log's size and Merkle root, signed; open to anyone (SPEC §11).",
-        {404: ("not_found",), 503: ("unavailable", "persistence_unavailable")},
+        _merge(READ, {404: ("not_found",), 503: ("unavailable", "persistence_unavailable")}),
         None,
     ),
     "key": (
         "audit",
         "The checkpoint key",
         "The public key that signs checkpoints (SPEC §11).",
-        {404: ("not_found",)},
+        _merge(READ, {404: ("not_found",)}),
         None,
     ),
     "inclusion_proof": (

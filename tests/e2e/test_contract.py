@@ -52,3 +52,9 @@ def test_every_operation_is_documented(app: InProcess) -> None:
     activate = document["paths"]["/api/v1/learning/promotions/activate"]["post"]["responses"]
     assert "202" in activate
     assert "velocity_breaker_open" in activate["422"]["description"]
+
+
+def test_a_path_under_ofrep_that_names_nothing_answers_in_ofreps_shape(app: InProcess) -> None:
+    answer = app.client.post("/ofrep/v1/nothing-here", json={"context": {"tenant_id": "acme"}})
+    assert answer.status_code == 404
+    assert answer.json()["errorCode"] == "FLAG_NOT_FOUND"
