@@ -18,6 +18,7 @@ from dobby.engine.watch_commands import Observe
 from dobby.http.auth import READERS, principal_for
 from dobby.http.learning import LearningRoutes, call, invalid, json_response, natural
 from dobby.http.ports import AppServices
+from dobby.projections.queries import DEFAULT_LIMIT, MAX_LIMIT
 
 
 @dataclass
@@ -96,7 +97,7 @@ def _in_range(request: Request, found: list[Any], field: str) -> list[Any]:
 
 def _page(request: Request, found: list[Any]) -> dict[str, Any]:
     """One page of a list held in memory: `limit` (1..500, 50 as every list) items from the offset `cursor`."""
-    limit = natural(request, "limit", 1, 500) or 50
+    limit = natural(request, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     start = natural(request, "cursor") or 0
     following = start + limit
     return {"items": found[start:following], "next_cursor": str(following) if following < len(found) else None}
