@@ -27,7 +27,7 @@ from bench.common import ROOT, free_port, fresh_postgres, fresh_sqlite, record
 from bench.intake import DOBBY, FAMILIES, check_after, dobby_env, open_loop, server, wrk
 
 TICKS = os.sysconf("SC_CLK_TCK")
-DOBBY_PROCESSES = "dobby (serve|process)|dobby.cli process|multiprocessing.spawn"  # the read side's child too
+DOBBY_PROCESSES = "dobby (serve|process)|dobby.cli.command process|multiprocessing.spawn"  # the read side's child too
 
 
 def cpu_seconds(pattern: str) -> float:

@@ -33,7 +33,7 @@ def sample(build: Path, name: str, seconds: int, connections: int) -> str:
         env = {**dobby_env(url, port, "on"), "PYTHONPATH": str(build)}
         with server([sys.executable, "-m", "dobby.cli", "serve"], env, port, cwd=build) as address:
             pid = subprocess.run(
-                ["pgrep", "-f", "-n", "dobby.cli serve"], capture_output=True, text=True, check=True
+                ["pgrep", "-f", "-n", "dobby.cli.command serve"], capture_output=True, text=True, check=True
             ).stdout.strip()
             spy = subprocess.Popen(
                 [str(PY_SPY), "record", "-p", pid, "-d", str(seconds), "-r", "200", "-o", str(output), "--nonblocking"],

@@ -26,7 +26,7 @@ from bench.ceiling import app as ceiling_app
 from bench.common import fresh_postgres
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_system
-from dobby.engine.modes import Mode
+from dobby.engine.rules.modes import Mode
 from dobby.http.app import create_app
 from dobby.resources import read_manifest
 

@@ -27,10 +27,10 @@ import scipy.stats
 
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
-from dobby.engine.boundary import convert, decode
-from dobby.engine.judgement import Metrics, ThresholdContract, judge_replay
-from dobby.engine.modes import Mode
-from dobby.engine.replay_commands import EvaluateReplay
+from dobby.engine.commands.boundary import convert, decode
+from dobby.engine.commands.replay import EvaluateReplay
+from dobby.engine.rules.judgement import Metrics, ThresholdContract, judge_replay
+from dobby.engine.rules.modes import Mode
 from dobby.resources import read_manifest
 
 CONTRACT = {
@@ -119,9 +119,9 @@ def imports() -> list[tuple[str, float]]:
     figures = []
     for label, code in (
         ("python -c pass", "pass"),
-        ("import dobby.engine.judgement", "import dobby.engine.judgement"),
-        ("… + scipy.special (first summary judged)", "import dobby.engine.judgement, scipy.special"),
-        ("… + scipy.stats (had we used it)", "import dobby.engine.judgement, scipy.stats"),
+        ("import dobby.engine.rules.judgement", "import dobby.engine.rules.judgement"),
+        ("… + scipy.special (first summary judged)", "import dobby.engine.rules.judgement, scipy.special"),
+        ("… + scipy.stats (had we used it)", "import dobby.engine.rules.judgement, scipy.stats"),
     ):
         runs = []
         for _ in range(5):

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import fresh_postgres, fresh_sqlite, record
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_system
-from dobby.engine.clock import system_clock
+from dobby.engine.kernel.clock import system_clock
 from dobby.projections.batches import catch_up, read_batch
 from dobby.projections.rebuild import rebuild
 from tests.support import record_runs

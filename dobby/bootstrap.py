@@ -23,26 +23,26 @@ from dobby.adapters.settings import Settings, eventsourcing_env, load_settings
 from dobby.adapters.signing import load_signer
 from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, WarpApprovals
 from dobby.adapters.warp import FileApprovals
-from dobby.engine.clock import Clock, rfc3339, system_clock
-from dobby.engine.context import Context, Limits, NoObserver
-from dobby.engine.errors import describe
-from dobby.engine.group_commit import GroupCommitter
-from dobby.engine.modes import Manifest
-from dobby.engine.ports import ApprovalSource, EvidenceSource, GovernanceTruth, Observer, ProvenanceSink
+from dobby.engine.commands.context import Context, Limits, NoObserver
+from dobby.engine.kernel.clock import Clock, rfc3339, system_clock
+from dobby.engine.kernel.errors import describe
+from dobby.engine.kernel.ports import ApprovalSource, EvidenceSource, GovernanceTruth, Observer, ProvenanceSink
+from dobby.engine.rules.modes import Manifest
 from dobby.engine.service import Engine
-from dobby.engine.unit_of_work import EventLog, UnitOfWork
+from dobby.engine.store.group_commit import GroupCommitter
+from dobby.engine.store.unit_of_work import EventLog, UnitOfWork
 from dobby.projections.database import connect
 from dobby.projections.digest import CHECKPOINT_SECONDS, MERKLE, LogDigest
-from dobby.projections.leadership import CHECKPOINTS, EXPIRY, Leadership
-from dobby.projections.periodic import Periodic
-from dobby.projections.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
 from dobby.projections.queries import Queries
 from dobby.projections.receipts import Receipts
-from dobby.projections.runner import Follower
 from dobby.projections.store import EVERY_PROJECTION, ProjectionStore
-from dobby.projections.tallies import DurableTallies
 from dobby.projections.views import Projection
 from dobby.resources import read_manifest
+from dobby.runtime.follower import Follower
+from dobby.runtime.leadership import CHECKPOINTS, EXPIRY, Leadership
+from dobby.runtime.periodic import Periodic
+from dobby.runtime.processors import BOBBIN, ExpiryProcessor, ProvenancePublisher
+from dobby.runtime.tallies import DurableTallies
 
 LOG = logging.getLogger("dobby")
 

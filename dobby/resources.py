@@ -6,7 +6,7 @@ import json
 from functools import cache
 from importlib.resources import files
 
-from dobby.engine.modes import Manifest
+from dobby.engine.rules.modes import Manifest
 
 
 @cache

@@ -1,5 +1,5 @@
 """An RFC 6962 verifier written for the tests from the RFC text (RFC 9162 §2.1.3.2 and §2.1.4.2 spell out the
-verification of RFC 6962's proofs), sharing no code with dobby.engine.merkle."""
+verification of RFC 6962's proofs), sharing no code with dobby.engine.audit.merkle."""
 
 from __future__ import annotations
 

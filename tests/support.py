@@ -29,19 +29,19 @@ from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document
 from dobby.adapters.memory import InMemoryApprovals, InMemoryProvenanceSink, StaticGovernanceTruth
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_engine, build_system, open_event_log
-from dobby.engine.activation_commands import Rollback
-from dobby.engine.boundary import convert
-from dobby.engine.canonical import run_id_for
-from dobby.engine.clock import Clock, system_clock
-from dobby.engine.context import PROCESSOR_ACTOR, Context
-from dobby.engine.intake import IntakeSignal, run_hash_of, run_provenance_hash_of
-from dobby.engine.modes import Mode
-from dobby.engine.ports import Approval
-from dobby.engine.promotion_commands import ProposalRef, Propose
-from dobby.engine.replay_commands import EvaluateReplay
-from dobby.engine.run import Run
+from dobby.engine.commands.activation import Rollback
+from dobby.engine.commands.boundary import convert
+from dobby.engine.commands.context import PROCESSOR_ACTOR, Context
+from dobby.engine.commands.promotion import ProposalRef, Propose
+from dobby.engine.commands.replay import EvaluateReplay
+from dobby.engine.kernel.canonical import run_id_for
+from dobby.engine.kernel.clock import Clock, system_clock
+from dobby.engine.kernel.ports import Approval
+from dobby.engine.model.run import Run
+from dobby.engine.rules.intake import IntakeSignal, run_hash_of, run_provenance_hash_of
+from dobby.engine.rules.modes import Mode
 from dobby.engine.service import Engine
-from dobby.engine.unit_of_work import EventLog, UnitOfWork
+from dobby.engine.store.unit_of_work import EventLog, UnitOfWork
 from dobby.http.app import create_app
 from dobby.resources import read_manifest
 

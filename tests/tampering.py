@@ -13,9 +13,9 @@ from typing import Any, cast
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine, text
 
-from dobby.engine.canonical import GENESIS_HASH
-from dobby.engine.chain import ChainedEvent
-from dobby.engine.unit_of_work import EventLog
+from dobby.engine.kernel.canonical import GENESIS_HASH
+from dobby.engine.model.chain import ChainedEvent
+from dobby.engine.store.unit_of_work import EventLog
 
 
 class Table:

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from dobby.engine.canonical import canonical_json
-from dobby.engine.ports import ProvenanceRecord
+from dobby.engine.kernel.canonical import canonical_json
+from dobby.engine.kernel.ports import ProvenanceRecord
 
 
 class BobbinProvenanceSink:

@@ -10,9 +10,9 @@ from securesystemslib.dsse import Envelope
 from securesystemslib.exceptions import VerificationError
 from securesystemslib.signer import Key, SecretsHandler, Signature, Signer, SSlibKey
 
-from dobby.engine.canonical import canonical_json
-from dobby.engine.checkpoint import CheckpointSigner, key_id_of
-from dobby.engine.receipts import PAYLOAD_TYPE
+from dobby.engine.audit.checkpoint import CheckpointSigner, key_id_of
+from dobby.engine.audit.receipts import PAYLOAD_TYPE
+from dobby.engine.kernel.canonical import canonical_json
 
 
 def public_key_of(raw: bytes) -> SSlibKey:

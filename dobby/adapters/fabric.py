@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dobby.engine.modes import Manifest
-from dobby.engine.ports import GovernanceDocument, UpstreamUnavailableError
+from dobby.engine.kernel.ports import GovernanceDocument, UpstreamUnavailableError
+from dobby.engine.rules.modes import Manifest
 
 BUILTIN_TARGET_TYPES = ("prompt_template", "routing_rule", "retrieval_config", "tool_policy")
 

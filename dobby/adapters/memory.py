@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
-from dobby.engine.ports import (
+from dobby.engine.kernel.ports import (
     Approval,
     Evidence,
     GovernanceDocument,

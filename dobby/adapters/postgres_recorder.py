@@ -30,7 +30,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import EnvType, retry
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
-from dobby.postgres_session import session_parameters
+from dobby.adapters.postgres_session import session_parameters
 
 ATTEMPTS = 2
 WAIT = 0.1

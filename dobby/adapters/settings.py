@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-from dobby.engine.modes import Mode
+from dobby.engine.rules.modes import Mode
 
 T = TypeVar("T")
 MAX_COUNT = 10**9

@@ -11,8 +11,8 @@ import httpx
 
 from dobby.adapters.fabric import parse_document
 from dobby.adapters.warp import parse_approval
-from dobby.engine.canonical import content_hash
-from dobby.engine.ports import Approval, Evidence, GovernanceDocument, UpstreamUnavailableError
+from dobby.engine.kernel.canonical import content_hash
+from dobby.engine.kernel.ports import Approval, Evidence, GovernanceDocument, UpstreamUnavailableError
 
 
 @contextmanager

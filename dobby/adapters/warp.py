@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dobby.engine.clock import parse_timestamp
-from dobby.engine.ports import Approval, ApproverRef, UpstreamUnavailableError
+from dobby.engine.kernel.clock import parse_timestamp
+from dobby.engine.kernel.ports import Approval, ApproverRef, UpstreamUnavailableError
 
 
 def parse_approval(data: Any) -> Approval:

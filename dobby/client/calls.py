@@ -13,21 +13,21 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from dobby.engine.activation_commands import Rollback, RollbackAnswer
-from dobby.engine.audit import History
-from dobby.engine.audit_queries import Explanation
-from dobby.engine.decision_queue import Decision
-from dobby.engine.intake import IntakeSignal
-from dobby.engine.intake_commands import IntakeAccepted, SampledOut
-from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
-from dobby.engine.proposal import ProposalView
-from dobby.engine.proposals import ProposalAnswer
-from dobby.engine.replay import ReplayView
-from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer
-from dobby.engine.run import RunView
-from dobby.engine.schedule_commands import Activate, ScheduledAnswer
-from dobby.engine.target import TargetRead
-from dobby.engine.watch_commands import Observe, ObserveAnswer
+from dobby.engine.audit.history import History
+from dobby.engine.commands.activation import Rollback, RollbackAnswer
+from dobby.engine.commands.audit import Explanation
+from dobby.engine.commands.decisions import Decision
+from dobby.engine.commands.intake import IntakeAccepted, SampledOut
+from dobby.engine.commands.loading import ProposalAnswer
+from dobby.engine.commands.promotion import CheckAnswer, ProposalRef, Propose
+from dobby.engine.commands.replay import EvaluateReplay, ReplayAnswer
+from dobby.engine.commands.schedule import Activate, ScheduledAnswer
+from dobby.engine.commands.watch import Observe, ObserveAnswer
+from dobby.engine.model.proposal import ProposalView
+from dobby.engine.model.replay import ReplayView
+from dobby.engine.model.run import RunView
+from dobby.engine.model.target import TargetRead
+from dobby.engine.rules.intake import IntakeSignal
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741

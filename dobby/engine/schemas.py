@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from dobby.engine.payloads import EVENT_PAYLOADS
+from dobby.engine.model.payloads import EVENT_PAYLOADS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dobby.engine.activation_commands import ActivationCommands
-from dobby.engine.audit_queries import AuditQueries
-from dobby.engine.context import Context
-from dobby.engine.decision_queue import DecisionQueue
-from dobby.engine.expiry_commands import ExpiryCommands
-from dobby.engine.intake_commands import IntakeCommands
-from dobby.engine.policy_commands import PolicyCommands
-from dobby.engine.ports import ApprovalSource, EvidenceSource
-from dobby.engine.promotion_commands import PromotionCommands
-from dobby.engine.replay_commands import ReplayCommands
-from dobby.engine.schedule_commands import ScheduleCommands
-from dobby.engine.watch_commands import WatchCommands
+from dobby.engine.commands.activation import ActivationCommands
+from dobby.engine.commands.audit import AuditQueries
+from dobby.engine.commands.context import Context
+from dobby.engine.commands.decisions import DecisionQueue
+from dobby.engine.commands.expiry import ExpiryCommands
+from dobby.engine.commands.intake import IntakeCommands
+from dobby.engine.commands.policy import PolicyCommands
+from dobby.engine.commands.promotion import PromotionCommands
+from dobby.engine.commands.replay import ReplayCommands
+from dobby.engine.commands.schedule import ScheduleCommands
+from dobby.engine.commands.watch import WatchCommands
+from dobby.engine.kernel.ports import ApprovalSource, EvidenceSource
 
 
 @dataclass

@@ -20,11 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dobby.adapters.store_errors import refuses_writes
-from dobby.console.pages import ConsoleRoutes
-from dobby.console.web import Renderer, environment, static_files
-from dobby.engine.errors import DobbyError, ServiceUnavailableError
+from dobby.engine.kernel.errors import DobbyError, ServiceUnavailableError
 from dobby.http.audit import AuditRoutes
 from dobby.http.auth import TokenBackend, load_tokens
+from dobby.http.console.pages import ConsoleRoutes
+from dobby.http.console.web import Renderer, environment, static_files
 from dobby.http.direct import DirectRoutes
 from dobby.http.errors import HttpError, error_body, error_response, http_error_response
 from dobby.http.intake_asgi import PATH as INTAKE_PATH
@@ -39,7 +39,7 @@ from dobby.http.readiness import PersistenceMonitor
 from dobby.http.routes import OPERATIONS
 from dobby.http.sessions import SessionCodec
 from dobby.http.surface import SurfaceRoutes
-from dobby.read_side import ReadSideSupervisor
+from dobby.runtime.read_side import ReadSideSupervisor
 
 
 def routes(*owners: object) -> list[Route]:

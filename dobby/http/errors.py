@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from dobby.engine.errors import (
+from dobby.engine.kernel.errors import (
     ConcurrentModificationError,
     ConflictError,
     DobbyError,

@@ -13,15 +13,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dobby.engine.activation_commands import Rollback
-from dobby.engine.boundary import decode
-from dobby.engine.clock import parse_moment
-from dobby.engine.errors import InvalidInputError, Violation, not_found
-from dobby.engine.promotion_commands import ProposalRef, Propose
-from dobby.engine.replay_commands import EvaluateReplay, WhatIf
-from dobby.engine.schedule_commands import Activate, ScheduledAnswer
+from dobby.engine.commands.activation import Rollback
+from dobby.engine.commands.boundary import decode
+from dobby.engine.commands.promotion import ProposalRef, Propose
+from dobby.engine.commands.replay import EvaluateReplay, WhatIf
+from dobby.engine.commands.schedule import Activate, ScheduledAnswer
+from dobby.engine.kernel.clock import parse_moment
+from dobby.engine.kernel.errors import InvalidInputError, Violation, not_found
+from dobby.engine.kernel.shapes import is_ascii_digits, is_identifier
 from dobby.engine.service import Engine
-from dobby.engine.shapes import is_ascii_digits, is_identifier
 from dobby.http.auth import READERS, Principal, principal_for
 from dobby.http.errors import HttpError
 from dobby.http.ports import AppServices

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from dobby.engine.modes import Mode
+from dobby.engine.rules.modes import Mode
 
 COUNTERS = {
     "dobby_intake_total": ("Signals submitted to intake, by result", ["result"]),

@@ -15,7 +15,7 @@ import msgspec
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dobby.engine.errors import Violation
+from dobby.engine.kernel.errors import Violation
 from dobby.http.errors import error_body
 from dobby.http.protocol import STARTED_KEY
 

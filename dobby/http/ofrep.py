@@ -15,9 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dobby.engine.boundary import decode
-from dobby.engine.errors import DobbyError, InvalidInputError, MalformedInputError
-from dobby.engine.shapes import View, is_identifier
+from dobby.engine.commands.boundary import decode
+from dobby.engine.kernel.errors import DobbyError, InvalidInputError, MalformedInputError
+from dobby.engine.kernel.shapes import View, is_identifier
 from dobby.http.auth import principal_for
 from dobby.http.errors import HttpError, error_response
 from dobby.http.learning import LearningRoutes, call, json_response

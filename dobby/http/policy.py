@@ -9,12 +9,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dobby.engine.clock import parse_moment, rfc3339
-from dobby.engine.decision_queue import CANDIDATE_STATES
-from dobby.engine.errors import InvalidInputError, Violation
-from dobby.engine.policy_commands import DeclareFreeze, PolicyCommands, TenantAction
-from dobby.engine.shapes import is_identifier
-from dobby.engine.watch_commands import Observe
+from dobby.engine.commands.decisions import CANDIDATE_STATES
+from dobby.engine.commands.policy import DeclareFreeze, PolicyCommands, TenantAction
+from dobby.engine.commands.watch import Observe
+from dobby.engine.kernel.clock import parse_moment, rfc3339
+from dobby.engine.kernel.errors import InvalidInputError, Violation
+from dobby.engine.kernel.shapes import is_identifier
 from dobby.http.auth import READERS, principal_for
 from dobby.http.learning import LearningRoutes, call, invalid, json_response, natural
 from dobby.http.ports import AppServices

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from dobby.engine.clock import rfc3339, system_clock
-from dobby.engine.errors import describe
+from dobby.engine.kernel.clock import rfc3339, system_clock
+from dobby.engine.kernel.errors import describe
 
 
 @dataclass(frozen=True)

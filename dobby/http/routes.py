@@ -7,27 +7,27 @@ from typing import Any, get_args
 
 import msgspec
 
-from dobby.engine.activation_commands import Rollback, RollbackAnswer
-from dobby.engine.audit import History
-from dobby.engine.audit_queries import Explanation
-from dobby.engine.checkpoint import Checkpoint, ConsistencyProof, InclusionProof, PublicKey
-from dobby.engine.decision_queue import Decision
-from dobby.engine.intake import IntakeSignal
-from dobby.engine.intake_commands import IntakeAccepted, SampledOut
-from dobby.engine.judgement import Verdict
-from dobby.engine.policy import FreezeView
-from dobby.engine.policy_commands import DeclareFreeze, FreezeAnswer, StopAnswer, TenantAction
-from dobby.engine.promotion_commands import CheckAnswer, ProposalRef, Propose
-from dobby.engine.proposal import ProposalView
-from dobby.engine.proposals import ProposalAnswer
-from dobby.engine.receipts import ReceiptsAnswer
-from dobby.engine.replay import ReplayView
-from dobby.engine.replay_commands import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
-from dobby.engine.run import RunView
-from dobby.engine.schedule_commands import Activate, ScheduledAnswer
-from dobby.engine.shapes import CONTROL_FREE, Identifier, Moment, Reason
-from dobby.engine.target import TargetRead
-from dobby.engine.watch_commands import Observe, ObserveAnswer
+from dobby.engine.audit.checkpoint import Checkpoint, ConsistencyProof, InclusionProof, PublicKey
+from dobby.engine.audit.history import History
+from dobby.engine.audit.receipts import ReceiptsAnswer
+from dobby.engine.commands.activation import Rollback, RollbackAnswer
+from dobby.engine.commands.audit import Explanation
+from dobby.engine.commands.decisions import Decision
+from dobby.engine.commands.intake import IntakeAccepted, SampledOut
+from dobby.engine.commands.loading import ProposalAnswer
+from dobby.engine.commands.policy import DeclareFreeze, FreezeAnswer, StopAnswer, TenantAction
+from dobby.engine.commands.promotion import CheckAnswer, ProposalRef, Propose
+from dobby.engine.commands.replay import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
+from dobby.engine.commands.schedule import Activate, ScheduledAnswer
+from dobby.engine.commands.watch import Observe, ObserveAnswer
+from dobby.engine.kernel.shapes import CONTROL_FREE, Identifier, Moment, Reason
+from dobby.engine.model.policy import FreezeView
+from dobby.engine.model.proposal import ProposalView
+from dobby.engine.model.replay import ReplayView
+from dobby.engine.model.run import RunView
+from dobby.engine.model.target import TargetRead
+from dobby.engine.rules.intake import IntakeSignal
+from dobby.engine.rules.judgement import Verdict
 from dobby.http.ofrep import OFREP, BulkEvaluation, EvaluationRequest, FlagEvaluation
 
 READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
@@ -83,7 +83,7 @@ MIN_POSITION = Param("min_position", INTEGER)
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 500})
 CURSOR = Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"})
 MOMENT = msgspec.json.schema(Moment)
-"""A timestamp in a query (SPEC §4): RFC 3339 with an explicit offset, in 1970–9999 UTC (dobby.engine.clock)."""
+"""A timestamp in a query (SPEC §4): RFC 3339 with an explicit offset, in 1970–9999 UTC (dobby.engine.kernel.clock)."""
 CREATED = (Param("since", MOMENT), Param("until", MOMENT))
 PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER), MIN_POSITION, *CREATED)
 TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER, required=True), MIN_POSITION, *CREATED)

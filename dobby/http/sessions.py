@@ -20,7 +20,7 @@ class SessionCodec:
     removed from the tokens file ends its sessions too."""
 
     def __init__(self, secret: str) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt="dobby.console.session")
+        self._serializer = URLSafeTimedSerializer(secret, salt="dobby.http.console.session")
 
     def issue(self, token_digest: str) -> str:
         return self._serializer.dumps({"token": token_digest})

@@ -11,17 +11,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dobby import __version__
-from dobby.engine.clock import rfc3339
-from dobby.engine.context import Context
-from dobby.engine.modes import Mode
+from dobby.engine.commands.context import Context
+from dobby.engine.kernel.clock import rfc3339
+from dobby.engine.rules.modes import Mode
 from dobby.http.auth import principal_for
 from dobby.http.learning import LearningRoutes, call, invalid, json_response
 from dobby.http.middleware import BackpressureState
 from dobby.http.openapi import openapi_document
 from dobby.http.ports import AppServices
 from dobby.http.readiness import PersistenceMonitor, fabric_section
-from dobby.read_side import ReadSideSupervisor
 from dobby.resources import manifest_json
+from dobby.runtime.read_side import ReadSideSupervisor
 
 READY_DEADLINE_SECONDS = 2.7
 HEALTH = b'{"status":"ok","service":"jhf-dobby"}'

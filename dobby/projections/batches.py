@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Table, text
 
-from dobby.engine.chain import ChainedEvent
-from dobby.engine.unit_of_work import EventLog
+from dobby.engine.model.chain import ChainedEvent
+from dobby.engine.store.unit_of_work import EventLog
 from dobby.projections.store import ProjectionStore, lock_position, set_position
 from dobby.projections.views import Projection, Recorded
 

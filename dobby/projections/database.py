@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
-from dobby.postgres_session import session_parameters
+from dobby.adapters.postgres_session import session_parameters
 
 
 def projection_url(database_url: str) -> URL:

@@ -27,8 +27,8 @@ from sqlalchemy import (
     update,
 )
 
-from dobby.engine import merkle
-from dobby.engine.checkpoint import (
+from dobby.engine.audit import merkle
+from dobby.engine.audit.checkpoint import (
     Checkpoint,
     CheckpointSigner,
     ConsistencyProof,
@@ -38,11 +38,11 @@ from dobby.engine.checkpoint import (
     make_checkpoint,
     public_key_view,
 )
-from dobby.engine.clock import Clock
-from dobby.engine.errors import InvalidInputError, NotFoundError, RuleViolationError, Violation
-from dobby.engine.log_reading import read_entries
-from dobby.engine.unit_of_work import EventLog
-from dobby.engine.verification import Seen
+from dobby.engine.audit.log_reading import read_entries
+from dobby.engine.audit.verification import Seen
+from dobby.engine.kernel.clock import Clock
+from dobby.engine.kernel.errors import InvalidInputError, NotFoundError, RuleViolationError, Violation
+from dobby.engine.store.unit_of_work import EventLog
 from dobby.projections.database import copy_rows
 from dobby.projections.views import Projection, Recorded
 

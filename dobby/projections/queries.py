@@ -8,12 +8,12 @@ from typing import Any, get_args
 
 from sqlalchemy import Select, Table, and_, case, func, select
 
-from dobby.engine.canonical import content_hash, target_id_for
-from dobby.engine.clock import RANGE, parse_timestamp, rfc3339
-from dobby.engine.errors import InvalidInputError, Violation, not_found
-from dobby.engine.judgement import Verdict
-from dobby.engine.lifecycle import OPEN_STATES
-from dobby.engine.shapes import HASH_PATTERN, is_ascii_digits, is_identifier
+from dobby.engine.kernel.canonical import content_hash, target_id_for
+from dobby.engine.kernel.clock import RANGE, parse_timestamp, rfc3339
+from dobby.engine.kernel.errors import InvalidInputError, Violation, not_found
+from dobby.engine.kernel.shapes import HASH_PATTERN, is_ascii_digits, is_identifier
+from dobby.engine.rules.judgement import Verdict
+from dobby.engine.rules.lifecycle import OPEN_STATES
 from dobby.projections.store import ProjectionStore
 
 _HASH = re.compile(HASH_PATTERN)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import MetaData, Table, create_engine, delete, select, text
 from sqlalchemy.pool import StaticPool
 
-from dobby.engine.unit_of_work import EventLog
+from dobby.engine.store.unit_of_work import EventLog
 from dobby.projections.batches import BATCH_SIZE, apply_batch, catch_up, read_batch
 from dobby.projections.store import ProjectionStore, ensure_tracking, lock_position, set_position, set_version
 from dobby.projections.tables import SHADOW_SUFFIX, tracking_table

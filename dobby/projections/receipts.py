@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from dobby.engine.errors import not_found
-from dobby.engine.log_reading import stream_positions
-from dobby.engine.proposal import Generated
-from dobby.engine.proposals import proposal_uuid
-from dobby.engine.receipts import ACTIONS, receipt_statements
-from dobby.engine.unit_of_work import UnitOfWork
-from dobby.engine.verification import first_broken_version
+from dobby.engine.audit.log_reading import stream_positions
+from dobby.engine.audit.receipts import ACTIONS, receipt_statements
+from dobby.engine.audit.verification import first_broken_version
+from dobby.engine.commands.loading import proposal_uuid
+from dobby.engine.kernel.errors import not_found
+from dobby.engine.model.proposal import Generated
+from dobby.engine.store.unit_of_work import UnitOfWork
 from dobby.projections.digest import LogDigest
 
 Seal = Callable[[dict[str, Any]], dict[str, Any]]

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, MetaData, Table, insert, update
 
-from dobby.engine.clock import rfc3339
-from dobby.engine.proposal import RevalidationRequired
-from dobby.engine.target import BaselineRestored, ProposalWentLive, TargetOpened
+from dobby.engine.kernel.clock import rfc3339
+from dobby.engine.model.proposal import RevalidationRequired
+from dobby.engine.model.target import BaselineRestored, ProposalWentLive, TargetOpened
 from dobby.projections.tables import targets_table
 from dobby.projections.views import Projection, Recorded
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dobby.engine.errors import describe
-from dobby.engine.unit_of_work import EventLog
+from dobby.engine.kernel.errors import describe
+from dobby.engine.store.unit_of_work import EventLog
 from dobby.projections.batches import BATCH_SIZE
 from dobby.projections.rebuild import RebuildAbandonedError, RebuildReport, rebuild
 from dobby.projections.store import ProjectionStore

@@ -14,12 +14,12 @@ from typing import Any
 from msgspec import to_builtins
 from sqlalchemy import Connection, MetaData, Table, bindparam, insert, select, update
 
-from dobby.engine.chain import ChainedEvent
-from dobby.engine.lifecycle import TRANSITIONS
-from dobby.engine.proposal import PROPOSAL_EVENTS, Blocked, Generated, Proposal, ProposalState, RolledBack
-from dobby.engine.replay import Replay, ReplayEvaluated
-from dobby.engine.run import Run, RunRecorded
-from dobby.engine.watch_commands import WATCH_ACTOR
+from dobby.engine.commands.watch import WATCH_ACTOR
+from dobby.engine.model.chain import ChainedEvent
+from dobby.engine.model.proposal import PROPOSAL_EVENTS, Blocked, Generated, Proposal, ProposalState, RolledBack
+from dobby.engine.model.replay import Replay, ReplayEvaluated
+from dobby.engine.model.run import Run, RunRecorded
+from dobby.engine.rules.lifecycle import TRANSITIONS
 from dobby.projections.database import copy_rows
 from dobby.projections.tables import (
     counters_table,

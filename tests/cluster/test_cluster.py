@@ -24,7 +24,7 @@ import httpx
 import psycopg
 import pytest
 
-from dobby.projections.leadership import KEY_PREFIX
+from dobby.runtime.leadership import KEY_PREFIX
 from tests.cluster.hosts import Cluster, Host, missing_requirement
 from tests.cluster.traffic import Traffic
 from tests.support import LEARNING, eventually

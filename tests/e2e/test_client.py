@@ -15,11 +15,11 @@ import pytest
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
 from dobby.client import AsyncClient, Client, ConflictError, NotFoundError, UnavailableError, UnprocessableError
-from dobby.engine.intake import IntakeSignal
-from dobby.engine.intake_commands import IntakeAccepted
-from dobby.engine.modes import Mode
-from dobby.engine.proposals import ProposalAnswer
-from dobby.engine.shapes import TargetRef
+from dobby.engine.commands.intake import IntakeAccepted
+from dobby.engine.commands.loading import ProposalAnswer
+from dobby.engine.kernel.shapes import TargetRef
+from dobby.engine.rules.intake import IntakeSignal
+from dobby.engine.rules.modes import Mode
 from dobby.http.app import create_app
 from tests.e2e.server import Server
 from tests.support import FAMILIES, TARGET, propose_body, replay_body, run_coroutine, warp_approval

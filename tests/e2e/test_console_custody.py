@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dobby.engine.canonical import content_hash
+from dobby.engine.kernel.canonical import content_hash
 from tests import tampering
 from tests.support import CHANGE, InProcess, approved, eventually, post
 

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from dobby.adapters.signing import generate_key_file
-from dobby.engine.chain import ChainedEvent
+from dobby.engine.model.chain import ChainedEvent
 from tests import rfc6962
 from tests.support import FAMILIES, LEARNING, InProcess, approved, intake_body, post, serve_in_process
 

@@ -17,7 +17,7 @@ from in_toto_attestation.v1 import statement_pb2
 from in_toto_attestation.v1.statement import Statement
 
 from dobby.adapters.signing import generate_key_file
-from dobby.cli import main
+from dobby.cli.command import main
 from tests import tampering
 from tests.support import CHANGE, LEARNING, InProcess, approved, eventually, post, serve_in_process
 

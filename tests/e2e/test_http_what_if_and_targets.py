@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dobby.engine.modes import Mode
+from dobby.engine.rules.modes import Mode
 from tests.support import (
     FAMILIES,
     LEARNING,

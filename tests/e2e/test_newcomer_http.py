@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dobby.engine.clock import rfc3339
+from dobby.engine.kernel.clock import rfc3339
 from tests.support import (
     FAMILIES,
     LEARNING,

@@ -16,7 +16,7 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 
-from dobby.engine.canonical import content_hash
+from dobby.engine.kernel.canonical import content_hash
 from tests.e2e.server import Server, serve
 from tests.support import (
     FAMILIES,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dobby.engine.lifecycle import next_state
+from dobby.engine.rules.lifecycle import next_state
 from tests.support import (
     FAMILIES,
     LEARNING,

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dobby.read_side import wants_child
+from dobby.runtime.read_side import wants_child
 from tests.e2e.server import Server, serve
 from tests.support import eventually
 

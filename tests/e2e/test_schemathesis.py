@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
-from dobby.engine.modes import Mode
+from dobby.engine.rules.modes import Mode
 from dobby.http.app import create_app
 from tests.support import running_app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dobby.engine.canonical import content_hash
+from dobby.engine.kernel.canonical import content_hash
 from tests.support import FAMILIES, INTAKE, LEARNING, TARGET, InProcess, intake_body, post
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])

@@ -26,14 +26,14 @@ from psycopg import sql
 
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_system
-from dobby.engine.audit import History
-from dobby.engine.clock import parse_rfc3339
-from dobby.engine.modes import Mode
-from dobby.engine.policy import FreezeView
-from dobby.engine.proposal import ProposalView
-from dobby.engine.replay import ReplayView
-from dobby.engine.run import RunView
-from dobby.engine.target import TargetRead
+from dobby.engine.audit.history import History
+from dobby.engine.kernel.clock import parse_rfc3339
+from dobby.engine.model.policy import FreezeView
+from dobby.engine.model.proposal import ProposalView
+from dobby.engine.model.replay import ReplayView
+from dobby.engine.model.run import RunView
+from dobby.engine.model.target import TargetRead
+from dobby.engine.rules.modes import Mode
 from dobby.http.app import create_app
 from dobby.projections.rebuild import verify
 from tests import rfc6962

@@ -12,10 +12,10 @@ from uuid import UUID
 import msgspec
 import pytest
 
-from dobby.engine.canonical import content_hash, proposal_id_for
-from dobby.engine.errors import DobbyError, RuleViolationError
-from dobby.engine.proposal import Generated, Proposal
-from dobby.engine.shapes import TargetRef
+from dobby.engine.kernel.canonical import content_hash, proposal_id_for
+from dobby.engine.kernel.errors import DobbyError, RuleViolationError
+from dobby.engine.kernel.shapes import TargetRef
+from dobby.engine.model.proposal import Generated, Proposal
 from tests.support import CHANGE, TARGET, World, make_world, passed_replay, propose_body, replay_body
 
 OTHER = {"template": "Something else entirely"}

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import open_event_log
-from dobby.cli import main
-from dobby.engine.chain import ChainedEvent
+from dobby.cli.command import main
+from dobby.engine.model.chain import ChainedEvent
 from dobby.projections.database import connect
 from tests import tampering
 

@@ -6,7 +6,7 @@ from functools import partial
 
 import pytest
 
-from dobby.engine.errors import DobbyError, RuleViolationError
+from dobby.engine.kernel.errors import DobbyError, RuleViolationError
 from tests.support import TARGET, approved_proposal, intake_body, make_world, race, replay_body
 
 THREADS = 8

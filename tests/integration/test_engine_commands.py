@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from dobby.engine.canonical import replay_budget_id_for
-from dobby.engine.errors import (
+from dobby.engine.kernel.canonical import replay_budget_id_for
+from dobby.engine.kernel.errors import (
     ConflictError,
     DobbyError,
     InvalidInputError,
@@ -18,7 +18,7 @@ from dobby.engine.errors import (
     RuleViolationError,
     ServiceUnavailableError,
 )
-from dobby.engine.modes import Mode
+from dobby.engine.rules.modes import Mode
 from tests.support import (
     TARGET,
     World,

@@ -12,8 +12,8 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from dobby.engine.group_commit import GroupCommitter
-from dobby.engine.ledger import Ledger
+from dobby.engine.model.ledger import Ledger
+from dobby.engine.store.group_commit import GroupCommitter
 from tests.support import intake_body, make_world, race, run_coroutine
 
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
-from dobby.engine.ports import ProvenanceRecord
-from dobby.projections.leadership import Leadership, process_identity
+from dobby.engine.kernel.ports import ProvenanceRecord
+from dobby.runtime.leadership import Leadership, process_identity
 from tests.support import eventually
 
 ROLES = ["runs", "bobbin", "expiry", "checkpoints"]

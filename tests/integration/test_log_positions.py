@@ -8,8 +8,8 @@ import uuid
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from dobby.engine.log_reading import read_entries, stream_positions
-from dobby.engine.verification import check_log
+from dobby.engine.audit.log_reading import read_entries, stream_positions
+from dobby.engine.audit.verification import check_log
 from tests.support import World, intake_body
 
 pytestmark = pytest.mark.backends(["sqlite", "postgres"])

@@ -13,7 +13,7 @@ from sqlalchemy import MetaData
 
 from dobby.http.app import create_app
 from dobby.projections.tables import tallies_table
-from dobby.projections.tallies import DurableTallies
+from dobby.runtime.tallies import DurableTallies
 from tests.support import (
     SystemWorld,
     approved_proposal,

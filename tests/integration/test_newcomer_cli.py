@@ -13,7 +13,7 @@ import pytest
 
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
-from dobby.engine.decision_queue import CANDIDATE_STATES
+from dobby.engine.commands.decisions import CANDIDATE_STATES
 from tests.e2e.server import start_dobby, wait_until_healthy
 from tests.support import REPOSITORY, catch_up, eventually, run_cli, serve_in_process
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Table, text
 
-from dobby import cli
 from dobby.adapters.memory import InMemoryProvenanceSink
-from dobby.engine.ports import ProvenanceRecord
+from dobby.cli import command as cli
+from dobby.engine.kernel.ports import ProvenanceRecord
 from dobby.http.app import create_app
 from dobby.projections.views import Projection, Recorded
 from tests.support import (

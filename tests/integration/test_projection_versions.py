@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table, text
 
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import System, build_system
-from dobby.engine.modes import Mode
+from dobby.engine.rules.modes import Mode
 from dobby.http.app import create_app
 from dobby.projections.digest import MerkleProjection
 from dobby.projections.rebuild import verify

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import update
 
 from dobby.adapters.bobbin import BobbinProvenanceSink
-from dobby.engine.errors import InvalidInputError, NotFoundError
-from dobby.engine.ports import ProvenanceRecord
+from dobby.engine.kernel.errors import InvalidInputError, NotFoundError
+from dobby.engine.kernel.ports import ProvenanceRecord
 from dobby.projections.rebuild import rebuild, verify
 from tests.support import (
     SystemWorld,

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
-from dobby.engine.modes import Mode
+from dobby.engine.rules.modes import Mode
 from dobby.projections.rebuild import verify
 from dobby.projections.views import ReplaysProjection
 from tests.support import FAMILIES, catch_up, eventually, make_system, replay_body

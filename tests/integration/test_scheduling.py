@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from dobby.engine.boundary import convert
-from dobby.engine.errors import InvalidInputError, InvalidStateError
-from dobby.engine.policy_commands import TenantAction
-from dobby.engine.promotion_commands import ProposalRef
-from dobby.engine.schedule_commands import Activate, ScheduledAnswer
+from dobby.engine.commands.boundary import convert
+from dobby.engine.commands.policy import TenantAction
+from dobby.engine.commands.promotion import ProposalRef
+from dobby.engine.commands.schedule import Activate, ScheduledAnswer
+from dobby.engine.kernel.errors import InvalidInputError, InvalidStateError
 from tests.support import SystemWorld, approved_proposal, make_system
 
 

@@ -10,8 +10,8 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
-from dobby.engine.stored_events import EventMapper
-from dobby.engine.unit_of_work import EventLog
+from dobby.engine.store.stored_events import EventMapper
+from dobby.engine.store.unit_of_work import EventLog
 from dobby.projections.rebuild import verify
 from tests.support import (
     SystemWorld,

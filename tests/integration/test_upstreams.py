@@ -17,8 +17,8 @@ from dobby.adapters.fabric import RefreshingGovernanceTruth, file_fetcher
 from dobby.adapters.memory import InMemoryApprovals
 from dobby.adapters.upstreams import FabricHttpGovernance, ShuttleEvidence, WarpApprovals
 from dobby.adapters.warp import FileApprovals
-from dobby.engine.modes import Mode, align
-from dobby.engine.ports import Approval, ApprovalSource, UpstreamUnavailableError
+from dobby.engine.kernel.ports import Approval, ApprovalSource, UpstreamUnavailableError
+from dobby.engine.rules.modes import Mode, align
 from dobby.resources import read_manifest
 from tests.integration.upstream_server import FABRIC_ROUTES, Upstream, upstream_server
 

@@ -23,9 +23,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from dobby.engine.audit import fold
-from dobby.engine.boundary import convert
-from dobby.engine.canonical import (
+from dobby.engine.audit.history import fold
+from dobby.engine.audit.verification import chain_is_valid
+from dobby.engine.commands.boundary import convert
+from dobby.engine.commands.policy import DeclareFreeze, TenantAction
+from dobby.engine.commands.schedule import Activate
+from dobby.engine.commands.watch import Observe
+from dobby.engine.kernel.canonical import (
     GENESIS_HASH,
     content_hash,
     policy_id_for,
@@ -33,11 +37,11 @@ from dobby.engine.canonical import (
     target_id_for,
     velocity_ledger_id_for,
 )
-from dobby.engine.clock import parse_rfc3339
-from dobby.engine.errors import DobbyError
-from dobby.engine.lifecycle import ACTIVE, TERMINAL_STATES, next_state
-from dobby.engine.payloads import payload_problem
-from dobby.engine.policy import (
+from dobby.engine.kernel.clock import parse_rfc3339
+from dobby.engine.kernel.errors import DobbyError
+from dobby.engine.kernel.ports import Approval, ApproverRef
+from dobby.engine.model.payloads import payload_problem
+from dobby.engine.model.policy import (
     ActivationsResumed,
     ActivationsStopped,
     FreezeDeclared,
@@ -46,12 +50,8 @@ from dobby.engine.policy import (
     TenantPolicy,
     hold_on,
 )
-from dobby.engine.policy_commands import DeclareFreeze, TenantAction
-from dobby.engine.ports import Approval, ApproverRef
-from dobby.engine.proposal import Proposal
-from dobby.engine.schedule_commands import Activate
-from dobby.engine.verification import chain_is_valid
-from dobby.engine.watch_commands import Observe
+from dobby.engine.model.proposal import Proposal
+from dobby.engine.rules.lifecycle import ACTIVE, TERMINAL_STATES, next_state
 from tests.support import World, make_world, propose_body, replay_body, reset_postgres
 
 POLICY_EVENTS = (PolicyOpened, FreezeDeclared, FreezeLifted, ActivationsStopped, ActivationsResumed)

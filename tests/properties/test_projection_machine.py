@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from dobby.engine.checkpoint import extension_problems
-from dobby.engine.lifecycle import TRANSITIONS
-from dobby.engine.log_reading import read_entries
-from dobby.engine.verification import check_log
+from dobby.engine.audit.checkpoint import extension_problems
+from dobby.engine.audit.log_reading import read_entries
+from dobby.engine.audit.verification import check_log
+from dobby.engine.rules.lifecycle import TRANSITIONS
 from dobby.projections.rebuild import rebuild, verify
 from tests.properties.test_engine_machine import LIMITS, EngineMachine, run_machine
 from tests.support import SystemWorld, make_system

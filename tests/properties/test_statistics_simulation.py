@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from dobby.engine.boundary import convert
-from dobby.engine.judgement import MetricRule, ThresholdContract, judge_observation, judge_summary
-from dobby.engine.summaries import Summary
+from dobby.engine.commands.boundary import convert
+from dobby.engine.rules.judgement import MetricRule, ThresholdContract, judge_observation, judge_summary
+from dobby.engine.rules.summaries import Summary
 
 REPLAYS = 2000
 INCREASE = MetricRule("increase")

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dobby.engine.checkpoint import Checkpoint, extension_problems
-from dobby.engine.errors import DobbyError
-from dobby.engine.log_reading import read_entries
-from dobby.engine.verification import LogReport, check_log
+from dobby.engine.audit.checkpoint import Checkpoint, extension_problems
+from dobby.engine.audit.log_reading import read_entries
+from dobby.engine.audit.verification import LogReport, check_log
+from dobby.engine.kernel.errors import DobbyError
 from tests import tampering
 from tests.properties.test_engine_machine import fresh_storage
 from tests.support import SystemWorld, intake_body, make_system, propose_body, replay_body

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dobby.engine.canonical import NotCanonicalError, canonical_json, content_hash, identity, run_id_for
+from dobby.engine.kernel.canonical import NotCanonicalError, canonical_json, content_hash, identity, run_id_for
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dobby.engine.boundary import convert
-from dobby.engine.intake import (
+from dobby.engine.commands.boundary import convert
+from dobby.engine.rules.intake import (
     IntakeSignal,
     check_intake,
     is_kept,

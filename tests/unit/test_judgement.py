@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from dobby.engine.boundary import convert
-from dobby.engine.errors import RuleViolationError
-from dobby.engine.judgement import (
+from dobby.engine.commands.boundary import convert
+from dobby.engine.kernel.errors import RuleViolationError
+from dobby.engine.rules.judgement import (
     MetricRule,
     Metrics,
     ThresholdContract,

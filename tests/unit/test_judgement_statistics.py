@@ -11,13 +11,13 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dobby.engine.boundary import convert
-from dobby.engine.errors import InvalidInputError, RuleViolationError
-from dobby.engine.judgement import Metrics, ThresholdContract, check_contract, judge_observation, judge_replay
-from dobby.engine.payloads import payload_problem
-from dobby.engine.replay import ReplayState
-from dobby.engine.statistics import MAX_NEEDED_N, needed_n, newcombe, welch, wilson
-from dobby.engine.summaries import Summary
+from dobby.engine.commands.boundary import convert
+from dobby.engine.kernel.errors import InvalidInputError, RuleViolationError
+from dobby.engine.model.payloads import payload_problem
+from dobby.engine.model.replay import ReplayState
+from dobby.engine.rules.judgement import Metrics, ThresholdContract, check_contract, judge_observation, judge_replay
+from dobby.engine.rules.statistics import MAX_NEEDED_N, needed_n, newcombe, welch, wilson
+from dobby.engine.rules.summaries import Summary
 
 FAMILIES = {"f": "1"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dobby.engine import merkle
+from dobby.engine.audit import merkle
 from tests import rfc6962
 
 # The reference leaves and answers of the RFC 6962 implementations' shared test data (certificate-transparency,

@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from dobby.engine.admission import check_admission, check_target
-from dobby.engine.approval import ApprovalJudgement, approval_requirement, approvers_needed, judge_approval
-from dobby.engine.clock import rfc3339
-from dobby.engine.guards import activation_guards
-from dobby.engine.ledger import allowance
-from dobby.engine.lifecycle import OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, next_state
-from dobby.engine.modes import Manifest, Mode, align, effective_mode
-from dobby.engine.policy import Freeze, PolicyState, Stop, hold_on
-from dobby.engine.ports import Approval, ApproverRef, GovernanceDocument
-from dobby.engine.proposal import ProposalState
-from dobby.engine.shapes import TargetRef
+from dobby.engine.kernel.clock import rfc3339
+from dobby.engine.kernel.ports import Approval, ApproverRef, GovernanceDocument
+from dobby.engine.kernel.shapes import TargetRef
+from dobby.engine.model.policy import Freeze, PolicyState, Stop, hold_on
+from dobby.engine.model.proposal import ProposalState
+from dobby.engine.rules.admission import check_admission, check_target
+from dobby.engine.rules.approval import ApprovalJudgement, approval_requirement, approvers_needed, judge_approval
+from dobby.engine.rules.guards import activation_guards
+from dobby.engine.rules.lifecycle import OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, next_state
+from dobby.engine.rules.modes import Manifest, Mode, align, effective_mode
+from dobby.engine.rules.windows import allowance
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FABRIC = GovernanceDocument(

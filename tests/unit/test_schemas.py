@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dobby.engine.service  # noqa: F401  (imports every event class)
-from dobby.engine.boundary import convert
-from dobby.engine.chain import ChainedEvent
-from dobby.engine.errors import DobbyError
-from dobby.engine.intake import IntakeSignal
-from dobby.engine.payloads import EVENT_PAYLOADS
-from dobby.engine.replay_commands import EvaluateReplay
+from dobby.engine.commands.boundary import convert
+from dobby.engine.commands.replay import EvaluateReplay
+from dobby.engine.kernel.errors import DobbyError
+from dobby.engine.model.chain import ChainedEvent
+from dobby.engine.model.payloads import EVENT_PAYLOADS
+from dobby.engine.rules.intake import IntakeSignal
 from dobby.engine.schemas import document, exported
 from dobby.http.routes import command_bodies
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from dobby.adapters.settings import Settings, SettingsError, eventsourcing_env, load_settings
-from dobby.engine.modes import Mode
+from dobby.engine.rules.modes import Mode
 
 
 def test_defaults_follow_the_spec() -> None:

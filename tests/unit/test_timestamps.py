@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dobby.engine.clock import EARLIEST, LATEST, parse_moment, parse_rfc3339, parse_timestamp, rfc3339
-from dobby.engine.errors import InvalidInputError
+from dobby.engine.kernel.clock import EARLIEST, LATEST, parse_moment, parse_rfc3339, parse_timestamp, rfc3339
+from dobby.engine.kernel.errors import InvalidInputError
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,5 @@
+"""`python -m dobby.cli`."""
+
+from dobby.cli.command import main
+
+raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""The promotion family, second half (SPEC §4.6, §4.7): activate behind every guard, roll back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from msgspec import structs
+
+from dobby.engine.commands.context import Context
+from dobby.engine.commands.loading import (
+    ProposalAnswer,
+    answer,
+    detached,
+    drift_now,
+    hold_now,
+    load_proposal,
+    proposal_uuid,
+    target_of,
+)
+from dobby.engine.commands.promotion import ProposalRef
+from dobby.engine.kernel.canonical import velocity_ledger_id_for
+from dobby.engine.kernel.errors import RuleViolationError, StaleReadError
+from dobby.engine.kernel.shapes import Reason, RecordId, Shape
+from dobby.engine.model.ledger import Ledger
+from dobby.engine.model.proposal import Proposal
+from dobby.engine.rules import lifecycle
+from dobby.engine.rules.guards import Guard, activation_guards
+from dobby.engine.rules.modes import Mode
+
+DENIALS_TOTAL = "dobby_activation_denials_total"
+FROZEN_TOTAL = "dobby_frozen_activations_total"
+
+
+class Rollback(Shape, frozen=True):
+    proposal_id: RecordId
+    reason: Reason
+
+
+class RollbackAnswer(ProposalAnswer, frozen=True):
+    restored_baseline: dict[str, Any] = {}
+
+
+@dataclass
+class ActivationCommands:
+    context: Context
+
+    def activate(self, body: ProposalRef, *, actor: str) -> ProposalAnswer:
+        context = self.context
+        uow = context.uow
+        mode = context.mode()
+        if mode == Mode.warmup:
+            raise context.warmup_error()
+        pid = proposal_uuid(body.proposal_id)
+        limits = context.limits
+
+        def attempt() -> ProposalAnswer:
+            now = context.now()
+            proposal = load_proposal(context, pid)
+            state = proposal.state
+            holder = target_of(context, proposal)
+            velocity_id = velocity_ledger_id_for(state.tenant_id)
+            velocity = uow.get(Ledger, velocity_id) or Ledger.open(
+                velocity_id, "promotion_velocity", {"tenant_id": state.tenant_id}, actor=actor, at=now
+            )
+            active = holder.state.active_proposal_id if holder else None
+            allowed = velocity.allowance(limits.velocity_max, limits.velocity_window_seconds, now)
+            guards = activation_guards(
+                state,
+                mode=mode,
+                other_active_id=active if active != str(pid) else None,
+                velocity=allowed,
+                drift=drift_now(context, state.family_versions),
+                now=now,
+                hold=hold_now(context, state, now),
+            )
+            failed = [guard for guard in guards if not guard.passed]
+            if failed:
+                self._refuse(proposal, failed, actor, now, allowed.retry_after)
+            assert holder is not None
+            proposal.activate(actor=actor, at=now)
+            holder.go_live(str(pid), state.change, state.baseline, actor=actor, at=now)
+            velocity.spend(str(pid), limits.velocity_window_seconds, actor=actor, at=now)
+            return answer(proposal, uow.save(proposal, holder, velocity))
+
+        return uow.transact(attempt)
+
+    def _refuse(self, proposal: Proposal, failed: list[Guard], actor: str, now: datetime, retry: float) -> None:
+        """An approval that expired blocks the proposal (unless the mode forbids writing); every failed guard is
+        counted and reported."""
+        state = proposal.state
+        if state.state == lifecycle.APPROVED and state.approval_expired(now) and failed[0].name != "mode":
+            proposal.block("approval_stale", ["the approval expired before activation"], actor=actor, at=now)
+            self.context.uow.save(proposal, *detached(self.context, proposal, actor, now))
+        for guard in failed:
+            if guard.code != "approval_stale":
+                self.context.observer.count(DENIALS_TOTAL, {"reason": guard.code})
+            if guard.code == "frozen":
+                self.context.observer.count(FROZEN_TOTAL, {})
+        velocity_failed = any(guard.name == "velocity" for guard in failed)
+        raise RuleViolationError(
+            [guard.violation() for guard in failed], retry_after=retry if velocity_failed else None
+        )
+
+    def rollback(self, body: Rollback, *, actor: str) -> RollbackAnswer:
+        context = self.context
+        uow = context.uow
+        context.require_mode("rollback")
+        pid = proposal_uuid(body.proposal_id)
+
+        def attempt() -> RollbackAnswer:
+            now = context.now()
+            proposal = load_proposal(context, pid)
+            proposal.roll_back(body.reason, actor=actor, at=now)
+            holder = target_of(context, proposal)
+            if holder is None or holder.state.active_proposal_id != str(pid):
+                raise StaleReadError(f"target of {pid} no longer shows it active")
+            holder.restore_baseline(str(pid), proposal.state.baseline, actor=actor, at=now)
+            position = uow.save(proposal, holder)
+            view = structs.asdict(proposal.state.view())
+            return RollbackAnswer(**view, position=position, restored_baseline=proposal.state.baseline)
+
+        return uow.transact(attempt)

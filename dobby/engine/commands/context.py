@@ -1,0 +1,104 @@
+"""What every command family stands on: the unit of work, Fabric and the service modes, limits, clock, observer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dobby.engine.kernel.clock import Clock, system_clock
+from dobby.engine.kernel.errors import ModeForbidsError, ServiceUnavailableError, Violation
+from dobby.engine.kernel.ports import GovernanceDocument, GovernanceTruth, Observer, UpstreamUnavailableError
+from dobby.engine.rules.modes import Alignment, Manifest, Mode, align, effective_mode, required_mode
+from dobby.engine.store.unit_of_work import UnitOfWork
+
+PROCESSOR_ACTOR = "expiry-processor"
+
+
+@dataclass(frozen=True)
+class Limits:
+    neutral_sample_rate: float = 0.25
+    replay_budget: int = 20
+    replay_budget_window_seconds: float = 3600
+    velocity_max: int = 5
+    velocity_window_seconds: float = 3600
+    proposal_ttl_seconds: int = 604_800
+    approval_quorum_high: int = 1
+    approval_quorum_critical: int = 2
+    clock_skew_seconds: float = 300
+    confidence: float = 0.95
+    """The default confidence of a contract metric judged from sample summaries (SPEC §14)."""
+    require_judged_change: bool = True
+    """Propose refuses a replay that judged no change (SPEC §4.4, `change_not_judged`)."""
+
+
+class NoObserver:
+    """Counts nothing: for tools and tests that do not serve metrics."""
+
+    def count(self, metric: str, labels: Mapping[str, str]) -> None:
+        pass
+
+
+@dataclass
+class Context:
+    uow: UnitOfWork
+    governance: GovernanceTruth
+    manifest: Manifest
+    requested_mode: Mode = Mode.proposal_only
+    limits: Limits = field(default_factory=Limits)
+    clock: Clock = system_clock
+    observer: Observer = field(default_factory=NoObserver)
+    persistence_reachable: Callable[[], bool] = lambda: True
+    persistence_cause: Callable[[], str | None] = lambda: None  # why persistence caps the mode (§16), if it does
+    _aligned: tuple[Manifest, GovernanceDocument | None, Alignment] | None = field(default=None, repr=False)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def document(self) -> GovernanceDocument | None:
+        """Fabric's current document, None when there has never been a good one or Fabric is unreachable."""
+        if not self.governance.is_reachable():
+            return None
+        try:
+            return self.governance.current()
+        except UpstreamUnavailableError:
+            return None
+
+    def alignment(self) -> Alignment:
+        """Fabric's alignment, computed again only when the document (or the manifest) is another object: every
+        command asks for it, Fabric changes it a few times a day."""
+        manifest, document = self.manifest, self.document()
+        cached = self._aligned
+        if cached is not None and cached[0] is manifest and cached[1] is document:
+            return cached[2]
+        alignment = align(manifest, document)
+        self._aligned = (manifest, document, alignment)
+        return alignment
+
+    def mode(self) -> Mode:
+        usable = self.persistence_reachable() and self.persistence_cause() is None
+        return effective_mode(self.requested_mode, usable, self.alignment())
+
+    def require_mode(self, command: str) -> Mode:
+        """The effective mode, when it allows `command` (SPEC §2); 503 in warmup, 422 mode_forbids below it."""
+        mode = self.mode()
+        needed = required_mode(command)
+        if mode == Mode.warmup:
+            raise self.warmup_error()
+        if mode < needed:
+            message = f"effective mode {mode.name} forbids {command}, which needs {needed.name}"
+            extra = {"effective_mode": mode.name, "required_mode": needed.name}
+            raise ModeForbidsError(message, [Violation("mode_forbids", message, extra=extra)])
+        return mode
+
+    def warmup_error(self) -> ServiceUnavailableError:
+        """The 503 `service_mode` of a write refused in warmup, its details naming the cause (SPEC §16)."""
+        cause = self.persistence_cause() or "persistence unreachable"
+        violation = Violation("service_mode", cause, "persistence", extra={"effective_mode": Mode.warmup.name})
+        return ServiceUnavailableError(f"the service is in warmup: {cause}", "service_mode", violations=[violation])
+
+    def fabric(self) -> GovernanceDocument:
+        try:
+            return self.governance.current()
+        except UpstreamUnavailableError as error:
+            raise ServiceUnavailableError(f"Fabric unavailable: {error}", "fabric_unavailable") from error

@@ -1,0 +1,1 @@
+"""Shared vocabulary of the engine: canonical JSON and hashes, time, errors, field types and the ports."""

@@ -1,0 +1,1 @@
+"""How streams are stored: the unit of work, group commit, the stored-event mapper and snapshots."""
