@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from dobby.adapters.fabric import RefreshingGovernanceTruth, builtin_document
 from dobby.adapters.memory import InMemoryApprovals, InMemoryProvenanceSink, StaticGovernanceTruth
 from dobby.adapters.settings import Settings
-from dobby.bootstrap import System, build_engine, build_system, open_event_log
+from dobby.bootstrap import build_engine, build_system, open_event_log
 from dobby.engine.commands.activation import Rollback
 from dobby.engine.commands.boundary import convert
 from dobby.engine.commands.context import PROCESSOR_ACTOR, Context
@@ -44,6 +44,7 @@ from dobby.engine.service import Engine
 from dobby.engine.store.unit_of_work import EventLog, UnitOfWork
 from dobby.http.app import create_app
 from dobby.resources import read_manifest
+from dobby.runtime.system import System
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = {"type": "prompt_template", "id": "greeting"}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from dobby.adapters.fabric import RefreshingGovernanceTruth
-from dobby.bootstrap import System, build_system
+from dobby.bootstrap import build_system
+from dobby.runtime.system import System
 from tests.support import (
     FAMILIES,
     LEARNING,

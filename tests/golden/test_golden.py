@@ -25,7 +25,7 @@ import pytest
 from psycopg import sql
 
 from dobby.adapters.settings import Settings
-from dobby.bootstrap import System, build_system
+from dobby.bootstrap import build_system
 from dobby.engine.audit.history import History
 from dobby.engine.kernel.clock import parse_rfc3339
 from dobby.engine.model.policy import FreezeView
@@ -36,6 +36,7 @@ from dobby.engine.model.target import TargetRead
 from dobby.engine.rules.modes import Mode
 from dobby.http.app import create_app
 from dobby.projections.rebuild import verify
+from dobby.runtime.system import System
 from tests import rfc6962
 from tests.support import AppClient, FakeClock, eventually, postgres_url, run_cli, running_app
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Connection, Table, text
 
 from dobby.adapters.settings import Settings
-from dobby.bootstrap import System, build_system
+from dobby.bootstrap import build_system
 from dobby.engine.rules.modes import Mode
 from dobby.http.app import create_app
 from dobby.projections.digest import MerkleProjection
@@ -31,6 +31,7 @@ from dobby.projections.views import (
     ReplaysProjection,
     RunsProjection,
 )
+from dobby.runtime.system import System
 from tests.support import (
     FAMILIES,
     INTAKE,

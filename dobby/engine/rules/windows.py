@@ -18,11 +18,21 @@ class Allowance:
 
     @property
     def remaining(self) -> int:
-        return max(self.limit - self.used, 0)
+        return remaining(self.limit, self.used)
 
     @property
     def exhausted(self) -> bool:
-        return self.used >= self.limit
+        return exhausted(self.limit, self.used)
+
+
+def remaining(limit: int, used: int) -> int:
+    """How many more a window of `limit` allows once `used` were spent in it."""
+    return max(limit - used, 0)
+
+
+def exhausted(limit: int, used: int) -> bool:
+    """Whether a window of `limit` allows no more (the replay budget is spent, the velocity breaker is open)."""
+    return used >= limit
 
 
 def allowance(spends: tuple[datetime, ...], limit: int, window_seconds: float, now: datetime) -> Allowance:
