@@ -20,7 +20,7 @@ from dobby.engine.commands.replay import EvaluateReplay, WhatIf
 from dobby.engine.commands.schedule import Activate, ScheduledAnswer
 from dobby.engine.kernel.clock import parse_moment
 from dobby.engine.kernel.errors import InvalidInputError, Violation, not_found
-from dobby.engine.kernel.shapes import is_ascii_digits, is_identifier
+from dobby.engine.kernel.shapes import integer_of, is_identifier
 from dobby.engine.service import Engine
 from dobby.http.auth import READERS, Principal, principal_for
 from dobby.http.errors import HttpError
@@ -58,13 +58,15 @@ def invalid(field: str, message: str) -> InvalidInputError:
 
 
 def natural(request: Request, name: str, low: int = 0, high: int = MAX_POSITION) -> int | None:
-    """A query parameter that must be an integer in low..high, or absent."""
+    """A query parameter that must be an integer in low..high (`2.0` and `1e3` are integers, as JSON Schema reads
+    them), or absent."""
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if not is_ascii_digits(raw) or len(raw) > 19 or not low <= int(raw) <= high:
+    value = integer_of(raw)
+    if value is None or not low <= value <= high:
         raise invalid(name, f"{name} must be an integer in {low}..{high}")
-    return int(raw)
+    return value
 
 
 @dataclass

@@ -11,7 +11,7 @@ from sqlalchemy import Select, Table, and_, case, func, select
 from dobby.engine.kernel.canonical import content_hash, target_id_for
 from dobby.engine.kernel.clock import RANGE, parse_timestamp, rfc3339
 from dobby.engine.kernel.errors import InvalidInputError, Violation, not_found
-from dobby.engine.kernel.shapes import HASH_PATTERN, is_ascii_digits, is_identifier
+from dobby.engine.kernel.shapes import HASH_PATTERN, integer_of, is_ascii_digits, is_identifier
 from dobby.engine.rules.judgement import Verdict
 from dobby.engine.rules.lifecycle import OPEN_STATES
 from dobby.projections.store import ProjectionStore
@@ -257,10 +257,11 @@ def _parse(table: Table, filters: dict[str, str], allowed: set[str], created: An
     cursor = None
     for key, value in filters.items():
         if key == "limit":
-            if not is_ascii_digits(value) or len(value) > 3 or not 1 <= int(value) <= MAX_LIMIT:
+            given = integer_of(value)  # `50.0` is 50, as JSON Schema reads numbers
+            if given is None or not 1 <= given <= MAX_LIMIT:
                 violations.append(Violation("out_of_range", f"limit must be an integer in 1..{MAX_LIMIT}", "limit"))
             else:
-                limit = int(value)
+                limit = given
         elif key == "cursor":
             if not is_ascii_digits(value) or len(value) > 18:
                 violations.append(Violation("invalid_format", "cursor is not one this service issued", "cursor"))

@@ -2,13 +2,16 @@
 
 One pass of msgspec decodes and validates against the command's type (which refuses lone surrogates, non-finite
 numbers, wrong types, unknown fields); dobby's own I-JSON rules close what a type cannot say: duplicate member
-names, U+0000 anywhere, integers beyond ±2^53, nesting deeper than 32 levels.
+names, U+0000 anywhere, integers beyond ±2^53, nesting deeper than 32 levels. A number whose fractional part is
+zero (`2.0`, `1e3`) is the integer it equals, as JSON Schema reads it: an integer field takes it, and it is held
+and hashed as that integer wherever it stands (docs/DECISIONS.md, "Integers written with a fraction").
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 import types
 import typing
 from collections.abc import Hashable, Iterator
@@ -18,13 +21,15 @@ from typing import Any, TypeVar, cast
 import msgspec
 
 from dobby.engine.kernel.errors import InvalidInputError, MalformedInputError, Violation
-from dobby.engine.kernel.shapes import MAX_DEPTH, MAX_SAFE_INTEGER
+from dobby.engine.kernel.shapes import MAX_DEPTH, MAX_SAFE_INTEGER, integer_of
 
 T = TypeVar("T")
 
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _FIELD = re.compile(r"field `(?P<name>[^`]+)`")
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?')
+"""A string or a number of JSON text: numbers are rewritten only outside strings."""
 
 
 class _RefusalError(Exception):
@@ -41,9 +46,26 @@ def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
 def decode(raw: bytes, kind: type[T]) -> T:
     """`raw` as a `kind`: MalformedInputError (400) for what is not I-JSON, InvalidInputError (422) naming the
     first offending field for what does not fit the type or the hygiene rules."""
+    _integral.found = False
     generic = _strict_json(raw)
+    typed = _integers_written_as_integers(raw) if _integral.found else raw
+    return _typed(raw, typed, generic, kind)
+
+
+def convert(value: Any, kind: type[T]) -> T:
+    """A Python value (a test's dict, a stored payload) as a `kind`, through the same rules as the wire, its
+    numbers kept as they are (a stored `2.0` is not read back as `2`)."""
     try:
-        value: T = _decoder(cast(Hashable, kind)).decode(raw)
+        raw = msgspec.json.encode(value)
+    except (TypeError, OverflowError, ValueError) as error:
+        raise MalformedInputError(f"not JSON: {error}") from None
+    _integral.found = False
+    return _typed(raw, raw, _strict_json(raw), kind)
+
+
+def _typed(raw: bytes, typed: bytes, generic: Any, kind: type[T]) -> T:
+    try:
+        value: T = _decoder(cast(Hashable, kind)).decode(typed)
     except msgspec.ValidationError as error:
         raise _invalid(str(error), generic, kind) from None
     except msgspec.DecodeError as error:
@@ -57,15 +79,6 @@ def decode(raw: bytes, kind: type[T]) -> T:
             f"{path or '(body)'} holds U+0000", [Violation("nul_character", "U+0000 is not allowed", path or None)]
         )
     return value
-
-
-def convert(value: Any, kind: type[T]) -> T:
-    """A Python value (a test's dict, a stored payload) as a `kind`, through the same rules as the wire."""
-    try:
-        raw = msgspec.json.encode(value)
-    except (TypeError, OverflowError, ValueError) as error:
-        raise MalformedInputError(f"not JSON: {error}") from None
-    return decode(raw, kind)
 
 
 def _strict_json(raw: bytes) -> Any:
@@ -97,6 +110,37 @@ def _safe_integer(text: str) -> int:
     return value
 
 
+class _Integral(threading.local):
+    found = False
+    """Whether the body being decoded on this thread wrote an integer with a fraction or an exponent."""
+
+
+_integral = _Integral()
+
+
+def _number(text: str) -> int | float:
+    """A JSON number with a fraction or an exponent: the integer it equals when that is one within ±2^53."""
+    value = integer_of(text)
+    if value is None or abs(value) > MAX_SAFE_INTEGER:
+        return float(text)
+    _integral.found = True
+    return value
+
+
+def _integers_written_as_integers(raw: bytes) -> bytes:
+    """`raw` with each number that equals an integer within ±2^53 written as that integer's digits; strings,
+    other numbers and every other byte as they were, so every later check reads what the client sent."""
+    return _TOKEN.sub(_as_integer, raw.decode("utf-8")).encode("utf-8")
+
+
+def _as_integer(match: re.Match[str]) -> str:
+    token = match[0]
+    if token[0] == '"':
+        return token
+    value = _number(token) if any(mark in token for mark in ".eE") else None
+    return str(value) if isinstance(value, int) else token
+
+
 def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -116,7 +160,9 @@ def _nul_paths(value: Any, path: str = "") -> Iterator[str]:
             yield from _nul_paths(item, f"{path}[{index}]")
 
 
-_STRICT = json.JSONDecoder(object_pairs_hook=_unique_members, parse_int=_safe_integer, parse_constant=_constant)
+_STRICT = json.JSONDecoder(
+    object_pairs_hook=_unique_members, parse_int=_safe_integer, parse_float=_number, parse_constant=_constant
+)
 
 
 def _invalid(message: str, generic: Any = None, kind: Any = None) -> InvalidInputError:

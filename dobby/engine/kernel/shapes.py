@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -90,3 +91,25 @@ Risk = Literal["low", "medium", "high", "critical"]
 def is_ascii_digits(text: str) -> bool:
     """Only 0–9: `str.isdigit` also takes superscripts and other scripts' digits, which `int` may refuse."""
     return text.isascii() and text.isdigit()
+
+
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_LONGEST_INTEGER = 100
+
+
+def integer_of(text: str) -> int | None:
+    """The integer `text` names as JSON Schema reads numbers: ASCII digits, or a JSON number whose fractional part
+    is zero (`2.0`, `4105.0`, `1e3`, `-0.0`), exactly, never through a double; None for anything else (`2.5`,
+    `1e-999`, `+1`, ` 1`) and for magnitudes of 10^30 and more, so no caller builds a huge int."""
+    if len(text) > _LONGEST_INTEGER:
+        return None
+    if is_ascii_digits(text):
+        return int(text) if len(text.lstrip("0")) <= 30 else None
+    if _JSON_NUMBER.fullmatch(text) is None:
+        return None
+    number = Decimal(text)
+    if number.is_zero():
+        return 0
+    if number.adjusted() >= 30 or number != number.to_integral_value():
+        return None
+    return int(number)
