@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from dobby import __version__
+from dobby.http.answer_examples import ANSWERS
 from dobby.http.ofrep import EvaluationFailure
 from dobby.http.route_docs import DOCS
 from dobby.http.routes import MIN_POSITION, OPERATIONS, Operation
@@ -37,8 +38,9 @@ def _page(item: Any) -> Any:
     return msgspec.defstruct(f"{item.__name__}Page", [("items", list[item]), ("next_cursor", str | None)])
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _json(schema: dict[str, Any], description: str, example: Any = None) -> dict[str, Any]:
+    media = {"schema": schema} | ({"example": example} if example is not None else {})
+    return {"description": description, "content": {"application/json": media}}
 
 
 def _operation(operation: Operation, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
@@ -59,6 +61,7 @@ def _operation(operation: Operation, schemas: dict[Any, dict[str, Any]]) -> dict
         answers.append(schemas[("page", operation.list_item)])
     answer = answers[0] if len(answers) == 1 else {"anyOf": answers} if answers else {"type": "object"}
     responses = spec["responses"]
+    examples = ANSWERS[operation.handler]
     if operation.protocol == "ofrep":
         spec = _ofrep_operation(operation, spec, answer, schemas)
         spec["requestBody"]["content"]["application/json"]["example"] = example
@@ -66,15 +69,17 @@ def _operation(operation: Operation, schemas: dict[Any, dict[str, Any]]) -> dict
     if operation.body is not None:
         body = {"schema": schemas[operation.body]} | ({"example": example} if example is not None else {})
         spec["requestBody"] = {"required": True, "content": {"application/json": body}}
-        responses["200"] = _json(answer, "done, or found (a duplicate)")
+        responses["200"] = _json(answer, "done, or found (a duplicate)", examples.get(200))
         if operation.created:
-            responses["201"] = _json(answer, "created")
+            responses["201"] = _json(answer, "created", examples[201])
         if operation.accepted is not None:
-            responses["202"] = _json(schemas[operation.accepted], "scheduled: it activates at `scheduled_for`")
+            scheduled = "scheduled: it activates at `scheduled_for`"
+            responses["202"] = _json(schemas[operation.accepted], scheduled, examples[202])
     elif operation.handler == "metrics":
-        responses["200"] = {"description": "Prometheus text format", "content": {"text/plain": {"schema": {}}}}
+        text = {"schema": {}, "example": examples[200]}
+        responses["200"] = {"description": "Prometheus text format", "content": {"text/plain": text}}
     else:
-        responses["200"] = _json(answer, "found")
+        responses["200"] = _json(answer, "found", examples[200])
     if operation.role is not None:
         spec["security"] = [{"bearer": []}]
     for status, codes in sorted(refusals.items()):
@@ -96,7 +101,7 @@ def _ofrep_operation(
     spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": schemas[operation.body]}}}
     spec["security"] = [{"bearer": []}]
     responses = spec["responses"]
-    responses["200"] = _json(answer, "evaluated")
+    responses["200"] = _json(answer, "evaluated", ANSWERS[operation.handler][200])
     if operation.handler == "ofrep_bulk":
         responses["304"] = {"description": "not modified: the ETag given in If-None-Match is still current"}
     for status in (400, 401, 403, 404, 422, 503):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import jsonschema
 import pytest
 
 from dobby.http.routes import OPERATIONS, command_bodies
@@ -58,3 +61,47 @@ def test_a_path_under_ofrep_that_names_nothing_answers_in_ofreps_shape(app: InPr
     answer = app.client.post("/ofrep/v1/nothing-here", json={"context": {"tenant_id": "acme"}})
     assert answer.status_code == 404
     assert answer.json()["errorCode"] == "FLAG_NOT_FOUND"
+
+
+def _examples(document: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """Every example of the document with the schema it illustrates: each request body's and each answer's."""
+    found = []
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            where = f"{method.upper()} {path}"
+            media = [(f"{where} body", operation["requestBody"])] if "requestBody" in operation else []
+            for status, response in operation["responses"].items():
+                if status.startswith("2"):
+                    assert response.get("content"), f"{where} {status} shows no answer"
+                    media.append((f"{where} {status}", response))
+            for name, holder in media:
+                for kind, content in holder["content"].items():
+                    assert "example" in content, f"{name} ({kind}) has no example"
+                    found.append((name, content["example"], content["schema"]))
+    return found
+
+
+def _closed(schema: Any) -> Any:
+    """`schema` with every object that names its properties closed to others: an example shows no field the
+    answer lacks (a misspelt one would otherwise pass)."""
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {key: _closed(value) for key, value in schema.items()}
+    if "properties" in closed and "additionalProperties" not in closed:
+        closed["additionalProperties"] = False
+    return closed
+
+
+def test_every_example_of_the_contract_fits_its_own_schema(app: InProcess) -> None:
+    document = app.client.get("/openapi.json").json()
+    examples = _examples(document)
+    answered = {name.rsplit(" ", 1)[0] for name, _, _ in examples if not name.endswith("body")}
+    assert len(answered) == sum(len(methods) for methods in document["paths"].values())
+    components = _closed(document["components"])
+    for name, example, schema in examples:
+        rooted = {"allOf": [_closed(schema)], "components": components}  # `#/components/...` resolves here
+        validator = jsonschema.Draft202012Validator(rooted, format_checker=jsonschema.FormatChecker())
+        problems = [f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(example)]
+        assert not problems, (name, problems[:3])
