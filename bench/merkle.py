@@ -20,7 +20,7 @@ from dobby.adapters.settings import Settings
 from dobby.adapters.signing import generate_key_file
 from dobby.bootstrap import build_system
 from dobby.projections.batches import catch_up
-from dobby.projections.digest import MERKLE
+from dobby.projections.merkle_tree import MERKLE
 
 CHECKPOINTS = 50
 

@@ -27,7 +27,8 @@ from dobby.engine.service import Engine
 from dobby.engine.store.group_commit import GroupCommitter
 from dobby.engine.store.unit_of_work import EventLog, UnitOfWork
 from dobby.projections.database import connect
-from dobby.projections.digest import MERKLE, LogDigest
+from dobby.projections.digest import LogDigest
+from dobby.projections.merkle_tree import MERKLE
 from dobby.projections.queries import Queries
 from dobby.projections.receipts import Receipts
 from dobby.projections.store import EVERY_PROJECTION, ProjectionStore

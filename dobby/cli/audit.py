@@ -32,7 +32,7 @@ from dobby.engine.audit.checkpoint import (
 from dobby.engine.audit.log_reading import read_entries
 from dobby.engine.audit.verification import LogReport, check_log
 from dobby.projections.batches import catch_up
-from dobby.projections.digest import MERKLE
+from dobby.projections.merkle_tree import MERKLE
 
 ACTIONS = ("verify-log", "keygen", "export-checkpoint", "check-checkpoint", "receipts", "check-receipt")
 DEFAULT_KEY_FILE = Path("var/audit-signing.key")

@@ -18,7 +18,7 @@ from dobby.engine.audit.checkpoint import Checkpoint, InclusionProof
 from dobby.engine.audit.log_reading import read_entries
 from dobby.engine.audit.receipts import PREDICATE_TYPE, STATEMENT_TYPE
 from dobby.projections.batches import catch_up
-from dobby.projections.digest import MERKLE
+from dobby.projections.merkle_tree import MERKLE
 
 
 def print_receipts(proposal_id: str) -> int:

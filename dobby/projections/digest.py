@@ -1,31 +1,14 @@
-"""The log digest (SPEC §11): the RFC 6962 tree over every event's hash in log order, kept as a projection like the
-others (tracked, rebuildable, verified), its signed checkpoints, and the proofs served against them."""
+"""The log digest (SPEC §11): signed checkpoints of the Merkle projection's tree, kept as history (never rebuilt),
+and the inclusion and consistency proofs served against them."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    and_,
-    func,
-    insert,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, Text, insert, select, text, update
 
 from dobby.engine.audit import merkle
 from dobby.engine.audit.checkpoint import (
@@ -43,35 +26,13 @@ from dobby.engine.audit.verification import Seen
 from dobby.engine.kernel.clock import Clock
 from dobby.engine.kernel.errors import InvalidInputError, NotFoundError, RuleViolationError, Violation
 from dobby.engine.store.unit_of_work import EventLog
-from dobby.projections.database import copy_rows
-from dobby.projections.views import Projection, Recorded
+from dobby.projections.merkle_tree import computed, tree_size
 
-MERKLE = "merkle"
 CHECKPOINTS = "dobby_audit_checkpoints"
 CHECKPOINT_SECONDS = 5.0
 """How often the signer looks (SPEC §11: a checkpoint at least every 10 s while the log grows)."""
 ON_DEMAND_SECONDS = 1.0
 """A checkpoint asked for over HTTP is at most this old when the tree has grown since."""
-
-
-def merkle_tables(metadata: MetaData, suffix: str = "") -> dict[str, Table]:
-    leaves = Table(
-        "dobby_merkle_leaves" + suffix,
-        metadata,
-        Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
-        Column("position", BigInteger, nullable=False, unique=True),
-        Column("stream_id", String(64), nullable=False),
-        Column("version", Integer, nullable=False),
-        Column("leaf_hash", LargeBinary(32), nullable=False),
-    )
-    nodes = Table(
-        "dobby_merkle_nodes" + suffix,
-        metadata,
-        Column("level", Integer, primary_key=True, autoincrement=False),
-        Column("node_index", BigInteger, primary_key=True, autoincrement=False),
-        Column("hash", LargeBinary(32), nullable=False),
-    )
-    return {"leaves": leaves, "nodes": nodes}
 
 
 def checkpoints_table(metadata: MetaData) -> Table:
@@ -85,75 +46,6 @@ def checkpoints_table(metadata: MetaData) -> Table:
         Column("key_id", String(16), nullable=True),
         Column("signature", Text, nullable=True),
     )
-
-
-def tree_size(connection: Connection, tables: dict[str, Table]) -> int:
-    leaves = tables["leaves"]
-    last = connection.execute(select(func.max(leaves.c.leaf_index))).scalar()
-    return 0 if last is None else int(last) + 1
-
-
-def fetch_nodes(connection: Connection, tables: dict[str, Table], ids: Iterable[tuple[int, int]]) -> merkle.Nodes:
-    """The stored perfect subtrees `ids`, fetched in (at most) two queries, as a Nodes function."""
-    wanted = set(ids)
-    found: dict[tuple[int, int], bytes] = {}
-    leaves, nodes = tables["leaves"], tables["nodes"]
-    at_leaves = sorted(index for level, index in wanted if level == 0)
-    if at_leaves:
-        rows = connection.execute(
-            select(leaves.c.leaf_index, leaves.c.leaf_hash).where(leaves.c.leaf_index.in_(at_leaves))
-        )
-        found.update({(0, int(index)): bytes(value) for index, value in rows})
-    above = sorted((level, index) for level, index in wanted if level > 0)
-    if above:
-        condition = or_(*(and_(nodes.c.level == level, nodes.c.node_index == index) for level, index in above))
-        rows = connection.execute(select(nodes.c.level, nodes.c.node_index, nodes.c.hash).where(condition))
-        found.update({(int(level), int(index)): bytes(value) for level, index, value in rows})
-    missing = wanted - set(found)
-    if missing:
-        raise LookupError(f"the Merkle tree lacks nodes {sorted(missing)[:5]}")
-    return lambda level, index: found[(level, index)]
-
-
-def computed(connection: Connection, tables: dict[str, Table], compute: Callable[[merkle.Nodes], Any]) -> Any:
-    """`compute` over the stored tree, with every node it needs fetched at once."""
-    return compute(fetch_nodes(connection, tables, merkle.needed(compute)))
-
-
-class MerkleProjection(Projection):
-    """Appends each event's leaf and the perfect subtrees it completes; ignores no event."""
-
-    name = MERKLE
-    version = 1
-
-    def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
-        return merkle_tables(metadata, suffix)
-
-    def apply(self, connection: Connection, tables: dict[str, Table], batch: Sequence[Recorded]) -> None:
-        if not batch:
-            return
-        size = tree_size(connection, tables)
-        nodes = fetch_nodes(connection, tables, merkle.frontier_ids(size))
-        frontier = {level: nodes(level, index) for level, index in merkle.frontier_ids(size)}
-        leaf_rows, node_rows = [], []
-        for recorded in batch:
-            event = recorded.event
-            leaf = merkle.event_leaf(event.event_hash)
-            leaf_rows.append(
-                {
-                    "leaf_index": size,
-                    "position": recorded.position,
-                    "stream_id": str(event.originator_id),
-                    "version": event.originator_version,
-                    "leaf_hash": leaf,
-                }
-            )
-            completed = merkle.append(size, frontier, leaf)
-            node_rows += [{"level": level, "node_index": index, "hash": value} for level, index, value in completed]
-            size += 1
-        copy_rows(connection, tables["leaves"], leaf_rows)
-        if node_rows:
-            copy_rows(connection, tables["nodes"], node_rows)
 
 
 class DigestForkError(RuntimeError):

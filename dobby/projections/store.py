@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator
 from sqlalchemy import Connection, Engine, MetaData, Table, delete, insert, select, text, update
 
 from dobby.projections.database import writer
-from dobby.projections.digest import MerkleProjection, checkpoints_table
+from dobby.projections.digest import checkpoints_table
+from dobby.projections.merkle_tree import MerkleProjection
 from dobby.projections.tables import SHADOW_SUFFIX, tallies_table, tracking_table, versions_table, write_probe_table
 from dobby.projections.targets import TargetsProjection
 from dobby.projections.views import PROJECTIONS, Projection

@@ -20,7 +20,7 @@ from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
 from dobby.engine.rules.modes import Mode
 from dobby.http.app import create_app
-from dobby.projections.digest import MerkleProjection
+from dobby.projections.merkle_tree import MerkleProjection
 from dobby.projections.rebuild import verify
 from dobby.projections.store import EVERY_PROJECTION
 from dobby.projections.targets import TargetsProjection
