@@ -10,8 +10,10 @@ import msgspec
 from dobby import __version__
 from dobby.http.answer_examples import ANSWERS
 from dobby.http.ofrep import EvaluationFailure
+from dobby.http.operation import Operation
+from dobby.http.parameters import MIN_POSITION
 from dobby.http.route_docs import DOCS
-from dobby.http.routes import MIN_POSITION, OPERATIONS, Operation
+from dobby.http.routes import OPERATIONS
 
 REF = "#/components/schemas/{name}"
 ERROR = {

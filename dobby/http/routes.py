@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
 import msgspec
 
@@ -20,94 +19,31 @@ from dobby.engine.commands.promotion import CheckAnswer, ProposalRef, Propose
 from dobby.engine.commands.replay import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
 from dobby.engine.commands.schedule import Activate, ScheduledAnswer
 from dobby.engine.commands.watch import Observe, ObserveAnswer
-from dobby.engine.kernel.shapes import CONTROL_FREE, Identifier, Moment, Reason
+from dobby.engine.kernel.shapes import Reason
 from dobby.engine.model.policy import FreezeView
 from dobby.engine.model.proposal import ProposalView
 from dobby.engine.model.replay import ReplayView
 from dobby.engine.model.run import RunView
 from dobby.engine.model.target import TargetRead
 from dobby.engine.rules.intake import IntakeSignal
-from dobby.engine.rules.judgement import Verdict
 from dobby.http.ofrep import OFREP, BulkEvaluation, EvaluationRequest, FlagEvaluation
+from dobby.http.operation import Operation, Param
+from dobby.http.parameters import (
+    IDENTIFIER,
+    INTEGER,
+    MIN_POSITION,
+    MOMENT,
+    PAGE,
+    PROPOSAL_FILTERS,
+    REPLAY_FILTERS,
+    RUN_FILTERS,
+    TENANT_PAGE,
+    path_param,
+)
 
 READ = "auditor|operator"  # SPEC §8: reads, history, explain and proofs
 LEARNING = "/api/v1/learning"
 AUDIT = "/api/v1/audit"
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    schema: dict[str, Any]
-    where: str = "query"
-    required: bool = False
-
-
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    handler: str
-    """The name of the endpoint on LearningRoutes or SurfaceRoutes."""
-    role: str | None = None
-    """None: open to anyone (SPEC §8)."""
-    body: Any = None
-    answer: Any = None
-    created: bool = False
-    params: tuple[Param, ...] = ()
-    list_item: Any = None
-    schema: str | None = None
-    """The name of its body's file in `schemas/` (`dobby schemas export`)."""
-    accepted: Any = None
-    """The answer of a 202 (an activation scheduled for later, SPEC §12)."""
-    protocol: str = "dobby"
-    """"ofrep": OpenFeature's protocol, with its own error shapes (SPEC §15)."""
-
-    @property
-    def route_path(self) -> str:
-        """The path as Starlette routes it: a target id may hold slashes (SPEC §4.4), so it takes the rest."""
-        return self.path.replace("/{type}/{id}", "/{type}/{id:path}").replace("/{key}", "/{key:path}")
-
-    @property
-    def answers(self) -> tuple[Any, ...]:
-        """The answer's types: one, or several alternatives."""
-        if self.answer is None:
-            return ()
-        return self.answer if isinstance(self.answer, tuple) else (self.answer,)
-
-
-INTEGER = {"type": "integer", "minimum": 0, "maximum": 2**62}
-IDENTIFIER = msgspec.json.schema(Identifier)
-"""An identifier or filter in a query or path (SPEC §4 input hygiene): not empty, no control characters."""
-MIN_POSITION = Param("min_position", INTEGER)
-LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 500})
-CURSOR = Param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"})
-MOMENT = msgspec.json.schema(Moment)
-"""A timestamp in a query (SPEC §4): RFC 3339 with an explicit offset, in 1970–9999 UTC (dobby.engine.kernel.clock)."""
-CREATED = (Param("since", MOMENT), Param("until", MOMENT))
-PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER), MIN_POSITION, *CREATED)
-TENANT_PAGE = (LIMIT, CURSOR, Param("tenant_id", IDENTIFIER, required=True), MIN_POSITION, *CREATED)
-"""Lists of one tenant, held in memory by the engine (freezes, the decision queue); an offset is the cursor."""
-RUN_FILTERS = (
-    Param("outcome", IDENTIFIER),
-    Param("trace_id", IDENTIFIER),
-    Param("live_hash", {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}),
-)
-REPLAY_FILTERS = (
-    Param("verdict", {"enum": list(get_args(Verdict))}),
-    Param("target_type", IDENTIFIER),
-    Param("target_id", IDENTIFIER),
-)
-PROPOSAL_FILTERS = (
-    Param("state", IDENTIFIER),
-    Param("target_type", IDENTIFIER),
-    Param("target_id", IDENTIFIER),
-    Param("revalidate_required", {"enum": ["true", "false"]}),
-)
-
-
-def _path(name: str) -> Param:
-    return Param(name, {"type": "string", "minLength": 1, "pattern": CONTROL_FREE}, "path", True)
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -174,7 +110,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", f"{LEARNING}/promotions/rollback", "rollback", "operator", Rollback, RollbackAnswer, schema="rollback"
     ),
     Operation("GET", f"{LEARNING}/runs", "list_runs", READ, params=PAGE + RUN_FILTERS, list_item=RunView),
-    Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", READ, None, RunView, params=(_path("run_id"),)),
+    Operation("GET", f"{LEARNING}/runs/{{run_id}}", "get_run", READ, None, RunView, params=(path_param("run_id"),)),
     Operation("GET", f"{LEARNING}/replays", "list_replays", READ, params=PAGE + REPLAY_FILTERS, list_item=ReplayView),
     Operation(
         "GET",
@@ -183,7 +119,7 @@ OPERATIONS: tuple[Operation, ...] = (
         READ,
         None,
         ReplayView,
-        params=(_path("replay_id"),),
+        params=(path_param("replay_id"),),
     ),
     Operation(
         "POST",
@@ -193,7 +129,7 @@ OPERATIONS: tuple[Operation, ...] = (
         WhatIf,
         WhatIfAnswer,
         schema="what-if",
-        params=(_path("replay_id"),),
+        params=(path_param("replay_id"),),
     ),
     Operation(
         "GET",
@@ -202,7 +138,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "any",
         None,
         TargetRead,
-        params=(_path("type"), _path("id"), Param("tenant_id", IDENTIFIER, required=True)),
+        params=(path_param("type"), path_param("id"), Param("tenant_id", IDENTIFIER, required=True)),
     ),
     Operation(
         "GET",
@@ -219,7 +155,7 @@ OPERATIONS: tuple[Operation, ...] = (
         READ,
         None,
         ProposalView,
-        params=(_path("proposal_id"),),
+        params=(path_param("proposal_id"),),
     ),
     Operation(
         "GET",
@@ -229,7 +165,7 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         History,
         params=(
-            _path("proposal_id"),
+            path_param("proposal_id"),
             Param("as_of_version", {"type": "integer", "minimum": 1, "maximum": 10**9}),
             Param("as_of", MOMENT),
         ),
@@ -241,7 +177,7 @@ OPERATIONS: tuple[Operation, ...] = (
         READ,
         None,
         Explanation,
-        params=(_path("proposal_id"),),
+        params=(path_param("proposal_id"),),
     ),
     Operation(
         "POST", f"{LEARNING}/promotions/observe", "observe", "submitter", Observe, ObserveAnswer, schema="observe"
@@ -264,7 +200,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "operator",
         None,
         FreezeAnswer,
-        params=(_path("freeze_id"), Param("reason", msgspec.json.schema(Reason), required=True)),
+        params=(path_param("freeze_id"), Param("reason", msgspec.json.schema(Reason), required=True)),
     ),
     Operation(
         "GET",
@@ -318,7 +254,7 @@ OPERATIONS: tuple[Operation, ...] = (
         READ,
         None,
         ReceiptsAnswer,
-        params=(_path("proposal_id"), MIN_POSITION),
+        params=(path_param("proposal_id"), MIN_POSITION),
     ),
     Operation(
         "GET",
