@@ -13,8 +13,7 @@ from dobby.engine.commands.loading import (
     ProposalAnswer,
     answer,
     detached,
-    drift_now,
-    hold_now,
+    guard_inputs,
     load_proposal,
     proposal_uuid,
     target_of,
@@ -26,7 +25,7 @@ from dobby.engine.kernel.shapes import Reason, RecordId, Shape
 from dobby.engine.model.ledger import Ledger
 from dobby.engine.model.proposal import Proposal
 from dobby.engine.rules import lifecycle
-from dobby.engine.rules.guards import Guard, activation_guards
+from dobby.engine.rules.guards import Guard
 from dobby.engine.rules.modes import Mode
 
 DENIALS_TOTAL = "dobby_activation_denials_total"
@@ -59,26 +58,15 @@ class ActivationCommands:
             now = context.now()
             proposal = load_proposal(context, pid)
             state = proposal.state
-            holder = target_of(context, proposal)
+            judged = guard_inputs(context, proposal, mode, now)
+            if judged.failed:
+                self._refuse(proposal, judged.failed, actor, now, judged.allowance.retry_after)
+            holder = judged.holder
+            assert holder is not None
             velocity_id = velocity_ledger_id_for(state.tenant_id)
-            velocity = uow.get(Ledger, velocity_id) or Ledger.open(
+            velocity = judged.velocity or Ledger.open(
                 velocity_id, "promotion_velocity", {"tenant_id": state.tenant_id}, actor=actor, at=now
             )
-            active = holder.state.active_proposal_id if holder else None
-            allowed = velocity.allowance(limits.velocity_max, limits.velocity_window_seconds, now)
-            guards = activation_guards(
-                state,
-                mode=mode,
-                other_active_id=active if active != str(pid) else None,
-                velocity=allowed,
-                drift=drift_now(context, state.family_versions),
-                now=now,
-                hold=hold_now(context, state, now),
-            )
-            failed = [guard for guard in guards if not guard.passed]
-            if failed:
-                self._refuse(proposal, failed, actor, now, allowed.retry_after)
-            assert holder is not None
             proposal.activate(actor=actor, at=now)
             holder.go_live(str(pid), state.change, state.baseline, actor=actor, at=now)
             velocity.spend(str(pid), limits.velocity_window_seconds, actor=actor, at=now)

@@ -10,12 +10,9 @@ from dobby.engine.audit.history import History, proposal_history
 from dobby.engine.audit.log_reading import stream_positions
 from dobby.engine.commands.context import Context
 from dobby.engine.commands.loading import (
-    drift_now,
-    explain_velocity,
-    hold_now,
+    guard_inputs,
     load_proposal,
     proposal_uuid,
-    target_of,
 )
 from dobby.engine.kernel.canonical import target_id_for
 from dobby.engine.kernel.errors import InvalidInputError, Violation, not_found
@@ -24,7 +21,7 @@ from dobby.engine.model.proposal import Generated, ProposalView
 from dobby.engine.model.replay import Replay, ReplayInputs, ReplayView
 from dobby.engine.model.run import Run, RunView
 from dobby.engine.model.target import Target, TargetView
-from dobby.engine.rules.guards import GuardView, activation_guards
+from dobby.engine.rules.guards import GuardView
 from dobby.engine.rules.judgement import MetricResult
 from dobby.engine.store.unit_of_work import parse_uuid
 
@@ -92,17 +89,7 @@ class AuditQueries:
         now = context.now()
         proposal = load_proposal(context, proposal_uuid(proposal_id))
         state = proposal.state
-        holder = target_of(context, proposal)
-        active = holder.state.active_proposal_id if holder else None
-        guards = activation_guards(
-            state,
-            mode=context.mode(),
-            other_active_id=active if active != state.proposal_id else None,
-            velocity=explain_velocity(context, state.tenant_id, now),
-            drift=drift_now(context, state.family_versions),
-            now=now,
-            hold=hold_now(context, state, now),
-        )
+        guards = guard_inputs(context, proposal, context.mode(), now).guards
         replay = context.uow.get(Replay, parse_uuid(state.replay_id))
         return Explanation(
             proposal_id=state.proposal_id,
