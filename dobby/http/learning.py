@@ -16,8 +16,9 @@ from starlette.responses import Response
 from dobby.engine.commands.activation import Rollback
 from dobby.engine.commands.boundary import decode
 from dobby.engine.commands.promotion import ProposalRef, Propose
-from dobby.engine.commands.replay import EvaluateReplay, WhatIf
+from dobby.engine.commands.replay import EvaluateReplay
 from dobby.engine.commands.schedule import Activate, ScheduledAnswer
+from dobby.engine.commands.what_if import WhatIf
 from dobby.engine.kernel.clock import parse_moment
 from dobby.engine.kernel.errors import InvalidInputError, Violation, not_found
 from dobby.engine.kernel.shapes import is_ascii_digits, is_identifier

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from dobby.engine.kernel.clock import Clock, system_clock
 from dobby.engine.kernel.errors import ModeForbidsError, ServiceUnavailableError, Violation
@@ -102,3 +104,27 @@ class Context:
             return self.governance.current()
         except UpstreamUnavailableError as error:
             raise ServiceUnavailableError(f"Fabric unavailable: {error}", "fabric_unavailable") from error
+
+
+class Family(Protocol):
+    """A command family: it stands on a context."""
+
+    context: Context
+
+
+F = TypeVar("F", bound=Family)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def transaction(attempt: Callable[Concatenate[F, datetime, P], T]) -> Callable[Concatenate[F, P], T]:
+    """A command method that is one attempt of a unit of work, given the moment it runs at: when its one save meets
+    a concurrent one it runs again from its top at a new moment, and persistence failures answer 503
+    (UnitOfWork.transact). What it checks before it loads anything belongs in the caller, checked once."""
+
+    @functools.wraps(attempt)
+    def run(family: F, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        context = family.context
+        return context.uow.transact(lambda: attempt(family, context.now(), *args, **kwargs))
+
+    return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -11,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from msgspec import Meta
 
 from dobby.engine.commands.boundary import decode
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, transaction
 from dobby.engine.kernel.canonical import run_id_for
 from dobby.engine.kernel.errors import DobbyError, ForbiddenError, RuleViolationError, ServiceUnavailableError
 from dobby.engine.kernel.ports import EvidenceSource, UpstreamUnavailableError
@@ -121,16 +122,15 @@ class IntakeCommands:
         uow = self.context.uow
         if isinstance(prepared, str):
             return SampledOut(run_hash=prepared, position=uow.position())
-        digest = self._evidence_digest(prepared.body.trace_id)
+        return self._record(prepared, self._evidence_digest(prepared.body.trace_id), actor=actor)
 
-        def attempt() -> IntakeAccepted:
-            """Insert first: a run's id is its content, so a version conflict means it is already stored."""
-            try:
-                return prepared.answer(False, uow.save(prepared.run(digest, actor, self.context)))
-            except IntegrityError:
-                return self._stored_duplicate(prepared)
-
-        return uow.transact(attempt)
+    @transaction
+    def _record(self, _: datetime, prepared: PreparedRun, digest: str | None, *, actor: str) -> IntakeAccepted:
+        """Insert first: a run's id is its content, so a version conflict means it is already stored."""
+        try:
+            return prepared.answer(False, self.context.uow.save(prepared.run(digest, actor, self.context)))
+        except IntegrityError:
+            return self._stored_duplicate(prepared)
 
     async def submit_async(
         self, raw: bytes, *, header_tenant: str | None = None, tenants: Scope = None, actor: str

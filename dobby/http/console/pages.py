@@ -16,7 +16,7 @@ from starlette.routing import Route
 from dobby.engine.commands.activation import Rollback
 from dobby.engine.commands.boundary import decode
 from dobby.engine.commands.promotion import ProposalRef
-from dobby.engine.commands.replay import WhatIf
+from dobby.engine.commands.what_if import WhatIf
 from dobby.engine.kernel.errors import DobbyError, NotFoundError, not_found
 from dobby.engine.kernel.shapes import UNSET, Outcome, is_identifier
 from dobby.engine.rules import lifecycle
