@@ -84,13 +84,9 @@ class LearningRoutes:
             principal.require_tenant(tenant)
         return principal, body
 
-    async def _proposal_command(self, request: Request, kind: type[T]) -> tuple[Principal, T]:
-        principal, body = await self.command(request, "operator", kind)
-        await self.require_proposal_tenant(principal, body.proposal_id)  # type: ignore[attr-defined]
-        return principal, body
-
     async def require_proposal_tenant(self, principal: Principal, proposal_id: str) -> None:
-        """The proposal, when the caller may see its tenant; else answered exactly as an unknown one (SPEC §8)."""
+        """For reads outside the engine (receipts): the proposal, when the caller may see its tenant; else answered
+        exactly as an unknown one (SPEC §8). Engine commands and queries take the caller's tenants themselves."""
         if principal.tenants is not None:
             view = await call(self.engine.audit.get_proposal, proposal_id)
             if not principal.may_see(view.tenant_id):
@@ -144,21 +140,24 @@ class LearningRoutes:
         return json_response(answer, 201 if created else 200)
 
     async def approve_check(self, request: Request) -> Response:
-        principal, body = await self._proposal_command(request, ProposalRef)
-        return json_response(await call(self.engine.promotions.approve_check, body, actor=principal.name))
+        principal, body = await self.command(request, "operator", ProposalRef)
+        answer = await call(self.engine.promotions.approve_check, body, actor=principal.name, tenants=principal.tenants)
+        return json_response(answer)
 
     async def activate(self, request: Request) -> Response:
-        principal, body = await self._proposal_command(request, Activate)
-        answered = await call(self.engine.schedule.activate, body, actor=principal.name)
+        principal, body = await self.command(request, "operator", Activate)
+        answered = await call(self.engine.schedule.activate, body, actor=principal.name, tenants=principal.tenants)
         return json_response(answered, 202 if isinstance(answered, ScheduledAnswer) else 200)
 
     async def unschedule(self, request: Request) -> Response:
-        principal, body = await self._proposal_command(request, ProposalRef)
-        return json_response(await call(self.engine.schedule.unschedule, body, actor=principal.name))
+        principal, body = await self.command(request, "operator", ProposalRef)
+        answer = await call(self.engine.schedule.unschedule, body, actor=principal.name, tenants=principal.tenants)
+        return json_response(answer)
 
     async def rollback(self, request: Request) -> Response:
-        principal, body = await self._proposal_command(request, Rollback)
-        return json_response(await call(self.engine.activations.rollback, body, actor=principal.name))
+        principal, body = await self.command(request, "operator", Rollback)
+        answer = await call(self.engine.activations.rollback, body, actor=principal.name, tenants=principal.tenants)
+        return json_response(answer)
 
     # ----- reads -------------------------------------------------------------------------------------
 
@@ -212,17 +211,22 @@ class LearningRoutes:
         principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         proposal_id = request.path_params["proposal_id"]
-        await self.require_proposal_tenant(principal, proposal_id)
         as_of_version = natural(request, "as_of_version", 1, 10**9)
         as_of = _moment(request.query_params.get("as_of"), "as_of")
-        history = await call(self.engine.audit.get_history, proposal_id, as_of_version=as_of_version, as_of=as_of)
+        history = await call(
+            self.engine.audit.get_history,
+            proposal_id,
+            as_of_version=as_of_version,
+            as_of=as_of,
+            tenants=principal.tenants,
+        )
         return json_response(history)
 
     async def explain(self, request: Request) -> Response:
         principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
-        await self.require_proposal_tenant(principal, request.path_params["proposal_id"])
-        return json_response(await call(self.engine.audit.get_explanation, request.path_params["proposal_id"]))
+        proposal_id = request.path_params["proposal_id"]
+        return json_response(await call(self.engine.audit.get_explanation, proposal_id, tenants=principal.tenants))
 
 
 def _moment(raw: str | None, field: str) -> datetime | None:

@@ -54,8 +54,8 @@ class PolicyRoutes:
 
     async def observe(self, request: Request) -> Response:
         principal, body = await LearningRoutes(self.services).command(request, "submitter", Observe)
-        await LearningRoutes(self.services).require_proposal_tenant(principal, body.proposal_id)
-        return json_response(await call(self.services.engine.watch.observe, body, actor=principal.name))
+        observe = self.services.engine.watch.observe
+        return json_response(await call(observe, body, actor=principal.name, tenants=principal.tenants))
 
     async def decisions(self, request: Request) -> Response:
         principal = principal_for(request, READERS)

@@ -16,6 +16,9 @@ from dobby.engine.store.unit_of_work import UnitOfWork
 
 PROCESSOR_ACTOR = "expiry-processor"
 
+Scope = frozenset[str] | None
+"""The tenants a caller may act for and see (SPEC §8); None: every tenant. Records of the others answer as unknown."""
+
 
 @dataclass(frozen=True)
 class Limits:

@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from msgspec import Meta
 
 from dobby.engine.commands.boundary import decode
-from dobby.engine.commands.context import Context, transaction
+from dobby.engine.commands.context import Context, Scope, transaction
 from dobby.engine.kernel.canonical import run_id_for
 from dobby.engine.kernel.errors import DobbyError, ForbiddenError, RuleViolationError, ServiceUnavailableError
 from dobby.engine.kernel.ports import EvidenceSource, UpstreamUnavailableError
@@ -29,7 +29,6 @@ from dobby.engine.rules.intake import (
 from dobby.engine.store.group_commit import BackpressureError, GroupCommitter
 
 INTAKE_TOTAL = "dobby_intake_total"
-Scope = frozenset[str] | None
 
 
 class IntakeAccepted(View, frozen=True, kw_only=True):

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from msgspec import Meta, structs
 
-from dobby.engine.commands.context import Context, transaction
+from dobby.engine.commands.context import Context, Scope, transaction
 from dobby.engine.commands.loading import (
     ProposalAnswer,
     answer,
@@ -190,14 +190,14 @@ class PromotionCommands:
             violations.append(Violation("required", "the replay named no change: give `change`", "change"))
         return given or {}, False
 
-    def approve_check(self, body: ProposalRef, *, actor: str) -> CheckAnswer:
+    def approve_check(self, body: ProposalRef, *, actor: str, tenants: Scope = None) -> CheckAnswer:
         self.context.require_mode("approve_check")
-        return self._check(proposal_uuid(body.proposal_id), actor=actor)
+        return self._check(proposal_uuid(body.proposal_id), tenants, actor=actor)
 
     @transaction
-    def _check(self, now: datetime, pid: UUID, *, actor: str) -> CheckAnswer:
+    def _check(self, now: datetime, pid: UUID, tenants: Scope, *, actor: str) -> CheckAnswer:
         context, uow = self.context, self.context.uow
-        proposal = load_proposal(context, pid)
+        proposal = load_proposal(context, pid, tenants)
         if proposal.state.state not in (lifecycle.GENERATED, lifecycle.REPLAY_VALIDATED):
             raise InvalidStateError(
                 f"proposal {pid} is {proposal.state.state}; approve-check needs generated or replay_validated"
