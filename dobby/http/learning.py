@@ -77,12 +77,9 @@ class LearningRoutes:
         return self.services.engine
 
     async def command(self, request: Request, role: str, kind: type[T]) -> tuple[Principal, T]:
+        """The caller, when its role may send this command, and the body decoded; the engine checks tenants."""
         principal = principal_for(request, role)
-        body = decode(await read_body(request), kind)
-        tenant = getattr(body, "tenant_id", None)
-        if tenant is not None:
-            principal.require_tenant(tenant)
-        return principal, body
+        return principal, decode(await read_body(request), kind)
 
     async def require_proposal_tenant(self, principal: Principal, proposal_id: str) -> None:
         """For reads outside the engine (receipts): the proposal, when the caller may see its tenant; else answered
@@ -125,7 +122,9 @@ class LearningRoutes:
 
     async def evaluate_replay(self, request: Request) -> Response:
         principal, body = await self.command(request, "submitter", EvaluateReplay)
-        answer, created = await call(self.engine.replays.evaluate, body, actor=principal.name)
+        answer, created = await call(
+            self.engine.replays.evaluate, body, actor=principal.name, tenants=principal.tenants
+        )
         return json_response(answer, 201 if created else 200)
 
     async def what_if(self, request: Request) -> Response:
@@ -136,7 +135,9 @@ class LearningRoutes:
 
     async def propose(self, request: Request) -> Response:
         principal, body = await self.command(request, "proposer", Propose)
-        answer, created = await call(self.engine.promotions.propose, body, actor=principal.name)
+        answer, created = await call(
+            self.engine.promotions.propose, body, actor=principal.name, tenants=principal.tenants
+        )
         return json_response(answer, 201 if created else 200)
 
     async def approve_check(self, request: Request) -> Response:

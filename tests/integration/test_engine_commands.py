@@ -9,12 +9,16 @@ from typing import Any
 import pytest
 
 from dobby.engine.commands.activation import Rollback
-from dobby.engine.commands.promotion import ProposalRef
+from dobby.engine.commands.boundary import convert
+from dobby.engine.commands.policy import TenantAction
+from dobby.engine.commands.promotion import ProposalRef, Propose
+from dobby.engine.commands.replay import EvaluateReplay
 from dobby.engine.commands.schedule import Activate
 from dobby.engine.kernel.canonical import replay_budget_id_for
 from dobby.engine.kernel.errors import (
     ConflictError,
     DobbyError,
+    ForbiddenError,
     InvalidInputError,
     InvalidStateError,
     ModeForbidsError,
@@ -444,3 +448,25 @@ class TestTenantScope:
             assert answers[0] == answers[1]
         assert event_count(world) == before
         assert world.activate(pid, actor="op").body["state"] == "active"  # in scope (None: every tenant) it goes on
+
+    def test_a_command_naming_a_tenant_outside_the_callers_is_forbidden_before_anything_is_read(
+        self, world: World
+    ) -> None:
+        replay = passed_replay(world)
+        elsewhere, before = frozenset({"someone-else"}), event_count(world)
+        engine = world.engine
+        commands: list[Callable[[], object]] = [
+            lambda: engine.replays.evaluate(
+                convert(replay_body(world.families), EvaluateReplay), actor="s", tenants=elsewhere
+            ),
+            lambda: engine.promotions.propose(
+                convert(propose_body(replay["replay_id"]), Propose), actor="p", tenants=elsewhere
+            ),
+            lambda: engine.policy.stop(TenantAction("acme", "no"), actor="op", tenants=elsewhere),
+            lambda: engine.policy.resume(TenantAction("acme", "no"), actor="op", tenants=elsewhere),
+        ]
+        for command in commands:
+            with pytest.raises(ForbiddenError) as caught:
+                command()
+            assert "'acme'" in caught.value.message
+        assert event_count(world) == before

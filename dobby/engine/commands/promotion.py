@@ -9,7 +9,7 @@ from uuid import UUID
 
 from msgspec import Meta, structs
 
-from dobby.engine.commands.context import Context, Scope, transaction
+from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
 from dobby.engine.commands.loading import (
     ProposalAnswer,
     answer,
@@ -97,7 +97,8 @@ class PromotionCommands:
     context: Context
     approvals: ApprovalSource
 
-    def propose(self, body: Propose, *, actor: str) -> tuple[ProposalAnswer, bool]:
+    def propose(self, body: Propose, *, actor: str, tenants: Scope = None) -> tuple[ProposalAnswer, bool]:
+        require_tenant(tenants, body.tenant_id)
         context = self.context
         uow = context.uow
         context.require_mode("propose")
