@@ -16,9 +16,10 @@ from dobby.engine.commands.intake import IntakeAccepted, SampledOut
 from dobby.engine.commands.loading import ProposalAnswer
 from dobby.engine.commands.policy import DeclareFreeze, FreezeAnswer, StopAnswer, TenantAction
 from dobby.engine.commands.promotion import CheckAnswer, ProposalRef, Propose
-from dobby.engine.commands.replay import EvaluateReplay, ReplayAnswer, WhatIf, WhatIfAnswer
+from dobby.engine.commands.replay import EvaluateReplay, ReplayAnswer
 from dobby.engine.commands.schedule import Activate, ScheduledAnswer
 from dobby.engine.commands.watch import Observe, ObserveAnswer
+from dobby.engine.commands.what_if import WhatIf, WhatIfAnswer
 from dobby.engine.kernel.shapes import Reason
 from dobby.engine.model.policy import FreezeView
 from dobby.engine.model.proposal import ProposalView

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from msgspec import structs
 
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope, transaction
 from dobby.engine.commands.loading import (
     ProposalAnswer,
     answer,
     detached,
-    drift_now,
-    hold_now,
+    guard_inputs,
     load_proposal,
     proposal_uuid,
     target_of,
@@ -26,7 +26,7 @@ from dobby.engine.kernel.shapes import Reason, RecordId, Shape
 from dobby.engine.model.ledger import Ledger
 from dobby.engine.model.proposal import Proposal
 from dobby.engine.rules import lifecycle
-from dobby.engine.rules.guards import Guard, activation_guards
+from dobby.engine.rules.guards import Guard
 from dobby.engine.rules.modes import Mode
 
 DENIALS_TOTAL = "dobby_activation_denials_total"
@@ -46,45 +46,30 @@ class RollbackAnswer(ProposalAnswer, frozen=True):
 class ActivationCommands:
     context: Context
 
-    def activate(self, body: ProposalRef, *, actor: str) -> ProposalAnswer:
-        context = self.context
-        uow = context.uow
-        mode = context.mode()
+    def activate(self, body: ProposalRef, *, actor: str, tenants: Scope = None) -> ProposalAnswer:
+        mode = self.context.mode()
         if mode == Mode.warmup:
-            raise context.warmup_error()
-        pid = proposal_uuid(body.proposal_id)
-        limits = context.limits
+            raise self.context.warmup_error()
+        return self._activate(proposal_uuid(body.proposal_id), mode, tenants, actor=actor)
 
-        def attempt() -> ProposalAnswer:
-            now = context.now()
-            proposal = load_proposal(context, pid)
-            state = proposal.state
-            holder = target_of(context, proposal)
-            velocity_id = velocity_ledger_id_for(state.tenant_id)
-            velocity = uow.get(Ledger, velocity_id) or Ledger.open(
-                velocity_id, "promotion_velocity", {"tenant_id": state.tenant_id}, actor=actor, at=now
-            )
-            active = holder.state.active_proposal_id if holder else None
-            allowed = velocity.allowance(limits.velocity_max, limits.velocity_window_seconds, now)
-            guards = activation_guards(
-                state,
-                mode=mode,
-                other_active_id=active if active != str(pid) else None,
-                velocity=allowed,
-                drift=drift_now(context, state.family_versions),
-                now=now,
-                hold=hold_now(context, state, now),
-            )
-            failed = [guard for guard in guards if not guard.passed]
-            if failed:
-                self._refuse(proposal, failed, actor, now, allowed.retry_after)
-            assert holder is not None
-            proposal.activate(actor=actor, at=now)
-            holder.go_live(str(pid), state.change, state.baseline, actor=actor, at=now)
-            velocity.spend(str(pid), limits.velocity_window_seconds, actor=actor, at=now)
-            return answer(proposal, uow.save(proposal, holder, velocity))
-
-        return uow.transact(attempt)
+    @transaction
+    def _activate(self, now: datetime, pid: UUID, mode: Mode, tenants: Scope, *, actor: str) -> ProposalAnswer:
+        context = self.context
+        proposal = load_proposal(context, pid, tenants)
+        state = proposal.state
+        judged = guard_inputs(context, proposal, mode, now)
+        if judged.failed:
+            self._refuse(proposal, judged.failed, actor, now, judged.allowance.retry_after)
+        holder = judged.holder
+        assert holder is not None
+        velocity_id = velocity_ledger_id_for(state.tenant_id)
+        velocity = judged.velocity or Ledger.open(
+            velocity_id, "promotion_velocity", {"tenant_id": state.tenant_id}, actor=actor, at=now
+        )
+        proposal.activate(actor=actor, at=now)
+        holder.go_live(str(pid), state.change, state.baseline, actor=actor, at=now)
+        velocity.spend(str(pid), context.limits.velocity_window_seconds, actor=actor, at=now)
+        return answer(proposal, context.uow.save(proposal, holder, velocity))
 
     def _refuse(self, proposal: Proposal, failed: list[Guard], actor: str, now: datetime, retry: float) -> None:
         """An approval that expired blocks the proposal (unless the mode forbids writing); every failed guard is
@@ -103,22 +88,19 @@ class ActivationCommands:
             [guard.violation() for guard in failed], retry_after=retry if velocity_failed else None
         )
 
-    def rollback(self, body: Rollback, *, actor: str) -> RollbackAnswer:
+    def rollback(self, body: Rollback, *, actor: str, tenants: Scope = None) -> RollbackAnswer:
+        self.context.require_mode("rollback")
+        return self._roll_back(proposal_uuid(body.proposal_id), body.reason, tenants, actor=actor)
+
+    @transaction
+    def _roll_back(self, now: datetime, pid: UUID, reason: str, tenants: Scope, *, actor: str) -> RollbackAnswer:
         context = self.context
-        uow = context.uow
-        context.require_mode("rollback")
-        pid = proposal_uuid(body.proposal_id)
-
-        def attempt() -> RollbackAnswer:
-            now = context.now()
-            proposal = load_proposal(context, pid)
-            proposal.roll_back(body.reason, actor=actor, at=now)
-            holder = target_of(context, proposal)
-            if holder is None or holder.state.active_proposal_id != str(pid):
-                raise StaleReadError(f"target of {pid} no longer shows it active")
-            holder.restore_baseline(str(pid), proposal.state.baseline, actor=actor, at=now)
-            position = uow.save(proposal, holder)
-            view = structs.asdict(proposal.state.view())
-            return RollbackAnswer(**view, position=position, restored_baseline=proposal.state.baseline)
-
-        return uow.transact(attempt)
+        proposal = load_proposal(context, pid, tenants)
+        proposal.roll_back(reason, actor=actor, at=now)
+        holder = target_of(context, proposal)
+        if holder is None or holder.state.active_proposal_id != str(pid):
+            raise StaleReadError(f"target of {pid} no longer shows it active")
+        holder.restore_baseline(str(pid), proposal.state.baseline, actor=actor, at=now)
+        position = context.uow.save(proposal, holder)
+        view = structs.asdict(proposal.state.view())
+        return RollbackAnswer(**view, position=position, restored_baseline=proposal.state.baseline)

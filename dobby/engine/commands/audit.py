@@ -8,14 +8,11 @@ from uuid import UUID
 
 from dobby.engine.audit.history import History, proposal_history
 from dobby.engine.audit.log_reading import stream_positions
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope
 from dobby.engine.commands.loading import (
-    drift_now,
-    explain_velocity,
-    hold_now,
+    guard_inputs,
     load_proposal,
     proposal_uuid,
-    target_of,
 )
 from dobby.engine.kernel.canonical import target_id_for
 from dobby.engine.kernel.errors import InvalidInputError, Violation, not_found
@@ -24,7 +21,7 @@ from dobby.engine.model.proposal import Generated, ProposalView
 from dobby.engine.model.replay import Replay, ReplayInputs, ReplayView
 from dobby.engine.model.run import Run, RunView
 from dobby.engine.model.target import Target, TargetView
-from dobby.engine.rules.guards import GuardView, activation_guards
+from dobby.engine.rules.guards import GuardView
 from dobby.engine.rules.judgement import MetricResult
 from dobby.engine.store.unit_of_work import parse_uuid
 
@@ -75,34 +72,29 @@ class AuditQueries:
         return None if holder is None else holder.state.view()
 
     def get_history(
-        self, proposal_id: str, *, as_of_version: int | None = None, as_of: datetime | None = None
+        self,
+        proposal_id: str,
+        *,
+        as_of_version: int | None = None,
+        as_of: datetime | None = None,
+        tenants: Scope = None,
     ) -> History:
         pid = proposal_uuid(proposal_id)
         if as_of_version is not None and as_of_version < 1:
             message = "as_of_version must be ≥ 1"
             raise InvalidInputError(message, [Violation("out_of_range", message, "as_of_version")])
         events = self.context.uow.stream(pid)
-        if not events or not isinstance(events[0], Generated):
+        if not events or not isinstance(events[0], Generated) or not _visible(events[0].payload["tenant_id"], tenants):
             raise not_found("proposal", proposal_id)
         positions = stream_positions(self.context.uow.log, pid)
         return proposal_history(str(pid), events, positions, as_of_version=as_of_version, as_of=as_of)
 
-    def get_explanation(self, proposal_id: str) -> Explanation:
+    def get_explanation(self, proposal_id: str, *, tenants: Scope = None) -> Explanation:
         context = self.context
         now = context.now()
-        proposal = load_proposal(context, proposal_uuid(proposal_id))
+        proposal = load_proposal(context, proposal_uuid(proposal_id), tenants)
         state = proposal.state
-        holder = target_of(context, proposal)
-        active = holder.state.active_proposal_id if holder else None
-        guards = activation_guards(
-            state,
-            mode=context.mode(),
-            other_active_id=active if active != state.proposal_id else None,
-            velocity=explain_velocity(context, state.tenant_id, now),
-            drift=drift_now(context, state.family_versions),
-            now=now,
-            hold=hold_now(context, state, now),
-        )
+        guards = guard_inputs(context, proposal, context.mode(), now).guards
         replay = context.uow.get(Replay, parse_uuid(state.replay_id))
         return Explanation(
             proposal_id=state.proposal_id,
@@ -117,3 +109,7 @@ class AuditQueries:
 
     def verify_stream(self, stream_id: UUID) -> bool:
         return self.context.uow.verify_stream(stream_id)
+
+
+def _visible(tenant_id: str, tenants: Scope) -> bool:
+    return tenants is None or tenant_id in tenants

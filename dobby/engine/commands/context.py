@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from dobby.engine.kernel.clock import Clock, system_clock
-from dobby.engine.kernel.errors import ModeForbidsError, ServiceUnavailableError, Violation
+from dobby.engine.kernel.errors import ForbiddenError, ModeForbidsError, ServiceUnavailableError, Violation
 from dobby.engine.kernel.ports import GovernanceDocument, GovernanceTruth, Observer, UpstreamUnavailableError
 from dobby.engine.rules.modes import Alignment, Manifest, Mode, align, effective_mode, required_mode
 from dobby.engine.store.unit_of_work import UnitOfWork
 
 PROCESSOR_ACTOR = "expiry-processor"
+
+Scope = frozenset[str] | None
+"""The tenants a caller may act for and see (SPEC §8); None: every tenant. Records of the others answer as unknown."""
+
+
+def require_tenant(tenants: Scope, tenant_id: str) -> None:
+    """A command naming a tenant the caller may not act for is refused (403) before anything is read (SPEC §8)."""
+    if tenants is not None and tenant_id not in tenants:
+        raise ForbiddenError(f"the caller may not act for tenant {tenant_id!r}")
 
 
 @dataclass(frozen=True)
@@ -102,3 +113,27 @@ class Context:
             return self.governance.current()
         except UpstreamUnavailableError as error:
             raise ServiceUnavailableError(f"Fabric unavailable: {error}", "fabric_unavailable") from error
+
+
+class Family(Protocol):
+    """A command family: it stands on a context."""
+
+    context: Context
+
+
+F = TypeVar("F", bound=Family)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def transaction(attempt: Callable[Concatenate[F, datetime, P], T]) -> Callable[Concatenate[F, P], T]:
+    """A command method that is one attempt of a unit of work, given the moment it runs at: when its one save meets
+    a concurrent one it runs again from its top at a new moment, and persistence failures answer 503
+    (UnitOfWork.transact). What it checks before it loads anything belongs in the caller, checked once."""
+
+    @functools.wraps(attempt)
+    def run(family: F, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        context = family.context
+        return context.uow.transact(lambda: attempt(family, context.now(), *args, **kwargs))
+
+    return run

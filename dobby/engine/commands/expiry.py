@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
 
-from dobby.engine.commands.context import PROCESSOR_ACTOR, Context
+from dobby.engine.commands.context import PROCESSOR_ACTOR, Context, transaction
 from dobby.engine.commands.loading import ProposalAnswer, answer, detached, load_proposal, proposal_uuid
 from dobby.engine.model.payloads import ExpiryReason
 from dobby.engine.rules import lifecycle
@@ -16,40 +18,36 @@ class ExpiryCommands:
 
     def expire(self, proposal_id: str, *, actor: str = PROCESSOR_ACTOR) -> ProposalAnswer | None:
         """Expire an open proposal that is revalidate_required or past its TTL; None when there is nothing to do."""
-        pid = proposal_uuid(proposal_id)
+        return self._expire(proposal_uuid(proposal_id), actor)
+
+    @transaction
+    def _expire(self, now: datetime, pid: UUID, actor: str) -> ProposalAnswer | None:
         context = self.context
-
-        def attempt() -> ProposalAnswer | None:
-            now = context.now()
-            proposal = load_proposal(context, pid)
-            state = proposal.state
-            if not state.is_open:
-                return None
-            reason: ExpiryReason
-            if state.revalidate_required:
-                reason = "revalidate_required"
-            elif state.is_past_ttl(now):
-                reason = "ttl"
-            else:
-                return None
-            proposal.expire(reason, actor=actor, at=now)
-            return answer(proposal, context.uow.save(proposal, *detached(context, proposal, actor, now)))
-
-        return context.uow.transact(attempt)
+        proposal = load_proposal(context, pid)
+        state = proposal.state
+        if not state.is_open:
+            return None
+        reason: ExpiryReason
+        if state.revalidate_required:
+            reason = "revalidate_required"
+        elif state.is_past_ttl(now):
+            reason = "ttl"
+        else:
+            return None
+        proposal.expire(reason, actor=actor, at=now)
+        return answer(proposal, context.uow.save(proposal, *detached(context, proposal, actor, now)))
 
     def mark_revalidation_required(
         self, proposal_id: str, reason: str, *, actor: str = PROCESSOR_ACTOR
     ) -> ProposalAnswer | None:
         """Flag an open or active proposal; None when it is already flagged or no longer in play."""
-        pid = proposal_uuid(proposal_id)
-        context = self.context
+        return self._flag(proposal_uuid(proposal_id), reason, actor)
 
-        def attempt() -> ProposalAnswer | None:
-            proposal = load_proposal(context, pid)
-            state = proposal.state
-            if state.revalidate_required or not (state.is_open or state.state == lifecycle.ACTIVE):
-                return None
-            proposal.require_revalidation(reason, actor=actor, at=context.now())
-            return answer(proposal, context.uow.save(proposal))
-
-        return context.uow.transact(attempt)
+    @transaction
+    def _flag(self, now: datetime, pid: UUID, reason: str, actor: str) -> ProposalAnswer | None:
+        proposal = load_proposal(self.context, pid)
+        state = proposal.state
+        if state.revalidate_required or not (state.is_open or state.state == lifecycle.ACTIVE):
+            return None
+        proposal.require_revalidation(reason, actor=actor, at=now)
+        return answer(proposal, self.context.uow.save(proposal))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -11,9 +12,9 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from msgspec import Meta
 
 from dobby.engine.commands.boundary import decode
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
 from dobby.engine.kernel.canonical import run_id_for
-from dobby.engine.kernel.errors import DobbyError, ForbiddenError, RuleViolationError, ServiceUnavailableError
+from dobby.engine.kernel.errors import DobbyError, RuleViolationError, ServiceUnavailableError
 from dobby.engine.kernel.ports import EvidenceSource, UpstreamUnavailableError
 from dobby.engine.kernel.shapes import Hash, View
 from dobby.engine.model.run import Run, RunRecorded
@@ -28,7 +29,6 @@ from dobby.engine.rules.intake import (
 from dobby.engine.store.group_commit import BackpressureError, GroupCommitter
 
 INTAKE_TOTAL = "dobby_intake_total"
-Scope = frozenset[str] | None
 
 
 class IntakeAccepted(View, frozen=True, kw_only=True):
@@ -99,8 +99,7 @@ class IntakeCommands:
         try:
             self.context.require_mode("intake_signal")
             body = decode(raw, IntakeSignal)
-            if tenants is not None and body.tenant_id not in tenants:
-                raise ForbiddenError(f"the caller may not act for tenant {body.tenant_id!r}")
+            require_tenant(tenants, body.tenant_id)
             violations = check_intake(body, header_tenant)
             if violations:
                 raise RuleViolationError(violations)
@@ -121,16 +120,15 @@ class IntakeCommands:
         uow = self.context.uow
         if isinstance(prepared, str):
             return SampledOut(run_hash=prepared, position=uow.position())
-        digest = self._evidence_digest(prepared.body.trace_id)
+        return self._record(prepared, self._evidence_digest(prepared.body.trace_id), actor=actor)
 
-        def attempt() -> IntakeAccepted:
-            """Insert first: a run's id is its content, so a version conflict means it is already stored."""
-            try:
-                return prepared.answer(False, uow.save(prepared.run(digest, actor, self.context)))
-            except IntegrityError:
-                return self._stored_duplicate(prepared)
-
-        return uow.transact(attempt)
+    @transaction
+    def _record(self, _: datetime, prepared: PreparedRun, digest: str | None, *, actor: str) -> IntakeAccepted:
+        """Insert first: a run's id is its content, so a version conflict means it is already stored."""
+        try:
+            return prepared.answer(False, self.context.uow.save(prepared.run(digest, actor, self.context)))
+        except IntegrityError:
+            return self._stored_duplicate(prepared)
 
     async def submit_async(
         self, raw: bytes, *, header_tenant: str | None = None, tenants: Scope = None, actor: str

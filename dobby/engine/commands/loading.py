@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from msgspec import structs
 
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope
 from dobby.engine.kernel.canonical import policy_id_for, target_id_for, velocity_ledger_id_for
 from dobby.engine.kernel.errors import not_found
 from dobby.engine.kernel.shapes import UNSET, UnsetType
@@ -17,8 +18,10 @@ from dobby.engine.model.ledger import Ledger
 from dobby.engine.model.policy import TenantPolicy, hold_on
 from dobby.engine.model.proposal import Proposal, ProposalState, ProposalView
 from dobby.engine.model.target import Target
+from dobby.engine.rules.guards import Guard, activation_guards
 from dobby.engine.rules.holds import Hold
 from dobby.engine.rules.judgement import family_drift
+from dobby.engine.rules.modes import Mode
 from dobby.engine.rules.windows import Allowance, allowance
 from dobby.engine.store.unit_of_work import parse_uuid
 
@@ -39,9 +42,10 @@ def proposal_uuid(proposal_id: str) -> UUID:
     return pid
 
 
-def load_proposal(context: Context, pid: UUID) -> Proposal:
+def load_proposal(context: Context, pid: UUID, tenants: Scope = None) -> Proposal:
+    """The proposal, when it exists and its tenant is in `tenants`; else not_found, the same for both (SPEC §8)."""
     proposal = context.uow.get(Proposal, pid)
-    if proposal is None:
+    if proposal is None or (tenants is not None and proposal.state.tenant_id not in tenants):
         raise not_found("proposal", str(pid))
     return proposal
 
@@ -66,10 +70,39 @@ def drift_now(context: Context, bound: dict[str, str]) -> list[str]:
     return [] if document is None else family_drift(bound, document.families)
 
 
-def explain_velocity(context: Context, tenant_id: str, now: datetime) -> Allowance:
-    velocity = context.uow.get(Ledger, velocity_ledger_id_for(tenant_id))
+@dataclass(frozen=True)
+class GuardInputs:
+    """What the activation guards of SPEC §4.6 and §12 read, each loaded once, and their verdicts: the same for
+    activate and explain, so explain shows exactly what activate would judge."""
+
+    holder: Target | None
+    velocity: Ledger | None
+    allowance: Allowance
+    guards: list[Guard]
+
+    @property
+    def failed(self) -> list[Guard]:
+        return [guard for guard in self.guards if not guard.passed]
+
+
+def guard_inputs(context: Context, proposal: Proposal, mode: Mode, now: datetime) -> GuardInputs:
+    state = proposal.state
+    limits = context.limits
+    holder = target_of(context, proposal)
+    velocity = context.uow.get(Ledger, velocity_ledger_id_for(state.tenant_id))
     spent = velocity.state.spend_times() if velocity else ()
-    return allowance(spent, context.limits.velocity_max, context.limits.velocity_window_seconds, now)
+    allowed = allowance(spent, limits.velocity_max, limits.velocity_window_seconds, now)
+    active = holder.state.active_proposal_id if holder else None
+    guards = activation_guards(
+        state,
+        mode=mode,
+        other_active_id=active if active != state.proposal_id else None,
+        velocity=allowed,
+        drift=drift_now(context, state.family_versions),
+        now=now,
+        hold=hold_now(context, state, now),
+    )
+    return GuardInputs(holder, velocity, allowed, guards)
 
 
 def hold_now(context: Context, state: ProposalState, now: datetime) -> Hold | None:

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from msgspec import Meta, structs
 
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
 from dobby.engine.kernel.canonical import freeze_id_for, policy_id_for
 from dobby.engine.kernel.clock import parse_moment, rfc3339
 from dobby.engine.kernel.errors import InvalidInputError, InvalidStateError, Violation, not_found
@@ -59,8 +59,9 @@ class StopAnswer(View, frozen=True, kw_only=True):
 class PolicyCommands:
     context: Context
 
-    def declare_freeze(self, body: DeclareFreeze, *, actor: str) -> tuple[FreezeAnswer, bool]:
+    def declare_freeze(self, body: DeclareFreeze, *, actor: str, tenants: Scope = None) -> tuple[FreezeAnswer, bool]:
         """The freeze and whether it was created now (False: the same freeze was already declared)."""
+        require_tenant(tenants, body.tenant_id)
         context = self.context
         context.require_mode("freeze")
         now = context.now()
@@ -71,22 +72,24 @@ class PolicyCommands:
             raise InvalidInputError(message, [Violation("out_of_range", message, "ends_at")])
         starts_at, ends_at = rfc3339(starts), rfc3339(ends)
         freeze_id = str(freeze_id_for(body.tenant_id, body.targets, starts_at, ends_at, body.reason))
+        declared = stored.FreezeDeclared(freeze_id, body.targets, starts_at, ends_at, body.reason)
+        return self._declare(body.tenant_id, declared, actor=actor)
 
-        def attempt() -> tuple[FreezeAnswer, bool]:
-            at = context.now()
-            policy = self._policy(body.tenant_id, actor, at)
-            known = policy.state.freeze(freeze_id)
-            if known is not None:
-                return _freeze_answer(known.view(), context.uow.position(), duplicate=True), False
-            payload = stored.FreezeDeclared(freeze_id, body.targets, starts_at, ends_at, body.reason)
-            policy.declare(payload, actor=actor, at=at)
-            filed = FreezeFile.open(UUID(freeze_id), body.tenant_id, actor=actor, at=at)
-            position = context.uow.save(policy, filed)
-            declared = policy.state.freeze(freeze_id)
-            assert declared is not None
-            return _freeze_answer(declared.view(), position), True
-
-        return context.uow.transact(attempt)
+    @transaction
+    def _declare(
+        self, at: datetime, tenant_id: str, declared: stored.FreezeDeclared, *, actor: str
+    ) -> tuple[FreezeAnswer, bool]:
+        freeze_id = declared.freeze_id
+        policy = self._policy(tenant_id, actor, at)
+        known = policy.state.freeze(freeze_id)
+        if known is not None:
+            return _freeze_answer(known.view(), self.context.uow.position(), duplicate=True), False
+        policy.declare(declared, actor=actor, at=at)
+        filed = FreezeFile.open(UUID(freeze_id), tenant_id, actor=actor, at=at)
+        position = self.context.uow.save(policy, filed)
+        recorded = policy.state.freeze(freeze_id)
+        assert recorded is not None
+        return _freeze_answer(recorded.view(), position), True
 
     def lift_freeze(self, freeze_id: str, reason: str, *, tenants: frozenset[str] | None, actor: str) -> FreezeAnswer:
         """End a freeze now. `tenants`: those the caller may act for (None: any)."""
@@ -97,45 +100,47 @@ class PolicyCommands:
             raise InvalidInputError(message, [Violation("out_of_range", message, "reason")])
         tenant_id = self.tenant_of_freeze(freeze_id, tenants)
 
-        def attempt() -> FreezeAnswer:
-            at = context.now()
-            policy = self._policy(tenant_id, actor, at)
-            freeze = policy.state.freeze(freeze_id)
-            assert freeze is not None
-            if freeze.is_past(at):
-                raise InvalidStateError(f"freeze {freeze_id} has already ended")
-            policy.lift(freeze_id, reason, actor=actor, at=at)
-            position = context.uow.save(policy)
-            lifted = policy.state.freeze(freeze_id)
-            assert lifted is not None
-            return _freeze_answer(lifted.view(), position)
+        return self._lift(tenant_id, freeze_id, reason, actor)
 
-        return context.uow.transact(attempt)
+    @transaction
+    def _lift(self, at: datetime, tenant_id: str, freeze_id: str, reason: str, actor: str) -> FreezeAnswer:
+        policy = self._policy(tenant_id, actor, at)
+        freeze = policy.state.freeze(freeze_id)
+        assert freeze is not None
+        if freeze.is_past(at):
+            raise InvalidStateError(f"freeze {freeze_id} has already ended")
+        policy.lift(freeze_id, reason, actor=actor, at=at)
+        position = self.context.uow.save(policy)
+        lifted = policy.state.freeze(freeze_id)
+        assert lifted is not None
+        return _freeze_answer(lifted.view(), position)
 
-    def stop(self, body: TenantAction, *, actor: str) -> StopAnswer:
+    def stop(self, body: TenantAction, *, actor: str, tenants: Scope = None) -> StopAnswer:
+        require_tenant(tenants, body.tenant_id)
         return self._stop_or_resume(body, "stop", actor)
 
-    def resume(self, body: TenantAction, *, actor: str) -> StopAnswer:
+    def resume(self, body: TenantAction, *, actor: str, tenants: Scope = None) -> StopAnswer:
+        require_tenant(tenants, body.tenant_id)
         return self._stop_or_resume(body, "resume", actor)
 
     def _stop_or_resume(self, body: TenantAction, action: Literal["stop", "resume"], actor: str) -> StopAnswer:
         """Stopping a stopped tenant, or resuming a running one, writes nothing and answers the state as it is."""
-        context = self.context
-        context.require_mode(action)
+        self.context.require_mode(action)
+        return self._stop_or_resume_now(body, action, actor)
 
-        def attempt() -> StopAnswer:
-            at = context.now()
-            policy = self._policy(body.tenant_id, actor, at)
-            stopped = policy.state.stop is not None
-            if (action == "stop") == stopped:
-                return _stop_answer(policy.state, context.uow.position())
-            if action == "stop":
-                policy.stop(body.reason, actor=actor, at=at)
-            else:
-                policy.resume(body.reason, actor=actor, at=at)
-            return _stop_answer(policy.state, context.uow.save(policy))
-
-        return context.uow.transact(attempt)
+    @transaction
+    def _stop_or_resume_now(
+        self, at: datetime, body: TenantAction, action: Literal["stop", "resume"], actor: str
+    ) -> StopAnswer:
+        policy = self._policy(body.tenant_id, actor, at)
+        stopped = policy.state.stop is not None
+        if (action == "stop") == stopped:
+            return _stop_answer(policy.state, self.context.uow.position())
+        if action == "stop":
+            policy.stop(body.reason, actor=actor, at=at)
+        else:
+            policy.resume(body.reason, actor=actor, at=at)
+        return _stop_answer(policy.state, self.context.uow.save(policy))
 
     def freezes(self, tenant_id: str, *, include_past: bool) -> list[FreezeView]:
         """The tenant's freezes in force or to come (and ended ones too when asked), newest first."""

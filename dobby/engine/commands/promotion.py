@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 from msgspec import Meta, structs
 
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
 from dobby.engine.commands.loading import (
     ProposalAnswer,
     answer,
@@ -81,12 +81,24 @@ class CheckAnswer(View, frozen=True):
     position: int
 
 
+@dataclass(frozen=True)
+class Judged:
+    """What propose settled before it writes: the change and whether the replay judged it, the request's hash, the
+    proposal's lifetime."""
+
+    change: dict[str, Any]
+    change_judged: bool
+    request_hash: str
+    ttl: int
+
+
 @dataclass
 class PromotionCommands:
     context: Context
     approvals: ApprovalSource
 
-    def propose(self, body: Propose, *, actor: str) -> tuple[ProposalAnswer, bool]:
+    def propose(self, body: Propose, *, actor: str, tenants: Scope = None) -> tuple[ProposalAnswer, bool]:
+        require_tenant(tenants, body.tenant_id)
         context = self.context
         uow = context.uow
         context.require_mode("propose")
@@ -109,47 +121,51 @@ class PromotionCommands:
             if earlier is not None and earlier.state.request_hash == request_hash and _only_unjudged(violations):
                 return answer(earlier, uow.position(), duplicate=True), False  # proposed before the rule
             raise RuleViolationError(violations)
-        target_id = target_id_for(body.tenant_id, body.target.type, body.target.id)
         ttl = context.limits.proposal_ttl_seconds if body.ttl_seconds is UNSET else body.ttl_seconds
+        return self._generate(body, replay, Judged(change, change_judged, request_hash, ttl), actor=actor)
 
-        def attempt() -> tuple[ProposalAnswer, bool]:
-            now = context.now()
-            existing = uow.get(Proposal, proposal_id)
-            if existing is not None:
-                if existing.state.request_hash != request_hash:
-                    raise ConflictError(
-                        f"proposal {proposal_id} already exists for replay {replay.id} with a different request"
-                    )
-                return answer(existing, uow.position(), duplicate=True), False
-            holder = uow.get(Target, target_id) or Target.open(
-                target_id, body.tenant_id, structs.asdict(body.target), actor=actor, at=now
-            )
-            demanded = holder.state.revalidation_demanded_at
-            stale = demanded is not None and parse_rfc3339(demanded) >= parse_rfc3339(replay.state.evaluated_at)
-            generated = stored.Generated(
-                tenant_id=body.tenant_id,
-                target=body.target,
-                risk=body.risk,
-                replay_id=body.replay_id,
-                candidate_hash=replay.state.candidate_hash,
-                provenance_hash=replay.state.provenance_hash,
-                family_versions=replay.state.family_versions,
-                change=change,
-                baseline=body.baseline,
-                rationale=None if body.rationale is UNSET else body.rationale,
-                approval_requirement=approval_requirement(body.risk),
-                revalidate_required=stale,
-                expires_at=rfc3339(now + timedelta(seconds=ttl)),
-                request_hash=request_hash,
-                auto_rollback=body.auto_rollback is not False,
-                change_hash=content_hash(change),
-                change_judged=change_judged,
-            )
-            proposal = Proposal.generate(proposal_id, generated, actor=actor, at=now)
-            holder.attach(str(proposal_id), actor=actor, at=now)
-            return answer(proposal, uow.save(proposal, holder), duplicate=False), True
-
-        return uow.transact(attempt)
+    @transaction
+    def _generate(
+        self, now: datetime, body: Propose, replay: Replay, judged: Judged, *, actor: str
+    ) -> tuple[ProposalAnswer, bool]:
+        uow = self.context.uow
+        change, change_judged, request_hash, ttl = judged.change, judged.change_judged, judged.request_hash, judged.ttl
+        proposal_id = proposal_id_for(replay.id)
+        target_id = target_id_for(body.tenant_id, body.target.type, body.target.id)
+        existing = uow.get(Proposal, proposal_id)
+        if existing is not None:
+            if existing.state.request_hash != request_hash:
+                raise ConflictError(
+                    f"proposal {proposal_id} already exists for replay {replay.id} with a different request"
+                )
+            return answer(existing, uow.position(), duplicate=True), False
+        holder = uow.get(Target, target_id) or Target.open(
+            target_id, body.tenant_id, structs.asdict(body.target), actor=actor, at=now
+        )
+        demanded = holder.state.revalidation_demanded_at
+        stale = demanded is not None and parse_rfc3339(demanded) >= parse_rfc3339(replay.state.evaluated_at)
+        generated = stored.Generated(
+            tenant_id=body.tenant_id,
+            target=body.target,
+            risk=body.risk,
+            replay_id=body.replay_id,
+            candidate_hash=replay.state.candidate_hash,
+            provenance_hash=replay.state.provenance_hash,
+            family_versions=replay.state.family_versions,
+            change=change,
+            baseline=body.baseline,
+            rationale=None if body.rationale is UNSET else body.rationale,
+            approval_requirement=approval_requirement(body.risk),
+            revalidate_required=stale,
+            expires_at=rfc3339(now + timedelta(seconds=ttl)),
+            request_hash=request_hash,
+            auto_rollback=body.auto_rollback is not False,
+            change_hash=content_hash(change),
+            change_judged=change_judged,
+        )
+        proposal = Proposal.generate(proposal_id, generated, actor=actor, at=now)
+        holder.attach(str(proposal_id), actor=actor, at=now)
+        return answer(proposal, uow.save(proposal, holder), duplicate=False), True
 
     def _judged_change(self, body: Propose, replay: Replay, violations: list[Violation]) -> tuple[dict[str, Any], bool]:
         """The change to propose and whether the replay judged it (SPEC §4.4): the replay's own when the body leaves
@@ -175,62 +191,57 @@ class PromotionCommands:
             violations.append(Violation("required", "the replay named no change: give `change`", "change"))
         return given or {}, False
 
-    def approve_check(self, body: ProposalRef, *, actor: str) -> CheckAnswer:
-        context = self.context
-        uow = context.uow
-        context.require_mode("approve_check")
-        pid = proposal_uuid(body.proposal_id)
+    def approve_check(self, body: ProposalRef, *, actor: str, tenants: Scope = None) -> CheckAnswer:
+        self.context.require_mode("approve_check")
+        return self._check(proposal_uuid(body.proposal_id), tenants, actor=actor)
 
-        def attempt() -> CheckAnswer:
-            now = context.now()
-            proposal = load_proposal(context, pid)
-            if proposal.state.state not in (lifecycle.GENERATED, lifecycle.REPLAY_VALIDATED):
-                raise InvalidStateError(
-                    f"proposal {pid} is {proposal.state.state}; approve-check needs generated or replay_validated"
-                )
-            if proposal.state.state == lifecycle.GENERATED:
-                problems = self._evidence_problems(proposal)
-                if problems:
-                    proposal.block("replay_evidence_invalid", problems, actor=actor, at=now)
-                    position = uow.save(proposal, *detached(context, proposal, actor, now))
-                    return _check_answer(proposal, None, problems, position)
-                proposal.validate_replay(["replay_passed", "binding_matches", "families_current"], actor=actor, at=now)
-            try:
-                approval = self.approvals.approval_for(str(pid))
-            except UpstreamUnavailableError as error:
-                reasons = [f"Warp unavailable: {error}"]
-                proposal.note_approval_check(
-                    ApprovalJudgement("unavailable", tuple(reasons)), None, actor=actor, at=now
-                )
-                return _check_answer(proposal, "unavailable", reasons, uow.save(proposal))
-            judgement = judge_approval(
-                approval,
-                proposal_id=str(pid),
-                candidate_hash=proposal.state.candidate_hash,
-                provenance_hash=proposal.state.provenance_hash,
-                requirement=proposal.state.approval_requirement,
-                now=now,
-                needed=approvers_needed(
-                    proposal.state.risk, context.limits.approval_quorum_high, context.limits.approval_quorum_critical
-                ),
-                proposer=proposal.state.proposed_by,
-                skew_seconds=context.limits.clock_skew_seconds,
-                change_hash=proposal.state.content_hash,
-                change_hash_required=proposal.state.binding_needs_change_hash,
+    @transaction
+    def _check(self, now: datetime, pid: UUID, tenants: Scope, *, actor: str) -> CheckAnswer:
+        context, uow = self.context, self.context.uow
+        proposal = load_proposal(context, pid, tenants)
+        if proposal.state.state not in (lifecycle.GENERATED, lifecycle.REPLAY_VALIDATED):
+            raise InvalidStateError(
+                f"proposal {pid} is {proposal.state.state}; approve-check needs generated or replay_validated"
             )
-            reasons = list(judgement.reasons)
-            touched: list[ChainedAggregate[Any]] = [proposal]
-            if judgement.outcome == "approved":
-                assert approval is not None
-                proposal.approve(approval, actor=actor, at=now)
-            elif judgement.blocks:
-                proposal.block(judgement.outcome, reasons, actor=actor, at=now, approval=approval)
-                touched += detached(context, proposal, actor, now)
-            else:
-                proposal.note_approval_check(judgement, approval, actor=actor, at=now)
-            return _check_answer(proposal, judgement.outcome, reasons, uow.save(*touched))
-
-        return uow.transact(attempt)
+        if proposal.state.state == lifecycle.GENERATED:
+            problems = self._evidence_problems(proposal)
+            if problems:
+                proposal.block("replay_evidence_invalid", problems, actor=actor, at=now)
+                position = uow.save(proposal, *detached(context, proposal, actor, now))
+                return _check_answer(proposal, None, problems, position)
+            proposal.validate_replay(["replay_passed", "binding_matches", "families_current"], actor=actor, at=now)
+        try:
+            approval = self.approvals.approval_for(str(pid))
+        except UpstreamUnavailableError as error:
+            reasons = [f"Warp unavailable: {error}"]
+            proposal.note_approval_check(ApprovalJudgement("unavailable", tuple(reasons)), None, actor=actor, at=now)
+            return _check_answer(proposal, "unavailable", reasons, uow.save(proposal))
+        judgement = judge_approval(
+            approval,
+            proposal_id=str(pid),
+            candidate_hash=proposal.state.candidate_hash,
+            provenance_hash=proposal.state.provenance_hash,
+            requirement=proposal.state.approval_requirement,
+            now=now,
+            needed=approvers_needed(
+                proposal.state.risk, context.limits.approval_quorum_high, context.limits.approval_quorum_critical
+            ),
+            proposer=proposal.state.proposed_by,
+            skew_seconds=context.limits.clock_skew_seconds,
+            change_hash=proposal.state.content_hash,
+            change_hash_required=proposal.state.binding_needs_change_hash,
+        )
+        reasons = list(judgement.reasons)
+        touched: list[ChainedAggregate[Any]] = [proposal]
+        if judgement.outcome == "approved":
+            assert approval is not None
+            proposal.approve(approval, actor=actor, at=now)
+        elif judgement.blocks:
+            proposal.block(judgement.outcome, reasons, actor=actor, at=now, approval=approval)
+            touched += detached(context, proposal, actor, now)
+        else:
+            proposal.note_approval_check(judgement, approval, actor=actor, at=now)
+        return _check_answer(proposal, judgement.outcome, reasons, uow.save(*touched))
 
     def _evidence_problems(self, proposal: Proposal) -> list[str]:
         state = proposal.state

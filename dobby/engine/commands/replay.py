@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from msgspec import Meta
 
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
+from dobby.engine.commands.what_if import WhatIf, WhatIfAnswer, judge_what_if
 from dobby.engine.kernel.canonical import content_hash, replay_budget_id_for, replay_id_for, target_id_for
 from dobby.engine.kernel.clock import rfc3339
 from dobby.engine.kernel.errors import ConflictError, RuleViolationError, Violation, not_found
@@ -31,13 +31,12 @@ from dobby.engine.model import payloads as stored
 from dobby.engine.model.chain import ChainedAggregate
 from dobby.engine.model.ledger import Ledger
 from dobby.engine.model.proposal import Proposal
-from dobby.engine.model.replay import Replay, ReplayState
+from dobby.engine.model.replay import Replay
 from dobby.engine.model.run import Run
 from dobby.engine.model.target import Target
 from dobby.engine.rules import lifecycle
 from dobby.engine.rules.admission import check_sizes, check_target
 from dobby.engine.rules.judgement import (
-    DEFAULT_CONFIDENCE,
     MetricResult,
     Metrics,
     ThresholdContract,
@@ -94,77 +93,6 @@ class ReplayAnswer(View, frozen=True):
     position: int
 
 
-class WhatIf(Shape, frozen=True):
-    """Another threshold contract (and optionally another workload_similar) to re-judge a stored replay under."""
-
-    threshold_contract: ThresholdContract
-    workload_similar: bool | UnsetType = UNSET
-
-
-class StoredJudgement(View, frozen=True):
-    verdict: Verdict
-    reasons: list[str]
-
-
-class WhatIfJudgement(View, frozen=True):
-    verdict: Verdict
-    reasons: list[str]
-    metric_results: list[MetricResult]
-
-
-class Flip(View, frozen=True):
-    name: str
-    stored_passed: bool
-    what_if_passed: bool
-
-
-class WhatIfAnswer(View, frozen=True):
-    """SPEC §4.3a: the stored judgement beside the one the other contract gives, and the metrics that flip."""
-
-    replay_id: str
-    stored: StoredJudgement
-    what_if: WhatIfJudgement
-    verdict_changed: bool
-    flips: list[Flip]
-
-
-def judge_what_if(
-    replay: ReplayState, body: WhatIf, fabric_families: dict[str, str], confidence: float = DEFAULT_CONFIDENCE
-) -> WhatIfAnswer:
-    """A stored replay judged again under `body`: a pure function, so nothing is appended and no budget spent."""
-    metrics = msgspec.convert(replay.metrics, Metrics)
-    violations = [
-        Violation(v.code, v.message, f"threshold_contract.metrics.{v.field.rsplit('.', 1)[-1]}")
-        if v.code == "missing_metric" and v.field
-        else v
-        for v in check_contract(body.threshold_contract, metrics)
-    ]
-    if violations:
-        raise RuleViolationError(violations)
-    similar = replay.workload_similar if body.workload_similar is UNSET else body.workload_similar
-    judgement = judge_replay(
-        body.threshold_contract,
-        metrics,
-        similar,
-        replay.family_versions,
-        fabric_families,
-        default_confidence=confidence,
-    )
-    stored = {result["name"]: result["passed"] for result in replay.metric_results}
-    flips = [
-        Flip(result.name, stored[result.name], result.passed)
-        for result in judgement.metric_results
-        if result.name in stored and stored[result.name] != result.passed
-    ]
-    return WhatIfAnswer(
-        replay_id=replay.replay_id,
-        stored=StoredJudgement(replay.verdict, list(replay.reasons)),  # type: ignore[arg-type]
-        what_if=WhatIfJudgement(judgement.verdict, list(judgement.reasons), list(judgement.metric_results)),
-        verdict_changed=judgement.verdict != replay.verdict,
-        flips=flips,
-    )
-
-
 def candidate_hash_of(body: EvaluateReplay) -> str:
     """SPEC §3: with `change_hash` when the replay names its change; without, the original service's shape, so
     replays that name no change keep their hashes and ids."""
@@ -194,12 +122,53 @@ def _budget(budget: Allowance) -> Budget:
     return Budget(budget.remaining, budget.window_seconds, rfc3339(budget.resets_at))
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What identifies one evaluation (SPEC §3): its hashes, its replay's id, its budget ledger."""
+
+    candidate_hash: str
+    change_hash: str | None
+    provenance_hash: str
+    replay_id: UUID
+    request_hash: str
+    budget_id: UUID
+
+    @classmethod
+    def of(cls, body: EvaluateReplay) -> Identity:
+        candidate_hash = candidate_hash_of(body)
+        provenance_hash = replay_provenance_hash_of(body, candidate_hash)
+        return cls(
+            candidate_hash=candidate_hash,
+            change_hash=body.change_hash,
+            provenance_hash=provenance_hash,
+            replay_id=replay_id_for(candidate_hash, provenance_hash),
+            request_hash=content_hash(body),
+            budget_id=replay_budget_id_for(body.tenant_id, body.target.type, body.target.id),
+        )
+
+    def answer(self, replay: Replay, budget: Allowance, duplicate: bool, position: int) -> tuple[ReplayAnswer, bool]:
+        view = replay.state.view()
+        return ReplayAnswer(
+            replay_id=view.replay_id,
+            verdict=view.verdict,
+            reasons=view.reasons,
+            metric_results=view.metric_results,
+            candidate_hash=self.candidate_hash,
+            change_hash=self.change_hash,
+            provenance_hash=self.provenance_hash,
+            budget=_budget(budget),
+            duplicate=duplicate,
+            position=position,
+        ), not duplicate
+
+
 @dataclass
 class ReplayCommands:
     context: Context
 
-    def evaluate(self, body: EvaluateReplay, *, actor: str) -> tuple[ReplayAnswer, bool]:
+    def evaluate(self, body: EvaluateReplay, *, actor: str, tenants: Scope = None) -> tuple[ReplayAnswer, bool]:
         """The answer, and whether it created the replay (False for a duplicate submission)."""
+        require_tenant(tenants, body.tenant_id)
         context = self.context
         context.require_mode("evaluate_replay")
         check_sizes(change=body.named_change)
@@ -210,86 +179,66 @@ class ReplayCommands:
         violations += self._unknown_runs(tenant, body.run_ids or [])
         if violations:
             raise RuleViolationError(violations)
-        candidate_hash = candidate_hash_of(body)
-        change_hash = body.change_hash
-        provenance_hash = replay_provenance_hash_of(body, candidate_hash)
-        replay_id = replay_id_for(candidate_hash, provenance_hash)
-        request_hash = content_hash(body)
-        budget_id = replay_budget_id_for(tenant, target.type, target.id)
-        limits = context.limits
-        uow = context.uow
+        return self._evaluate(body, Identity.of(body), fabric.families, actor=actor)
 
-        def answer(replay: Replay, budget: Allowance, duplicate: bool, position: int) -> tuple[ReplayAnswer, bool]:
-            view = replay.state.view()
-            return ReplayAnswer(
-                replay_id=view.replay_id,
-                verdict=view.verdict,
-                reasons=view.reasons,
-                metric_results=view.metric_results,
-                candidate_hash=candidate_hash,
-                change_hash=change_hash,
-                provenance_hash=provenance_hash,
-                budget=_budget(budget),
-                duplicate=duplicate,
-                position=position,
-            ), not duplicate
-
-        def attempt() -> tuple[ReplayAnswer, bool]:
-            now = context.now()
-            ledger = uow.get(Ledger, budget_id)
-            existing = uow.get(Replay, replay_id)
-            if existing is not None:
-                if existing.state.request_hash != request_hash:
-                    raise ConflictError(f"replay {replay_id} was evaluated from a different request")
-                spent = ledger.state.spend_times() if ledger else ()
-                budget = allowance(spent, limits.replay_budget, limits.replay_budget_window_seconds, now)
-                return answer(existing, budget, True, uow.position())
-            if ledger is None:
-                scope = {"tenant_id": tenant, "target_type": target.type, "target_id": target.id}
-                ledger = Ledger.open(budget_id, "replay_budget", scope, actor=actor, at=now)
-            budget = ledger.allowance(limits.replay_budget, limits.replay_budget_window_seconds, now)
-            if budget.exhausted:
-                message = f"replay budget of {limits.replay_budget} per {limits.replay_budget_window_seconds:g} s used"
-                raise RuleViolationError(
-                    [Violation("replay_budget_exhausted", message, extra={"retry_after": budget.retry_after})],
-                    retry_after=budget.retry_after,
-                )
-            judgement = judge_replay(
-                body.threshold_contract,
-                body.metrics,
-                body.workload_similar,
-                body.family_versions,
-                fabric.families,
-                default_confidence=limits.confidence,
+    @transaction
+    def _evaluate(
+        self, now: datetime, body: EvaluateReplay, identity: Identity, families: dict[str, str], *, actor: str
+    ) -> tuple[ReplayAnswer, bool]:
+        uow, limits = self.context.uow, self.context.limits
+        tenant, target = body.tenant_id, body.target
+        ledger = uow.get(Ledger, identity.budget_id)
+        existing = uow.get(Replay, identity.replay_id)
+        if existing is not None:
+            if existing.state.request_hash != identity.request_hash:
+                raise ConflictError(f"replay {identity.replay_id} was evaluated from a different request")
+            spent = ledger.state.spend_times() if ledger else ()
+            budget = allowance(spent, limits.replay_budget, limits.replay_budget_window_seconds, now)
+            return identity.answer(existing, budget, True, uow.position())
+        if ledger is None:
+            scope = {"tenant_id": tenant, "target_type": target.type, "target_id": target.id}
+            ledger = Ledger.open(identity.budget_id, "replay_budget", scope, actor=actor, at=now)
+        budget = ledger.allowance(limits.replay_budget, limits.replay_budget_window_seconds, now)
+        if budget.exhausted:
+            message = f"replay budget of {limits.replay_budget} per {limits.replay_budget_window_seconds:g} s used"
+            raise RuleViolationError(
+                [Violation("replay_budget_exhausted", message, extra={"retry_after": budget.retry_after})],
+                retry_after=budget.retry_after,
             )
-            evaluated = stored.ReplayEvaluated(
-                tenant_id=body.tenant_id,
-                target=body.target,
-                family_versions=body.family_versions,
-                metrics=body.metrics,
-                threshold_contract=body.threshold_contract,
-                workload_similar=body.workload_similar,
-                run_ids=body.sorted_run_ids,
-                verdict=judgement.verdict,
-                reasons=list(judgement.reasons),
-                metric_results=list(judgement.metric_results),
-                candidate_hash=candidate_hash,
-                provenance_hash=provenance_hash,
-                request_hash=request_hash,
-                evaluated_at=rfc3339(now),
-                change=body.named_change,
-                change_hash=change_hash,
-            )
-            replay = Replay.evaluate(replay_id, evaluated, actor=actor, at=now)
-            ledger.spend(str(replay_id), limits.replay_budget_window_seconds, actor=actor, at=now)
-            touched: list[ChainedAggregate[Any]] = [replay, ledger]
-            if judgement.verdict == "revalidate_required":
-                touched += self._demand_revalidation(tenant, target, str(replay_id), actor, now)
-            position = uow.save(*touched)
-            spent_now = ledger.allowance(limits.replay_budget, limits.replay_budget_window_seconds, now)
-            return answer(replay, spent_now, False, position)
-
-        return uow.transact(attempt)
+        judgement = judge_replay(
+            body.threshold_contract,
+            body.metrics,
+            body.workload_similar,
+            body.family_versions,
+            families,
+            default_confidence=limits.confidence,
+        )
+        evaluated = stored.ReplayEvaluated(
+            tenant_id=body.tenant_id,
+            target=body.target,
+            family_versions=body.family_versions,
+            metrics=body.metrics,
+            threshold_contract=body.threshold_contract,
+            workload_similar=body.workload_similar,
+            run_ids=body.sorted_run_ids,
+            verdict=judgement.verdict,
+            reasons=list(judgement.reasons),
+            metric_results=list(judgement.metric_results),
+            candidate_hash=identity.candidate_hash,
+            provenance_hash=identity.provenance_hash,
+            request_hash=identity.request_hash,
+            evaluated_at=rfc3339(now),
+            change=body.named_change,
+            change_hash=identity.change_hash,
+        )
+        replay = Replay.evaluate(identity.replay_id, evaluated, actor=actor, at=now)
+        ledger.spend(str(identity.replay_id), limits.replay_budget_window_seconds, actor=actor, at=now)
+        touched: list[ChainedAggregate[Any]] = [replay, ledger]
+        if judgement.verdict == "revalidate_required":
+            touched += self._demand_revalidation(tenant, target, str(identity.replay_id), actor, now)
+        position = uow.save(*touched)
+        spent_now = ledger.allowance(limits.replay_budget, limits.replay_budget_window_seconds, now)
+        return identity.answer(replay, spent_now, False, position)
 
     def what_if(self, replay_id: str, body: WhatIf, *, tenants: frozenset[str] | None = None) -> WhatIfAnswer:
         """SPEC §4.3a, a dry run: the stored replay re-judged under `body` against Fabric's current document.

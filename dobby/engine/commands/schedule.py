@@ -9,9 +9,11 @@ expires (the activation then blocks the proposal, as any activation would).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
 
 from dobby.engine.commands.activation import ActivationCommands
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope, transaction
 from dobby.engine.commands.loading import ProposalAnswer, answer, load_proposal, proposal_uuid
 from dobby.engine.commands.promotion import ProposalRef
 from dobby.engine.kernel.clock import parse_moment, parse_rfc3339, rfc3339
@@ -49,50 +51,48 @@ class ScheduleCommands:
     context: Context
     activations: ActivationCommands
 
-    def activate(self, body: Activate, *, actor: str) -> ProposalAnswer | ScheduledAnswer:
+    def activate(self, body: Activate, *, actor: str, tenants: Scope = None) -> ProposalAnswer | ScheduledAnswer:
         """Activate now (no `not_before`, or one already past), else schedule; a second schedule replaces the first."""
         if isinstance(body.not_before, UnsetType):
-            return self.activations.activate(ProposalRef(body.proposal_id), actor=actor)
+            return self.activations.activate(ProposalRef(body.proposal_id), actor=actor, tenants=tenants)
         context = self.context
         moment = parse_moment(body.not_before, "not_before")
         if moment <= context.now():
-            return self.activations.activate(ProposalRef(body.proposal_id), actor=actor)
-        pid = proposal_uuid(body.proposal_id)
+            return self.activations.activate(ProposalRef(body.proposal_id), actor=actor, tenants=tenants)
         mode = context.require_mode("propose")  # writes the proposal's stream: anything but warmup and observe_only
+        return self._schedule(proposal_uuid(body.proposal_id), moment, mode, tenants, actor=actor)
 
-        def attempt() -> ScheduledAnswer:
-            now = context.now()
-            proposal = load_proposal(context, pid)
-            state = proposal.state
-            if mode < required_mode("activate"):
-                message = f"effective mode {mode.name} forbids activate, which needs promotion_enabled"
-                raise ModeForbidsError(message, [Violation("mode_forbids", message)])
-            if state.state != APPROVED:
-                raise InvalidStateError(f"state is {state.state}; activation needs approved")
-            if state.approval is not None and parse_rfc3339(state.approval["expires_at"]) <= moment:
-                message = f"not_before must be before the approval expires at {state.approval['expires_at']}"
-                raise InvalidInputError(message, [Violation("out_of_range", message, "not_before")])
-            proposal.schedule(rfc3339(moment), actor=actor, at=now)
-            position = context.uow.save(proposal)
-            return ScheduledAnswer(
-                proposal_id=str(pid), state=proposal.state.state, scheduled_for=rfc3339(moment), position=position
-            )
+    @transaction
+    def _schedule(
+        self, now: datetime, pid: UUID, moment: datetime, mode: Mode, tenants: Scope, *, actor: str
+    ) -> ScheduledAnswer:
+        proposal = load_proposal(self.context, pid, tenants)
+        state = proposal.state
+        if mode < required_mode("activate"):
+            message = f"effective mode {mode.name} forbids activate, which needs promotion_enabled"
+            raise ModeForbidsError(message, [Violation("mode_forbids", message)])
+        if state.state != APPROVED:
+            raise InvalidStateError(f"state is {state.state}; activation needs approved")
+        if state.approval is not None and parse_rfc3339(state.approval["expires_at"]) <= moment:
+            message = f"not_before must be before the approval expires at {state.approval['expires_at']}"
+            raise InvalidInputError(message, [Violation("out_of_range", message, "not_before")])
+        proposal.schedule(rfc3339(moment), actor=actor, at=now)
+        position = self.context.uow.save(proposal)
+        return ScheduledAnswer(
+            proposal_id=str(pid), state=proposal.state.state, scheduled_for=rfc3339(moment), position=position
+        )
 
-        return context.uow.transact(attempt)
+    def unschedule(self, body: ProposalRef, *, actor: str, tenants: Scope = None) -> ProposalAnswer:
+        self.context.require_mode("propose")
+        return self._unschedule(proposal_uuid(body.proposal_id), tenants, actor=actor)
 
-    def unschedule(self, body: ProposalRef, *, actor: str) -> ProposalAnswer:
-        context = self.context
-        context.require_mode("propose")
-        pid = proposal_uuid(body.proposal_id)
-
-        def attempt() -> ProposalAnswer:
-            proposal = load_proposal(context, pid)
-            if proposal.state.state != APPROVED or proposal.state.scheduled_for is None:
-                raise InvalidStateError(f"proposal {pid} has no scheduled activation")
-            proposal.unschedule(actor=actor, at=context.now())
-            return answer(proposal, context.uow.save(proposal))
-
-        return context.uow.transact(attempt)
+    @transaction
+    def _unschedule(self, now: datetime, pid: UUID, tenants: Scope, *, actor: str) -> ProposalAnswer:
+        proposal = load_proposal(self.context, pid, tenants)
+        if proposal.state.state != APPROVED or proposal.state.scheduled_for is None:
+            raise InvalidStateError(f"proposal {pid} has no scheduled activation")
+        proposal.unschedule(actor=actor, at=now)
+        return answer(proposal, self.context.uow.save(proposal))
 
     def fire(self, proposal_id: str) -> ProposalAnswer | None:
         """Activate a scheduled proposal that is due, if every guard passes now; None when it is not (yet)."""
@@ -110,20 +110,19 @@ class ScheduleCommands:
             return None
 
     def _skipped(self, proposal_id: str, refusal: RuleViolationError) -> None:
-        context = self.context
         failed = [
             stored.SkippedGuard(str(violation.extra.get("guard", violation.code)), violation.message)
             for violation in refusal.violations
         ]
+        self._note_skipped(proposal_uuid(proposal_id), failed)
 
-        def attempt() -> None:
-            proposal = load_proposal(context, proposal_uuid(proposal_id))
-            state = proposal.state
-            if state.state != APPROVED or state.scheduled_for is None:
-                return  # the refusal blocked it (approval expired), or it was unscheduled meanwhile
-            if tuple(guard.guard for guard in failed) == state.skipped_guards:
-                return  # the same guards as last time: nothing new to record
-            proposal.skip_activation(failed, actor=SCHEDULER_ACTOR, at=context.now())
-            context.uow.save(proposal)
-
-        context.uow.transact(attempt)
+    @transaction
+    def _note_skipped(self, now: datetime, pid: UUID, failed: list[stored.SkippedGuard]) -> None:
+        proposal = load_proposal(self.context, pid)
+        state = proposal.state
+        if state.state != APPROVED or state.scheduled_for is None:
+            return  # the refusal blocked it (approval expired), or it was unscheduled meanwhile
+        if tuple(guard.guard for guard in failed) == state.skipped_guards:
+            return  # the same guards as last time: nothing new to record
+        proposal.skip_activation(failed, actor=SCHEDULER_ACTOR, at=now)
+        self.context.uow.save(proposal)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from dobby.engine.commands.boundary import convert
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope, transaction
 from dobby.engine.commands.loading import load_proposal, proposal_uuid, target_of
 from dobby.engine.kernel.errors import InvalidStateError, RuleViolationError, StaleReadError, Violation
 from dobby.engine.kernel.shapes import RecordId, Shape, View
@@ -47,61 +48,59 @@ class ObserveAnswer(View, frozen=True, kw_only=True):
 class WatchCommands:
     context: Context
 
-    def observe(self, body: Observe, *, actor: str) -> ObserveAnswer:
+    def observe(self, body: Observe, *, actor: str, tenants: Scope = None) -> ObserveAnswer:
         """Append an Observed event; on a regression, unless the proposal opted out, roll it back at once (actor
         dobby:watch), restoring the baseline without re-judging."""
+        self.context.require_mode("observe")
+        return self._observe(proposal_uuid(body.proposal_id), body, tenants, actor=actor)
+
+    @transaction
+    def _observe(self, now: datetime, pid: UUID, body: Observe, tenants: Scope, *, actor: str) -> ObserveAnswer:
         context = self.context
-        context.require_mode("observe")
-        pid = proposal_uuid(body.proposal_id)
-
-        def attempt() -> ObserveAnswer:
-            now = context.now()
-            proposal = load_proposal(context, pid)
-            state = proposal.state
-            if state.state != ACTIVE:
-                raise InvalidStateError(f"proposal {pid} is {state.state}; only an active proposal is observed")
-            replay = context.uow.get(Replay, UUID(state.replay_id))
-            assert replay is not None, f"the replay {state.replay_id} of {pid} is not stored"
-            contract = convert(replay.state.threshold_contract, ThresholdContract)
-            missing = [name for name in sorted(contract.metrics) if name not in body.metrics]
-            if missing:
-                raise RuleViolationError(
-                    [
-                        Violation("missing_metric", f"contract metric {name!r} is not observed", f"metrics.{name}")
-                        for name in missing
-                    ]
-                )
-            baseline = convert(replay.state.metrics, Metrics).baseline
-            violations = kind_mismatches(baseline, {name: body.metrics[name] for name in contract.metrics}, "metrics")
-            violations += shrunk_samples(state.observed_n or {}, body.metrics)
-            if violations:
-                raise RuleViolationError(violations)
-            limits = context.limits
-            results = judge_observation(contract, baseline, dict(body.metrics), limits.confidence)
-            regressed = [result for result in results if result.regressed]
-            verdict: Literal["healthy", "regressed"] = "regressed" if regressed else "healthy"
-            observed = stored.Observed(dict(body.metrics), verdict, list(results))
-            proposal.observe(observed, actor=actor, at=now)
-            touched: list[ChainedAggregate[Any]] = [proposal]
-            rolled_back = bool(regressed) and state.auto_rollback
-            if rolled_back:
-                reason = "; ".join(_regression(r) for r in regressed)
-                proposal.roll_back(reason, actor=WATCH_ACTOR, at=now)
-                holder = target_of(context, proposal)
-                if holder is None or holder.state.active_proposal_id != str(pid):
-                    raise StaleReadError(f"target of {pid} no longer shows it active")
-                holder.restore_baseline(str(pid), state.baseline, actor=WATCH_ACTOR, at=now)
-                touched.append(holder)
-            position = context.uow.save(*touched)
-            return ObserveAnswer(
-                proposal_id=str(pid),
-                verdict=verdict,
-                metric_results=list(results),
-                rolled_back=rolled_back,
-                position=position,
+        proposal = load_proposal(context, pid, tenants)
+        state = proposal.state
+        if state.state != ACTIVE:
+            raise InvalidStateError(f"proposal {pid} is {state.state}; only an active proposal is observed")
+        replay = context.uow.get(Replay, UUID(state.replay_id))
+        assert replay is not None, f"the replay {state.replay_id} of {pid} is not stored"
+        contract = convert(replay.state.threshold_contract, ThresholdContract)
+        missing = [name for name in sorted(contract.metrics) if name not in body.metrics]
+        if missing:
+            raise RuleViolationError(
+                [
+                    Violation("missing_metric", f"contract metric {name!r} is not observed", f"metrics.{name}")
+                    for name in missing
+                ]
             )
-
-        return context.uow.transact(attempt)
+        baseline = convert(replay.state.metrics, Metrics).baseline
+        violations = kind_mismatches(baseline, {name: body.metrics[name] for name in contract.metrics}, "metrics")
+        violations += shrunk_samples(state.observed_n or {}, body.metrics)
+        if violations:
+            raise RuleViolationError(violations)
+        limits = context.limits
+        results = judge_observation(contract, baseline, dict(body.metrics), limits.confidence)
+        regressed = [result for result in results if result.regressed]
+        verdict: Literal["healthy", "regressed"] = "regressed" if regressed else "healthy"
+        observed = stored.Observed(dict(body.metrics), verdict, list(results))
+        proposal.observe(observed, actor=actor, at=now)
+        touched: list[ChainedAggregate[Any]] = [proposal]
+        rolled_back = bool(regressed) and state.auto_rollback
+        if rolled_back:
+            reason = "; ".join(_regression(r) for r in regressed)
+            proposal.roll_back(reason, actor=WATCH_ACTOR, at=now)
+            holder = target_of(context, proposal)
+            if holder is None or holder.state.active_proposal_id != str(pid):
+                raise StaleReadError(f"target of {pid} no longer shows it active")
+            holder.restore_baseline(str(pid), state.baseline, actor=WATCH_ACTOR, at=now)
+            touched.append(holder)
+        position = context.uow.save(*touched)
+        return ObserveAnswer(
+            proposal_id=str(pid),
+            verdict=verdict,
+            metric_results=list(results),
+            rolled_back=rolled_back,
+            position=position,
+        )
 
 
 def shrunk_samples(previous: dict[str, int], observed: dict[str, MetricValue]) -> list[Violation]:

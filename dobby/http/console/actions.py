@@ -12,7 +12,7 @@ from starlette.responses import Response
 from dobby.engine.commands.activation import Rollback
 from dobby.engine.commands.boundary import decode
 from dobby.engine.commands.promotion import ProposalRef
-from dobby.engine.commands.replay import WhatIf
+from dobby.engine.commands.what_if import WhatIf
 from dobby.engine.kernel.errors import DobbyError, NotFoundError
 from dobby.engine.kernel.shapes import UNSET
 from dobby.engine.rules.judgement import ThresholdContract
