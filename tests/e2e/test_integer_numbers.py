@@ -155,3 +155,13 @@ def test_integer_query_parameters_refuse_what_is_no_integer_in_range(
     assert answer.status_code == 422, answer.text
     detail = answer.json()["error"]["details"][0]
     assert (detail["code"], detail["field"]) == ("out_of_range", next(iter(query)))
+
+
+@pytest.mark.backends(["sqlite"])
+def test_an_integer_beyond_2_to_the_53_is_refused_naming_where_it_stands(app: tuple[SystemWorld, AppClient]) -> None:
+    world, client = app
+    status, answer = send(client, "signals/intake", intake_text(world, "[1, -9007199254740993]"))
+    assert (status, answer["error"]["code"]) == (422, "invalid_input"), answer
+    detail = answer["error"]["details"][0]
+    assert (detail["code"], detail["field"]) == ("integer_out_of_range", "steps[0].attributes.count[1]")
+    assert world.engine.position() == 0

@@ -87,7 +87,8 @@ def _strict_json(raw: bytes) -> Any:
     except _RefusalError as refusal:
         if refusal.code == "duplicate_member":
             raise MalformedInputError(str(refusal), [Violation("duplicate_member", str(refusal))]) from None
-        raise InvalidInputError(str(refusal), [Violation(refusal.code, str(refusal))]) from None
+        field = _beyond_path(raw.decode("utf-8")) if refusal.code == "integer_out_of_range" else ""
+        raise InvalidInputError(str(refusal), [Violation(refusal.code, str(refusal), field or None)]) from None
     except RecursionError:
         raise MalformedInputError("the body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as error:
@@ -141,6 +142,38 @@ def _as_integer(match: re.Match[str]) -> str:
     return str(value) if isinstance(value, int) else token
 
 
+class _Beyond:
+    """Where an integer beyond ±2^53 stood, in a body read again only to name its path."""
+
+
+_BEYOND = _Beyond()
+
+
+def _marked_integer(text: str) -> Any:
+    return _BEYOND if len(text) >= 30 or abs(int(text)) > MAX_SAFE_INTEGER else 0
+
+
+def _beyond_path(text: str) -> str:
+    """The path of the first integer beyond ±2^53 in `text`, a body the strict reading refused for holding one;
+    "" when it stands at the top or the body cannot be read this way."""
+    try:
+        generic = _MARKING.decode(text)
+    except (ValueError, _RefusalError, RecursionError):
+        return ""
+    return next(_beyond_paths(generic), "")
+
+
+def _beyond_paths(value: Any, path: str = "") -> Iterator[str]:
+    if value is _BEYOND:
+        yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _beyond_paths(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _beyond_paths(item, f"{path}[{index}]")
+
+
 def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -163,6 +196,7 @@ def _nul_paths(value: Any, path: str = "") -> Iterator[str]:
 _STRICT = json.JSONDecoder(
     object_pairs_hook=_unique_members, parse_int=_safe_integer, parse_float=_number, parse_constant=_constant
 )
+_MARKING = json.JSONDecoder(object_pairs_hook=_unique_members, parse_int=_marked_integer, parse_constant=_constant)
 
 
 def _invalid(message: str, generic: Any = None, kind: Any = None) -> InvalidInputError:

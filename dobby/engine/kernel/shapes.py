@@ -39,7 +39,8 @@ FreeObject = Annotated[
     Meta(
         max_length=1000,
         description=f"Any JSON object within SPEC §4's input hygiene: no U+0000 in any key or string at any depth,"
-        f" at most {MAX_DEPTH} levels deep, integers within ±2^53 (422 `nul_character`, `too_deep`, `out_of_range`)",
+        f" at most {MAX_DEPTH} levels deep, integers within ±2^53 (422 `nul_character`, `too_deep`,"
+        " `integer_out_of_range`)",
     ),
 ]
 """Any JSON object within the hygiene rules: checked by dobby.engine.commands.boundary, not by its type."""
