@@ -59,7 +59,6 @@ def convert(value: Any, kind: type[T]) -> T:
         raw = msgspec.json.encode(value)
     except (TypeError, OverflowError, ValueError) as error:
         raise MalformedInputError(f"not JSON: {error}") from None
-    _integral.found = False
     return _typed(raw, raw, _strict_json(raw), kind)
 
 
