@@ -13,8 +13,6 @@ from dobby.engine.kernel.shapes import Hash, Identifier, TargetRef, Timestamp, V
 from dobby.engine.model.chain import ChainedAggregate, ChainedEvent, EventPayload, chained
 from dobby.engine.rules.judgement import MetricResult, MetricRule, Metrics, ThresholdContract, Verdict, flip_point
 
-Reasons = list[str]
-
 
 class ReplayEvaluated(EventPayload, frozen=True):
     """A candidate was judged against its baseline."""
@@ -27,7 +25,7 @@ class ReplayEvaluated(EventPayload, frozen=True):
     workload_similar: bool
     run_ids: list[str]
     verdict: Literal["passed", "rejected", "revalidate_required", "inconclusive"]
-    reasons: Reasons
+    reasons: list[str]
     metric_results: list[MetricResult]
     candidate_hash: Hash
     provenance_hash: Hash
