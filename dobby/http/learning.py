@@ -77,20 +77,13 @@ class LearningRoutes:
         return self.services.engine
 
     async def command(self, request: Request, role: str, kind: type[T]) -> tuple[Principal, T]:
+        """The caller, when its role may send this command, and the body decoded; the engine checks tenants."""
         principal = principal_for(request, role)
-        body = decode(await read_body(request), kind)
-        tenant = getattr(body, "tenant_id", None)
-        if tenant is not None:
-            principal.require_tenant(tenant)
-        return principal, body
-
-    async def _proposal_command(self, request: Request, kind: type[T]) -> tuple[Principal, T]:
-        principal, body = await self.command(request, "operator", kind)
-        await self.require_proposal_tenant(principal, body.proposal_id)  # type: ignore[attr-defined]
-        return principal, body
+        return principal, decode(await read_body(request), kind)
 
     async def require_proposal_tenant(self, principal: Principal, proposal_id: str) -> None:
-        """The proposal, when the caller may see its tenant; else answered exactly as an unknown one (SPEC §8)."""
+        """For reads outside the engine (receipts): the proposal, when the caller may see its tenant; else answered
+        exactly as an unknown one (SPEC §8). Engine commands and queries take the caller's tenants themselves."""
         if principal.tenants is not None:
             view = await call(self.engine.audit.get_proposal, proposal_id)
             if not principal.may_see(view.tenant_id):
@@ -129,7 +122,9 @@ class LearningRoutes:
 
     async def evaluate_replay(self, request: Request) -> Response:
         principal, body = await self.command(request, "submitter", EvaluateReplay)
-        answer, created = await call(self.engine.replays.evaluate, body, actor=principal.name)
+        answer, created = await call(
+            self.engine.replays.evaluate, body, actor=principal.name, tenants=principal.tenants
+        )
         return json_response(answer, 201 if created else 200)
 
     async def what_if(self, request: Request) -> Response:
@@ -140,25 +135,30 @@ class LearningRoutes:
 
     async def propose(self, request: Request) -> Response:
         principal, body = await self.command(request, "proposer", Propose)
-        answer, created = await call(self.engine.promotions.propose, body, actor=principal.name)
+        answer, created = await call(
+            self.engine.promotions.propose, body, actor=principal.name, tenants=principal.tenants
+        )
         return json_response(answer, 201 if created else 200)
 
     async def approve_check(self, request: Request) -> Response:
-        principal, body = await self._proposal_command(request, ProposalRef)
-        return json_response(await call(self.engine.promotions.approve_check, body, actor=principal.name))
+        principal, body = await self.command(request, "operator", ProposalRef)
+        answer = await call(self.engine.promotions.approve_check, body, actor=principal.name, tenants=principal.tenants)
+        return json_response(answer)
 
     async def activate(self, request: Request) -> Response:
-        principal, body = await self._proposal_command(request, Activate)
-        answered = await call(self.engine.schedule.activate, body, actor=principal.name)
+        principal, body = await self.command(request, "operator", Activate)
+        answered = await call(self.engine.schedule.activate, body, actor=principal.name, tenants=principal.tenants)
         return json_response(answered, 202 if isinstance(answered, ScheduledAnswer) else 200)
 
     async def unschedule(self, request: Request) -> Response:
-        principal, body = await self._proposal_command(request, ProposalRef)
-        return json_response(await call(self.engine.schedule.unschedule, body, actor=principal.name))
+        principal, body = await self.command(request, "operator", ProposalRef)
+        answer = await call(self.engine.schedule.unschedule, body, actor=principal.name, tenants=principal.tenants)
+        return json_response(answer)
 
     async def rollback(self, request: Request) -> Response:
-        principal, body = await self._proposal_command(request, Rollback)
-        return json_response(await call(self.engine.activations.rollback, body, actor=principal.name))
+        principal, body = await self.command(request, "operator", Rollback)
+        answer = await call(self.engine.activations.rollback, body, actor=principal.name, tenants=principal.tenants)
+        return json_response(answer)
 
     # ----- reads -------------------------------------------------------------------------------------
 
@@ -212,17 +212,22 @@ class LearningRoutes:
         principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
         proposal_id = request.path_params["proposal_id"]
-        await self.require_proposal_tenant(principal, proposal_id)
         as_of_version = natural(request, "as_of_version", 1, 10**9)
         as_of = _moment(request.query_params.get("as_of"), "as_of")
-        history = await call(self.engine.audit.get_history, proposal_id, as_of_version=as_of_version, as_of=as_of)
+        history = await call(
+            self.engine.audit.get_history,
+            proposal_id,
+            as_of_version=as_of_version,
+            as_of=as_of,
+            tenants=principal.tenants,
+        )
         return json_response(history)
 
     async def explain(self, request: Request) -> Response:
         principal = principal_for(request, READERS)
         await self.wait_for_min_position(request)
-        await self.require_proposal_tenant(principal, request.path_params["proposal_id"])
-        return json_response(await call(self.engine.audit.get_explanation, request.path_params["proposal_id"]))
+        proposal_id = request.path_params["proposal_id"]
+        return json_response(await call(self.engine.audit.get_explanation, proposal_id, tenants=principal.tenants))
 
 
 def _moment(raw: str | None, field: str) -> datetime | None:

@@ -31,7 +31,7 @@ class PolicyRoutes:
 
     async def declare_freeze(self, request: Request) -> Response:
         principal, body = await LearningRoutes(self.services).command(request, "operator", DeclareFreeze)
-        answer, created = await call(self.policy.declare_freeze, body, actor=principal.name)
+        answer, created = await call(self.policy.declare_freeze, body, actor=principal.name, tenants=principal.tenants)
         return json_response(answer, 201 if created else 200)
 
     async def list_freezes(self, request: Request) -> Response:
@@ -54,8 +54,8 @@ class PolicyRoutes:
 
     async def observe(self, request: Request) -> Response:
         principal, body = await LearningRoutes(self.services).command(request, "submitter", Observe)
-        await LearningRoutes(self.services).require_proposal_tenant(principal, body.proposal_id)
-        return json_response(await call(self.services.engine.watch.observe, body, actor=principal.name))
+        observe = self.services.engine.watch.observe
+        return json_response(await call(observe, body, actor=principal.name, tenants=principal.tenants))
 
     async def decisions(self, request: Request) -> Response:
         principal = principal_for(request, READERS)
@@ -68,11 +68,11 @@ class PolicyRoutes:
 
     async def stop(self, request: Request) -> Response:
         principal, body = await LearningRoutes(self.services).command(request, "operator", TenantAction)
-        return json_response(await call(self.policy.stop, body, actor=principal.name))
+        return json_response(await call(self.policy.stop, body, actor=principal.name, tenants=principal.tenants))
 
     async def resume(self, request: Request) -> Response:
         principal, body = await LearningRoutes(self.services).command(request, "operator", TenantAction)
-        return json_response(await call(self.policy.resume, body, actor=principal.name))
+        return json_response(await call(self.policy.resume, body, actor=principal.name, tenants=principal.tenants))
 
 
 def _tenant(request: Request) -> str:

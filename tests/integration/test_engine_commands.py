@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from dobby.engine.commands.activation import Rollback
+from dobby.engine.commands.boundary import convert
+from dobby.engine.commands.policy import TenantAction
+from dobby.engine.commands.promotion import ProposalRef, Propose
+from dobby.engine.commands.replay import EvaluateReplay
+from dobby.engine.commands.schedule import Activate
 from dobby.engine.kernel.canonical import replay_budget_id_for
 from dobby.engine.kernel.errors import (
     ConflictError,
     DobbyError,
+    ForbiddenError,
     InvalidInputError,
     InvalidStateError,
     ModeForbidsError,
@@ -411,3 +419,54 @@ class TestSnapshots:
                 folded = type(stored).evolve(folded, event)
             assert stored.state == folded and stored.version == 8
             assert passed_replay(world, 0.95)["budget"]["remaining"] == 100 - 8
+
+
+class TestTenantScope:
+    """Every proposal command and query takes the caller's tenants itself: another tenant's proposal answers exactly
+    as an unknown one and nothing is written (SPEC §8)."""
+
+    def test_another_tenants_proposal_is_unknown_to_every_command_and_writes_nothing(self, world: World) -> None:
+        proposal = approved_proposal(world)
+        pid, unknown = proposal["proposal_id"], "00000000-0000-4000-8000-000000000000"
+        engine, elsewhere = world.engine, frozenset({"someone-else"})
+        before = event_count(world)
+        commands: list[Callable[[str], object]] = [
+            lambda ref: engine.promotions.approve_check(ProposalRef(ref), actor="op", tenants=elsewhere),
+            lambda ref: engine.activations.activate(ProposalRef(ref), actor="op", tenants=elsewhere),
+            lambda ref: engine.schedule.activate(Activate(ref), actor="op", tenants=elsewhere),
+            lambda ref: engine.schedule.unschedule(ProposalRef(ref), actor="op", tenants=elsewhere),
+            lambda ref: engine.activations.rollback(Rollback(ref, "no"), actor="op", tenants=elsewhere),
+            lambda ref: engine.audit.get_explanation(ref, tenants=elsewhere),
+            lambda ref: engine.audit.get_history(ref, tenants=elsewhere),
+        ]
+        for command in commands:
+            answers = []
+            for ref in (pid, unknown):
+                with pytest.raises(NotFoundError) as caught:
+                    command(ref)
+                answers.append((caught.value.code, caught.value.message.replace(ref, "ID")))
+            assert answers[0] == answers[1]
+        assert event_count(world) == before
+        assert world.activate(pid, actor="op").body["state"] == "active"  # in scope (None: every tenant) it goes on
+
+    def test_a_command_naming_a_tenant_outside_the_callers_is_forbidden_before_anything_is_read(
+        self, world: World
+    ) -> None:
+        replay = passed_replay(world)
+        elsewhere, before = frozenset({"someone-else"}), event_count(world)
+        engine = world.engine
+        commands: list[Callable[[], object]] = [
+            lambda: engine.replays.evaluate(
+                convert(replay_body(world.families), EvaluateReplay), actor="s", tenants=elsewhere
+            ),
+            lambda: engine.promotions.propose(
+                convert(propose_body(replay["replay_id"]), Propose), actor="p", tenants=elsewhere
+            ),
+            lambda: engine.policy.stop(TenantAction("acme", "no"), actor="op", tenants=elsewhere),
+            lambda: engine.policy.resume(TenantAction("acme", "no"), actor="op", tenants=elsewhere),
+        ]
+        for command in commands:
+            with pytest.raises(ForbiddenError) as caught:
+                command()
+            assert "'acme'" in caught.value.message
+        assert event_count(world) == before

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from msgspec import structs
 
-from dobby.engine.commands.context import Context, transaction
+from dobby.engine.commands.context import Context, Scope, transaction
 from dobby.engine.commands.loading import (
     ProposalAnswer,
     answer,
@@ -46,16 +46,16 @@ class RollbackAnswer(ProposalAnswer, frozen=True):
 class ActivationCommands:
     context: Context
 
-    def activate(self, body: ProposalRef, *, actor: str) -> ProposalAnswer:
+    def activate(self, body: ProposalRef, *, actor: str, tenants: Scope = None) -> ProposalAnswer:
         mode = self.context.mode()
         if mode == Mode.warmup:
             raise self.context.warmup_error()
-        return self._activate(proposal_uuid(body.proposal_id), mode, actor=actor)
+        return self._activate(proposal_uuid(body.proposal_id), mode, tenants, actor=actor)
 
     @transaction
-    def _activate(self, now: datetime, pid: UUID, mode: Mode, *, actor: str) -> ProposalAnswer:
+    def _activate(self, now: datetime, pid: UUID, mode: Mode, tenants: Scope, *, actor: str) -> ProposalAnswer:
         context = self.context
-        proposal = load_proposal(context, pid)
+        proposal = load_proposal(context, pid, tenants)
         state = proposal.state
         judged = guard_inputs(context, proposal, mode, now)
         if judged.failed:
@@ -88,14 +88,14 @@ class ActivationCommands:
             [guard.violation() for guard in failed], retry_after=retry if velocity_failed else None
         )
 
-    def rollback(self, body: Rollback, *, actor: str) -> RollbackAnswer:
+    def rollback(self, body: Rollback, *, actor: str, tenants: Scope = None) -> RollbackAnswer:
         self.context.require_mode("rollback")
-        return self._roll_back(proposal_uuid(body.proposal_id), body.reason, actor=actor)
+        return self._roll_back(proposal_uuid(body.proposal_id), body.reason, tenants, actor=actor)
 
     @transaction
-    def _roll_back(self, now: datetime, pid: UUID, reason: str, *, actor: str) -> RollbackAnswer:
+    def _roll_back(self, now: datetime, pid: UUID, reason: str, tenants: Scope, *, actor: str) -> RollbackAnswer:
         context = self.context
-        proposal = load_proposal(context, pid)
+        proposal = load_proposal(context, pid, tenants)
         proposal.roll_back(reason, actor=actor, at=now)
         holder = target_of(context, proposal)
         if holder is None or holder.state.active_proposal_id != str(pid):

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from dobby.engine.audit.history import History, proposal_history
 from dobby.engine.audit.log_reading import stream_positions
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope
 from dobby.engine.commands.loading import (
     guard_inputs,
     load_proposal,
@@ -72,22 +72,31 @@ class AuditQueries:
         return None if holder is None else holder.state.view()
 
     def get_history(
-        self, proposal_id: str, *, as_of_version: int | None = None, as_of: datetime | None = None
+        self,
+        proposal_id: str,
+        *,
+        as_of_version: int | None = None,
+        as_of: datetime | None = None,
+        tenants: Scope = None,
     ) -> History:
         pid = proposal_uuid(proposal_id)
         if as_of_version is not None and as_of_version < 1:
             message = "as_of_version must be ≥ 1"
             raise InvalidInputError(message, [Violation("out_of_range", message, "as_of_version")])
         events = self.context.uow.stream(pid)
-        if not events or not isinstance(events[0], Generated.Event):
+        if (
+            not events
+            or not isinstance(events[0], Generated.Event)
+            or not _visible(events[0].payload["tenant_id"], tenants)
+        ):
             raise not_found("proposal", proposal_id)
         positions = stream_positions(self.context.uow.log, pid)
         return proposal_history(str(pid), events, positions, as_of_version=as_of_version, as_of=as_of)
 
-    def get_explanation(self, proposal_id: str) -> Explanation:
+    def get_explanation(self, proposal_id: str, *, tenants: Scope = None) -> Explanation:
         context = self.context
         now = context.now()
-        proposal = load_proposal(context, proposal_uuid(proposal_id))
+        proposal = load_proposal(context, proposal_uuid(proposal_id), tenants)
         state = proposal.state
         guards = guard_inputs(context, proposal, context.mode(), now).guards
         replay = context.uow.get(Replay, parse_uuid(state.replay_id))
@@ -104,3 +113,7 @@ class AuditQueries:
 
     def verify_stream(self, stream_id: UUID) -> bool:
         return self.context.uow.verify_stream(stream_id)
+
+
+def _visible(tenant_id: str, tenants: Scope) -> bool:
+    return tenants is None or tenant_id in tenants

@@ -9,12 +9,21 @@ from datetime import datetime
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from dobby.engine.kernel.clock import Clock, system_clock
-from dobby.engine.kernel.errors import ModeForbidsError, ServiceUnavailableError, Violation
+from dobby.engine.kernel.errors import ForbiddenError, ModeForbidsError, ServiceUnavailableError, Violation
 from dobby.engine.kernel.ports import GovernanceDocument, GovernanceTruth, Observer, UpstreamUnavailableError
 from dobby.engine.rules.modes import Alignment, Manifest, Mode, align, effective_mode, required_mode
 from dobby.engine.store.unit_of_work import UnitOfWork
 
 PROCESSOR_ACTOR = "expiry-processor"
+
+Scope = frozenset[str] | None
+"""The tenants a caller may act for and see (SPEC §8); None: every tenant. Records of the others answer as unknown."""
+
+
+def require_tenant(tenants: Scope, tenant_id: str) -> None:
+    """A command naming a tenant the caller may not act for is refused (403) before anything is read (SPEC §8)."""
+    if tenants is not None and tenant_id not in tenants:
+        raise ForbiddenError(f"the caller may not act for tenant {tenant_id!r}")
 
 
 @dataclass(frozen=True)

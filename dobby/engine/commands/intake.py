@@ -12,9 +12,9 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from msgspec import Meta
 
 from dobby.engine.commands.boundary import decode
-from dobby.engine.commands.context import Context, transaction
+from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
 from dobby.engine.kernel.canonical import run_id_for
-from dobby.engine.kernel.errors import DobbyError, ForbiddenError, RuleViolationError, ServiceUnavailableError
+from dobby.engine.kernel.errors import DobbyError, RuleViolationError, ServiceUnavailableError
 from dobby.engine.kernel.ports import EvidenceSource, UpstreamUnavailableError
 from dobby.engine.kernel.shapes import Hash, View
 from dobby.engine.model.chain import ChainedCreated
@@ -30,7 +30,6 @@ from dobby.engine.rules.intake import (
 from dobby.engine.store.group_commit import BackpressureError, GroupCommitter
 
 INTAKE_TOTAL = "dobby_intake_total"
-Scope = frozenset[str] | None
 
 
 class IntakeAccepted(View, frozen=True, kw_only=True):
@@ -101,8 +100,7 @@ class IntakeCommands:
         try:
             self.context.require_mode("intake_signal")
             body = decode(raw, IntakeSignal)
-            if tenants is not None and body.tenant_id not in tenants:
-                raise ForbiddenError(f"the caller may not act for tenant {body.tenant_id!r}")
+            require_tenant(tenants, body.tenant_id)
             violations = check_intake(body, header_tenant)
             if violations:
                 raise RuleViolationError(violations)

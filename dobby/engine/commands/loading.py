@@ -9,7 +9,7 @@ from uuid import UUID
 
 from msgspec import structs
 
-from dobby.engine.commands.context import Context
+from dobby.engine.commands.context import Context, Scope
 from dobby.engine.kernel.canonical import policy_id_for, target_id_for, velocity_ledger_id_for
 from dobby.engine.kernel.errors import not_found
 from dobby.engine.kernel.shapes import UNSET, UnsetType
@@ -42,9 +42,10 @@ def proposal_uuid(proposal_id: str) -> UUID:
     return pid
 
 
-def load_proposal(context: Context, pid: UUID) -> Proposal:
+def load_proposal(context: Context, pid: UUID, tenants: Scope = None) -> Proposal:
+    """The proposal, when it exists and its tenant is in `tenants`; else not_found, the same for both (SPEC §8)."""
     proposal = context.uow.get(Proposal, pid)
-    if proposal is None:
+    if proposal is None or (tenants is not None and proposal.state.tenant_id not in tenants):
         raise not_found("proposal", str(pid))
     return proposal
 

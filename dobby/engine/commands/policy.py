@@ -13,7 +13,7 @@ from uuid import UUID
 
 from msgspec import Meta, structs
 
-from dobby.engine.commands.context import Context, transaction
+from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
 from dobby.engine.kernel.canonical import freeze_id_for, policy_id_for
 from dobby.engine.kernel.clock import parse_moment, rfc3339
 from dobby.engine.kernel.errors import InvalidInputError, InvalidStateError, Violation, not_found
@@ -59,8 +59,9 @@ class StopAnswer(View, frozen=True, kw_only=True):
 class PolicyCommands:
     context: Context
 
-    def declare_freeze(self, body: DeclareFreeze, *, actor: str) -> tuple[FreezeAnswer, bool]:
+    def declare_freeze(self, body: DeclareFreeze, *, actor: str, tenants: Scope = None) -> tuple[FreezeAnswer, bool]:
         """The freeze and whether it was created now (False: the same freeze was already declared)."""
+        require_tenant(tenants, body.tenant_id)
         context = self.context
         context.require_mode("freeze")
         now = context.now()
@@ -114,10 +115,12 @@ class PolicyCommands:
         assert lifted is not None
         return _freeze_answer(lifted.view(), position)
 
-    def stop(self, body: TenantAction, *, actor: str) -> StopAnswer:
+    def stop(self, body: TenantAction, *, actor: str, tenants: Scope = None) -> StopAnswer:
+        require_tenant(tenants, body.tenant_id)
         return self._stop_or_resume(body, "stop", actor)
 
-    def resume(self, body: TenantAction, *, actor: str) -> StopAnswer:
+    def resume(self, body: TenantAction, *, actor: str, tenants: Scope = None) -> StopAnswer:
+        require_tenant(tenants, body.tenant_id)
         return self._stop_or_resume(body, "resume", actor)
 
     def _stop_or_resume(self, body: TenantAction, action: Literal["stop", "resume"], actor: str) -> StopAnswer:

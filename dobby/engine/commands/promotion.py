@@ -9,7 +9,7 @@ from uuid import UUID
 
 from msgspec import Meta, structs
 
-from dobby.engine.commands.context import Context, transaction
+from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
 from dobby.engine.commands.loading import (
     ProposalAnswer,
     answer,
@@ -97,7 +97,8 @@ class PromotionCommands:
     context: Context
     approvals: ApprovalSource
 
-    def propose(self, body: Propose, *, actor: str) -> tuple[ProposalAnswer, bool]:
+    def propose(self, body: Propose, *, actor: str, tenants: Scope = None) -> tuple[ProposalAnswer, bool]:
+        require_tenant(tenants, body.tenant_id)
         context = self.context
         uow = context.uow
         context.require_mode("propose")
@@ -190,14 +191,14 @@ class PromotionCommands:
             violations.append(Violation("required", "the replay named no change: give `change`", "change"))
         return given or {}, False
 
-    def approve_check(self, body: ProposalRef, *, actor: str) -> CheckAnswer:
+    def approve_check(self, body: ProposalRef, *, actor: str, tenants: Scope = None) -> CheckAnswer:
         self.context.require_mode("approve_check")
-        return self._check(proposal_uuid(body.proposal_id), actor=actor)
+        return self._check(proposal_uuid(body.proposal_id), tenants, actor=actor)
 
     @transaction
-    def _check(self, now: datetime, pid: UUID, *, actor: str) -> CheckAnswer:
+    def _check(self, now: datetime, pid: UUID, tenants: Scope, *, actor: str) -> CheckAnswer:
         context, uow = self.context, self.context.uow
-        proposal = load_proposal(context, pid)
+        proposal = load_proposal(context, pid, tenants)
         if proposal.state.state not in (lifecycle.GENERATED, lifecycle.REPLAY_VALIDATED):
             raise InvalidStateError(
                 f"proposal {pid} is {proposal.state.state}; approve-check needs generated or replay_validated"

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from msgspec import Meta
 
-from dobby.engine.commands.context import Context, transaction
+from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
 from dobby.engine.commands.what_if import WhatIf, WhatIfAnswer, judge_what_if
 from dobby.engine.kernel.canonical import content_hash, replay_budget_id_for, replay_id_for, target_id_for
 from dobby.engine.kernel.clock import rfc3339
@@ -166,8 +166,9 @@ class Identity:
 class ReplayCommands:
     context: Context
 
-    def evaluate(self, body: EvaluateReplay, *, actor: str) -> tuple[ReplayAnswer, bool]:
+    def evaluate(self, body: EvaluateReplay, *, actor: str, tenants: Scope = None) -> tuple[ReplayAnswer, bool]:
         """The answer, and whether it created the replay (False for a duplicate submission)."""
+        require_tenant(tenants, body.tenant_id)
         context = self.context
         context.require_mode("evaluate_replay")
         check_sizes(change=body.named_change)

@@ -13,7 +13,7 @@ from datetime import datetime
 from uuid import UUID
 
 from dobby.engine.commands.activation import ActivationCommands
-from dobby.engine.commands.context import Context, transaction
+from dobby.engine.commands.context import Context, Scope, transaction
 from dobby.engine.commands.loading import ProposalAnswer, answer, load_proposal, proposal_uuid
 from dobby.engine.commands.promotion import ProposalRef
 from dobby.engine.kernel.clock import parse_moment, parse_rfc3339, rfc3339
@@ -51,20 +51,22 @@ class ScheduleCommands:
     context: Context
     activations: ActivationCommands
 
-    def activate(self, body: Activate, *, actor: str) -> ProposalAnswer | ScheduledAnswer:
+    def activate(self, body: Activate, *, actor: str, tenants: Scope = None) -> ProposalAnswer | ScheduledAnswer:
         """Activate now (no `not_before`, or one already past), else schedule; a second schedule replaces the first."""
         if isinstance(body.not_before, UnsetType):
-            return self.activations.activate(ProposalRef(body.proposal_id), actor=actor)
+            return self.activations.activate(ProposalRef(body.proposal_id), actor=actor, tenants=tenants)
         context = self.context
         moment = parse_moment(body.not_before, "not_before")
         if moment <= context.now():
-            return self.activations.activate(ProposalRef(body.proposal_id), actor=actor)
+            return self.activations.activate(ProposalRef(body.proposal_id), actor=actor, tenants=tenants)
         mode = context.require_mode("propose")  # writes the proposal's stream: anything but warmup and observe_only
-        return self._schedule(proposal_uuid(body.proposal_id), moment, mode, actor)
+        return self._schedule(proposal_uuid(body.proposal_id), moment, mode, tenants, actor=actor)
 
     @transaction
-    def _schedule(self, now: datetime, pid: UUID, moment: datetime, mode: Mode, actor: str) -> ScheduledAnswer:
-        proposal = load_proposal(self.context, pid)
+    def _schedule(
+        self, now: datetime, pid: UUID, moment: datetime, mode: Mode, tenants: Scope, *, actor: str
+    ) -> ScheduledAnswer:
+        proposal = load_proposal(self.context, pid, tenants)
         state = proposal.state
         if mode < required_mode("activate"):
             message = f"effective mode {mode.name} forbids activate, which needs promotion_enabled"
@@ -80,13 +82,13 @@ class ScheduleCommands:
             proposal_id=str(pid), state=proposal.state.state, scheduled_for=rfc3339(moment), position=position
         )
 
-    def unschedule(self, body: ProposalRef, *, actor: str) -> ProposalAnswer:
+    def unschedule(self, body: ProposalRef, *, actor: str, tenants: Scope = None) -> ProposalAnswer:
         self.context.require_mode("propose")
-        return self._unschedule(proposal_uuid(body.proposal_id), actor)
+        return self._unschedule(proposal_uuid(body.proposal_id), tenants, actor=actor)
 
     @transaction
-    def _unschedule(self, now: datetime, pid: UUID, actor: str) -> ProposalAnswer:
-        proposal = load_proposal(self.context, pid)
+    def _unschedule(self, now: datetime, pid: UUID, tenants: Scope, *, actor: str) -> ProposalAnswer:
+        proposal = load_proposal(self.context, pid, tenants)
         if proposal.state.state != APPROVED or proposal.state.scheduled_for is None:
             raise InvalidStateError(f"proposal {pid} has no scheduled activation")
         proposal.unschedule(actor=actor, at=now)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from dobby.engine.commands.boundary import convert
-from dobby.engine.commands.context import Context, transaction
+from dobby.engine.commands.context import Context, Scope, transaction
 from dobby.engine.commands.loading import load_proposal, proposal_uuid, target_of
 from dobby.engine.kernel.errors import InvalidStateError, RuleViolationError, StaleReadError, Violation
 from dobby.engine.kernel.shapes import RecordId, Shape, View
@@ -48,16 +48,16 @@ class ObserveAnswer(View, frozen=True, kw_only=True):
 class WatchCommands:
     context: Context
 
-    def observe(self, body: Observe, *, actor: str) -> ObserveAnswer:
+    def observe(self, body: Observe, *, actor: str, tenants: Scope = None) -> ObserveAnswer:
         """Append an Observed event; on a regression, unless the proposal opted out, roll it back at once (actor
         dobby:watch), restoring the baseline without re-judging."""
         self.context.require_mode("observe")
-        return self._observe(proposal_uuid(body.proposal_id), body, actor=actor)
+        return self._observe(proposal_uuid(body.proposal_id), body, tenants, actor=actor)
 
     @transaction
-    def _observe(self, now: datetime, pid: UUID, body: Observe, *, actor: str) -> ObserveAnswer:
+    def _observe(self, now: datetime, pid: UUID, body: Observe, tenants: Scope, *, actor: str) -> ObserveAnswer:
         context = self.context
-        proposal = load_proposal(context, pid)
+        proposal = load_proposal(context, pid, tenants)
         state = proposal.state
         if state.state != ACTIVE:
             raise InvalidStateError(f"proposal {pid} is {state.state}; only an active proposal is observed")
