@@ -106,3 +106,21 @@ def test_an_aggregate_records_only_the_events_of_its_own_stream() -> None:
     with pytest.raises(AssertionError, match="Target does not record Spent"):
         target.record(Spent("2026-01-01T00:00:00.000000Z", "r", 60.0), actor="a", at=now)
     assert len(target.pending_events) == 1
+
+
+def test_no_isinstance_asks_whether_an_event_is_its_payload_struct() -> None:
+    """`isinstance(event, Approved)` is always false (the event's class is `Approved.Event`) and no type checker
+    says so: every such check names the derived class."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in sorted([*(root / "dobby").rglob("*.py"), *(root / "tests").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance" and len(node.args) == 2:
+                under_attribute = {id(sub.value) for sub in ast.walk(node.args[1]) if isinstance(sub, ast.Attribute)}
+                named = {
+                    name.id
+                    for name in ast.walk(node.args[1])
+                    if isinstance(name, ast.Name) and id(name) not in under_attribute
+                }
+                offenders += [f"{path.relative_to(root)}:{node.lineno} {name}" for name in named & set(EVENT_PAYLOADS)]
+    assert offenders == []
