@@ -52,6 +52,6 @@ class Receipts:
 
     def _generated(self, pid: UUID) -> list[Any]:
         events = self.uow.stream(pid)
-        if not events or not isinstance(events[0], Generated):
+        if not events or not isinstance(events[0], Generated.Event):
             raise not_found("proposal", str(pid))
         return events

@@ -29,7 +29,7 @@ class TargetsProjection(Projection):
         for recorded in batch:
             event = recorded.event
             stamp = {"updated_at": rfc3339(event.timestamp), "position": recorded.position}
-            if isinstance(event, TargetOpened):
+            if isinstance(event, TargetOpened.Event):
                 target = event.payload["target"]
                 row = {
                     "target_key": str(event.originator_id),
@@ -40,14 +40,14 @@ class TargetsProjection(Projection):
                     **stamp,
                 }
                 connection.execute(insert(table).values(row))
-            elif isinstance(event, ProposalWentLive | BaselineRestored):
-                if isinstance(event, ProposalWentLive):
+            elif isinstance(event, (ProposalWentLive.Event, BaselineRestored.Event)):
+                if isinstance(event, ProposalWentLive.Event):
                     values = _live("proposal", event.payload["change"], event.payload["proposal_id"])
                 else:
                     values = _live("baseline", event.payload["baseline"], None)
                 key = str(event.originator_id)
                 connection.execute(update(table).where(table.c.target_key == key).values(**values, **stamp))
-            elif isinstance(event, RevalidationRequired):
+            elif isinstance(event, RevalidationRequired.Event):
                 active = table.c.active_proposal_id == str(event.originator_id)
                 connection.execute(update(table).where(active).values(revalidate_required=True, **stamp))
 

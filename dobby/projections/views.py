@@ -82,7 +82,7 @@ class RunsProjection(RecordProjection):
     name = "runs"
     version = 2
     """2: run views carry `served`, and dobby_run_served indexes it by live_hash (SPEC §15)."""
-    event_type = RunRecorded
+    event_type = RunRecorded.Event
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {
@@ -95,7 +95,7 @@ class RunsProjection(RecordProjection):
         served = [
             {"seq": recorded.position, "item": index, "tenant_id": item["tenant_id"], "live_hash": item["live_hash"]}
             for recorded in batch
-            if isinstance(recorded.event, RunRecorded)
+            if isinstance(recorded.event, RunRecorded.Event)
             for index, item in enumerate(_served(recorded.event))
         ]
         if served:
@@ -117,7 +117,7 @@ class ReplaysProjection(RecordProjection):
     version = 3
     """2: views carry change_hash (SPEC §4.8); 3: metric results carry estimate, interval, confidence, inconclusive
     and needed_n (SPEC §14)."""
-    event_type = ReplayEvaluated
+    event_type = ReplayEvaluated.Event
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"replays": replays_table(metadata, "dobby_replays" + suffix)}
@@ -143,7 +143,7 @@ class ProposalsProjection(Projection):
         events = [r for r in batch if isinstance(r.event, PROPOSAL_EVENTS)]
         if not events:
             return
-        wanted = {str(r.event.originator_id) for r in events if not isinstance(r.event, Generated)}
+        wanted = {str(r.event.originator_id) for r in events if not isinstance(r.event, Generated.Event)}
         states: dict[str, ProposalState] = {}
         seqs: dict[str, int] = {}
         if wanted:
@@ -207,20 +207,20 @@ def counter_deltas(batch: Sequence[Recorded]) -> Counter[tuple[str, str]]:
     deltas: Counter[tuple[str, str]] = Counter()
     for recorded in batch:
         event, name = recorded.event, type(recorded.event).__name__
-        if isinstance(event, RunRecorded):
+        if isinstance(event, RunRecorded.Event):
             deltas[("dobby_intake_total", _labels(result="accepted"))] += 1
             if event.payload["learning_signal"]:
                 deltas[("dobby_learning_signals_total", _labels())] += 1
-        elif isinstance(event, ReplayEvaluated):
+        elif isinstance(event, ReplayEvaluated.Event):
             verdict = event.payload["verdict"]
             deltas[("dobby_replay_evaluations_total", _labels(verdict=verdict))] += 1
             if verdict == "revalidate_required":
                 deltas[("dobby_revalidate_required_total", _labels())] += 1
         elif isinstance(event, PROPOSAL_EVENTS) and name in TRANSITION_TARGETS:
             deltas[("dobby_proposal_transitions_total", _labels(to=TRANSITION_TARGETS[name]))] += 1
-            if isinstance(event, RolledBack) and event.actor == WATCH_ACTOR:
+            if isinstance(event, RolledBack.Event) and event.actor == WATCH_ACTOR:
                 deltas[("dobby_auto_rollbacks_total", _labels())] += 1
-            if isinstance(event, Blocked) and event.payload["reason"] == "approval_stale":
+            if isinstance(event, Blocked.Event) and event.payload["reason"] == "approval_stale":
                 deltas[("dobby_activation_denials_total", _labels(reason="approval_stale"))] += 1
     return deltas
 

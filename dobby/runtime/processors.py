@@ -110,7 +110,7 @@ class ProvenancePublisher:
             if not batch:
                 return 0
             for recorded in batch:
-                if isinstance(recorded.event, Approved):
+                if isinstance(recorded.event, Approved.Event):
                     self.sink.append(self.record_for(recorded.event))
             set_position(connection, self.store.tracking, BOBBIN, batch[-1].position)
         return len(batch)

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-import msgspec
 import pytest
 
 from dobby.engine.kernel.canonical import content_hash, proposal_id_for
 from dobby.engine.kernel.errors import DobbyError, RuleViolationError
 from dobby.engine.kernel.shapes import TargetRef
+from dobby.engine.model.chain import EventPayload
 from dobby.engine.model.proposal import Generated, Proposal
 from tests.support import CHANGE, TARGET, World, make_world, passed_replay, propose_body, replay_body
 
@@ -163,7 +163,7 @@ class TestTheBindingsChangeHash:
         assert explained["change_hash"] == spec_hash(CHANGE) and explained["change_judged"] is True
 
 
-class OldGenerated(msgspec.Struct, frozen=True):
+class OldGenerated(EventPayload, frozen=True):
     """A Generated payload as releases before change_hash stored it (no change_hash, no change_judged)."""
 
     tenant_id: str
@@ -183,7 +183,7 @@ class OldGenerated(msgspec.Struct, frozen=True):
     auto_rollback: bool = True
 
 
-OldGenerated.__name__ = "Generated"
+OldGenerated.Event = Generated.Event  # recorded as the Generated event it was then
 
 
 class TestProposalsFromBeforeChangeHash:
@@ -207,7 +207,7 @@ class TestProposalsFromBeforeChangeHash:
             expires_at="2099-01-01T00:00:00.000000Z",
             request_hash="sha256:old",
         )
-        proposal = Proposal.start(Generated, id=pid, payload=payload, actor="p", at=world.clock())
+        proposal = Proposal.start(payload, id=pid, actor="p", at=world.clock())
         world.uow.save(proposal)
         return world.get_proposal(str(pid))
 

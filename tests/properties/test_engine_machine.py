@@ -41,20 +41,12 @@ from dobby.engine.kernel.clock import parse_rfc3339
 from dobby.engine.kernel.errors import DobbyError
 from dobby.engine.kernel.ports import Approval, ApproverRef
 from dobby.engine.model.payloads import payload_problem
-from dobby.engine.model.policy import (
-    ActivationsResumed,
-    ActivationsStopped,
-    FreezeDeclared,
-    FreezeLifted,
-    PolicyOpened,
-    TenantPolicy,
-    hold_on,
-)
+from dobby.engine.model.policy import TenantPolicy, hold_on
 from dobby.engine.model.proposal import Proposal
 from dobby.engine.rules.lifecycle import ACTIVE, TERMINAL_STATES, next_state
 from tests.support import World, make_world, propose_body, replay_body, reset_postgres
 
-POLICY_EVENTS = (PolicyOpened, FreezeDeclared, FreezeLifted, ActivationsStopped, ActivationsResumed)
+POLICY_EVENTS = TenantPolicy.events
 
 TENANTS = ("acme", "beta")
 TARGET_IDS = ("greeting", "router")

@@ -84,7 +84,11 @@ class AuditQueries:
             message = "as_of_version must be ≥ 1"
             raise InvalidInputError(message, [Violation("out_of_range", message, "as_of_version")])
         events = self.context.uow.stream(pid)
-        if not events or not isinstance(events[0], Generated) or not _visible(events[0].payload["tenant_id"], tenants):
+        if (
+            not events
+            or not isinstance(events[0], Generated.Event)
+            or not _visible(events[0].payload["tenant_id"], tenants)
+        ):
             raise not_found("proposal", proposal_id)
         positions = stream_positions(self.context.uow.log, pid)
         return proposal_history(str(pid), events, positions, as_of_version=as_of_version, as_of=as_of)

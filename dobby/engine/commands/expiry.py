@@ -8,7 +8,7 @@ from uuid import UUID
 
 from dobby.engine.commands.context import PROCESSOR_ACTOR, Context, transaction
 from dobby.engine.commands.loading import ProposalAnswer, answer, detached, load_proposal, proposal_uuid
-from dobby.engine.model.payloads import ExpiryReason
+from dobby.engine.model.proposal import ExpiryReason
 from dobby.engine.rules import lifecycle
 
 

@@ -17,7 +17,8 @@ from dobby.engine.kernel.canonical import run_id_for
 from dobby.engine.kernel.errors import DobbyError, RuleViolationError, ServiceUnavailableError
 from dobby.engine.kernel.ports import EvidenceSource, UpstreamUnavailableError
 from dobby.engine.kernel.shapes import Hash, View
-from dobby.engine.model.run import Run, RunRecorded
+from dobby.engine.model.chain import ChainedCreated
+from dobby.engine.model.run import Run
 from dobby.engine.rules.intake import (
     IntakeSignal,
     check_intake,
@@ -61,7 +62,7 @@ class PreparedRun:
         run: Run = Run.from_first(self.recorded(evidence_digest, actor, context))
         return run
 
-    def recorded(self, evidence_digest: str | None, actor: str, context: Context) -> RunRecorded:
+    def recorded(self, evidence_digest: str | None, actor: str, context: Context) -> ChainedCreated:
         return Run.recorded(
             self.run_id,
             self.body,

@@ -18,7 +18,7 @@ from dobby.engine.kernel.canonical import freeze_id_for, policy_id_for
 from dobby.engine.kernel.clock import parse_moment, rfc3339
 from dobby.engine.kernel.errors import InvalidInputError, InvalidStateError, Violation, not_found
 from dobby.engine.kernel.shapes import UNSET, Identifier, Moment, Reason, Shape, UnsetType, View, is_identifier
-from dobby.engine.model import payloads as stored
+from dobby.engine.model import policy as stored
 from dobby.engine.model.policy import FreezeFile, FreezeView, PolicyState, TenantPolicy
 from dobby.engine.store.unit_of_work import parse_uuid
 

@@ -39,7 +39,7 @@ from dobby.engine.kernel.shapes import (
     UnsetType,
     View,
 )
-from dobby.engine.model import payloads as stored
+from dobby.engine.model import proposal as stored
 from dobby.engine.model.chain import ChainedAggregate
 from dobby.engine.model.proposal import Proposal
 from dobby.engine.model.replay import Replay

@@ -27,7 +27,7 @@ from dobby.engine.kernel.shapes import (
     UnsetType,
     View,
 )
-from dobby.engine.model import payloads as stored
+from dobby.engine.model import replay as stored
 from dobby.engine.model.chain import ChainedAggregate
 from dobby.engine.model.ledger import Ledger
 from dobby.engine.model.proposal import Proposal

@@ -25,7 +25,7 @@ from dobby.engine.kernel.errors import (
     Violation,
 )
 from dobby.engine.kernel.shapes import UNSET, Moment, RecordId, Shape, UnsetType, View
-from dobby.engine.model import payloads as stored
+from dobby.engine.model import proposal as stored
 from dobby.engine.rules.lifecycle import APPROVED
 from dobby.engine.rules.modes import Mode, required_mode
 

@@ -12,7 +12,7 @@ from dobby.engine.commands.context import Context, Scope, transaction
 from dobby.engine.commands.loading import load_proposal, proposal_uuid, target_of
 from dobby.engine.kernel.errors import InvalidStateError, RuleViolationError, StaleReadError, Violation
 from dobby.engine.kernel.shapes import RecordId, Shape, View
-from dobby.engine.model import payloads as stored
+from dobby.engine.model import proposal as stored
 from dobby.engine.model.chain import ChainedAggregate
 from dobby.engine.model.replay import Replay
 from dobby.engine.rules.judgement import (

@@ -1,9 +1,15 @@
-"""Hash-chained events and the aggregate base every dobby stream uses (SPEC §3)."""
+"""Hash-chained events and the aggregate base every dobby stream uses (SPEC §3).
+
+An event is declared once, as its payload Struct (`EventPayload`): its name, its fields, its meaning. The class the
+aggregate records and the log stores (a `ChainedEvent`) is derived from it by `chained`, one call per stream, the
+way the library's DCB examples declare a decision as a Struct and wrap it in the log's envelope.
+"""
 
 from __future__ import annotations
 
+import types
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -54,8 +60,24 @@ def legacy_chain_hash(stream_id: UUID, version: int, event_type: str, payload: d
     )
 
 
+class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An event payload or a part of one: every field required (optional ones are stored as null)."""
+
+
+class EventPayload(Payload, frozen=True):
+    """The declaration of one event type: its name, its fields (the payload it stores) and its docstring. `Event` is
+    the class its stream records it as, derived by `chained`."""
+
+    if TYPE_CHECKING:  # set by chained (a Struct class attribute, not a field)
+        Event: ClassVar[type[ChainedEvent]]
+
+
 class ChainedEvent(AggregateEvent):
-    """A fact in one stream: who caused it, what it says, and its link in the stream's hash chain."""
+    """A fact in one stream: who caused it, what it says (its payload as stored, the dict its hash covers), and its
+    link in the stream's hash chain."""
+
+    if TYPE_CHECKING:  # set by chained: the Struct this event class was derived from
+        payload_type: ClassVar[type[EventPayload]]
 
     actor: str
     payload: dict[str, Any]
@@ -106,36 +128,23 @@ class ChainedAggregate(Aggregate, Generic[State]):
     if TYPE_CHECKING:  # declared for the type checker only: class annotations would make this a dataclass
         state: State
         last_hash: str
+        events: ClassVar[tuple[type[ChainedEvent], ...]]  # what the stream records, set by chained
 
     @staticmethod
     def evolve(state: Any, event: ChainedEvent) -> Any:
         raise NotImplementedError
 
     @classmethod
-    def start(
-        cls,
-        event_class: type[ChainedCreated],
-        *,
-        id: UUID,
-        payload: msgspec.Struct,
-        actor: str,
-        at: datetime,
-    ) -> Any:
+    def start(cls, payload: EventPayload, *, id: UUID, actor: str, at: datetime) -> Any:
         """A new stream: the aggregate holding its first event, pending until it is saved."""
-        return cls.from_first(cls.first_event(event_class, id=id, payload=payload, actor=actor, at=at))
+        return cls.from_first(cls.first_event(payload, id=id, actor=actor, at=at))
 
     @classmethod
-    def first_event(
-        cls,
-        event_class: type[ChainedCreated],
-        *,
-        id: UUID,
-        payload: msgspec.Struct,
-        actor: str,
-        at: datetime,
-    ) -> ChainedCreated:
+    def first_event(cls, payload: EventPayload, *, id: UUID, actor: str, at: datetime) -> ChainedCreated:
         """The first event of a new stream, without the aggregate: enough for a writer that only saves it."""
-        data = _stored(payload, event_class)
+        event_class = cls._event_class(payload)
+        assert issubclass(event_class, ChainedCreated), f"{event_class.__name__} does not open a stream"
+        data = _stored(payload)
         return event_class(  # type: ignore[call-arg]
             originator_topic=_topic(cls),
             originator_id=id,
@@ -156,9 +165,11 @@ class ChainedAggregate(Aggregate, Generic[State]):
         aggregate.pending_events.append(event)
         return aggregate
 
-    def record(self, event_class: type[ChainedEvent], *, payload: msgspec.Struct, actor: str, at: datetime) -> None:
+    def record(self, payload: EventPayload, *, actor: str, at: datetime) -> None:
+        """Record the event `payload` declares, as the next link of this stream's chain."""
+        event_class = self._event_class(payload)
         version = self.version + 1
-        data = _stored(payload, event_class)
+        data = _stored(payload)
         self.trigger_event(
             event_class,
             timestamp=at,
@@ -168,12 +179,42 @@ class ChainedAggregate(Aggregate, Generic[State]):
             event_hash=chain_hash(self.id, version, event_class.__name__, at, actor, data, self.last_hash),
         )
 
+    @classmethod
+    def _event_class(cls, payload: EventPayload) -> type[ChainedEvent]:
+        event_class = type(payload).Event
+        assert event_class in cls.events, f"{cls.__name__} does not record {event_class.__name__}"
+        return event_class
 
-def _stored(payload: msgspec.Struct, event_class: type[ChainedEvent]) -> dict[str, Any]:
-    """The payload as it is stored: its type (dobby.engine.model.payloads) is named like the event it belongs to."""
-    assert type(payload).__name__ == event_class.__name__, (type(payload).__name__, event_class.__name__)
+
+def _stored(payload: EventPayload) -> dict[str, Any]:
+    """The payload as it is stored, and as its hash covers it."""
     data: dict[str, Any] = msgspec.to_builtins(payload)
     return data
+
+
+def chained(
+    aggregate: type[ChainedAggregate[Any]], log_module: str, first: type[EventPayload], *then: type[EventPayload]
+) -> tuple[type[ChainedEvent], ...]:
+    """The events of `aggregate`'s stream, each derived from its payload type (`first` opens the stream): a
+    ChainedCreated or ChainedEvent subclass named and documented like it, set as its `Event`. The aggregate and
+    every event keep the name they were first written with from `log_module` (named_in_log)."""
+    events = (_derived(first, ChainedCreated), *(_derived(kind, ChainedEvent) for kind in then))
+    aggregate.events = events
+    named_in_log(log_module, aggregate, *events)
+    return events
+
+
+def _derived(payload: type[EventPayload], base: type[ChainedEvent]) -> type[ChainedEvent]:
+    namespace = {
+        "__module__": payload.__module__,
+        "__qualname__": payload.__qualname__,
+        "__doc__": payload.__doc__,
+        "payload_type": payload,
+    }
+    event = types.new_class(payload.__name__, (base,), exec_body=lambda body: body.update(namespace))
+    assert issubclass(event, base)
+    payload.Event = event
+    return event
 
 
 def named_in_log(module: str, *classes: type) -> None:

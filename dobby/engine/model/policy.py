@@ -14,10 +14,50 @@ from fnmatch import fnmatchcase
 from uuid import UUID
 
 from dobby.engine.kernel.clock import parse_rfc3339, rfc3339
-from dobby.engine.kernel.shapes import View
-from dobby.engine.model import payloads as stored
-from dobby.engine.model.chain import ChainedAggregate, ChainedCreated, ChainedEvent, named_in_log
+from dobby.engine.kernel.shapes import RecordId, Timestamp, View
+from dobby.engine.model.chain import ChainedAggregate, ChainedEvent, EventPayload, chained
 from dobby.engine.rules.holds import Hold
+
+
+class PolicyOpened(EventPayload, frozen=True):
+    """The tenant's policy stream began (with its first freeze or stop)."""
+
+    tenant_id: str
+
+
+class FreezeDeclared(EventPayload, frozen=True):
+    """Activations of the matching targets are held back for a window."""
+
+    freeze_id: RecordId
+    targets: str
+    starts_at: Timestamp
+    ends_at: Timestamp
+    reason: str
+
+
+class FreezeLifted(EventPayload, frozen=True):
+    """A freeze ended before its time."""
+
+    freeze_id: RecordId
+    reason: str
+
+
+class ActivationsStopped(EventPayload, frozen=True):
+    """Every activation of the tenant is held back until resumed (the emergency stop)."""
+
+    reason: str
+
+
+class ActivationsResumed(EventPayload, frozen=True):
+    """The emergency stop ended."""
+
+    reason: str
+
+
+class FreezeFiled(EventPayload, frozen=True):
+    """A freeze's id names this one-event stream, which says whose policy holds it (a DELETE names only the id)."""
+
+    tenant_id: str
 
 
 class FreezeView(View, frozen=True):
@@ -92,37 +132,17 @@ def hold_on(state: PolicyState | None, target: dict[str, str], now: datetime) ->
     return None
 
 
-class PolicyOpened(ChainedCreated):
-    """The tenant's policy stream began (with its first freeze or stop)."""
-
-
-class FreezeDeclared(ChainedEvent):
-    """Activations of the matching targets are held back for a window."""
-
-
-class FreezeLifted(ChainedEvent):
-    """A freeze ended before its time."""
-
-
-class ActivationsStopped(ChainedEvent):
-    """Every activation of the tenant is held back until resumed (the emergency stop)."""
-
-
-class ActivationsResumed(ChainedEvent):
-    """The emergency stop ended."""
-
-
 class TenantPolicy(ChainedAggregate[PolicyState]):
     @staticmethod
     def evolve(state: PolicyState | None, event: ChainedEvent) -> PolicyState:
         payload, at = event.payload, rfc3339(event.timestamp)
-        if isinstance(event, PolicyOpened):
+        if isinstance(event, PolicyOpened.Event):
             return PolicyState(tenant_id=payload["tenant_id"])
         assert state is not None
-        if isinstance(event, FreezeDeclared):
+        if isinstance(event, FreezeDeclared.Event):
             freeze = Freeze(tenant_id=state.tenant_id, declared_by=event.actor, declared_at=at, **payload)
             return replace(state, freezes=(*state.freezes, freeze))
-        if isinstance(event, FreezeLifted):
+        if isinstance(event, FreezeLifted.Event):
             lifted = [
                 replace(f, lifted_at=at, lifted_by=event.actor, lift_reason=payload["reason"])
                 if f.freeze_id == payload["freeze_id"]
@@ -130,57 +150,48 @@ class TenantPolicy(ChainedAggregate[PolicyState]):
                 for f in state.freezes
             ]
             return replace(state, freezes=tuple(lifted))
-        if isinstance(event, ActivationsStopped):
+        if isinstance(event, ActivationsStopped.Event):
             return replace(state, stop=Stop(payload["reason"], event.actor, at))
-        assert isinstance(event, ActivationsResumed)
+        assert isinstance(event, ActivationsResumed.Event)
         return replace(state, stop=None)
 
     @classmethod
     def open(cls, policy_id: UUID, tenant_id: str, *, actor: str, at: datetime) -> TenantPolicy:
-        policy: TenantPolicy = cls.start(
-            PolicyOpened, id=policy_id, payload=stored.PolicyOpened(tenant_id), actor=actor, at=at
-        )
+        policy: TenantPolicy = cls.start(PolicyOpened(tenant_id), id=policy_id, actor=actor, at=at)
         return policy
 
-    def declare(self, freeze: stored.FreezeDeclared, *, actor: str, at: datetime) -> None:
-        self.record(FreezeDeclared, payload=freeze, actor=actor, at=at)
+    def declare(self, freeze: FreezeDeclared, *, actor: str, at: datetime) -> None:
+        self.record(freeze, actor=actor, at=at)
 
     def lift(self, freeze_id: str, reason: str, *, actor: str, at: datetime) -> None:
-        self.record(FreezeLifted, payload=stored.FreezeLifted(freeze_id, reason), actor=actor, at=at)
+        self.record(FreezeLifted(freeze_id, reason), actor=actor, at=at)
 
     def stop(self, reason: str, *, actor: str, at: datetime) -> None:
-        self.record(ActivationsStopped, payload=stored.ActivationsStopped(reason), actor=actor, at=at)
+        self.record(ActivationsStopped(reason), actor=actor, at=at)
 
     def resume(self, reason: str, *, actor: str, at: datetime) -> None:
-        self.record(ActivationsResumed, payload=stored.ActivationsResumed(reason), actor=actor, at=at)
-
-
-class FreezeFiled(ChainedCreated):
-    """A freeze's id names this one-event stream, which says whose policy holds it (a DELETE names only the id)."""
+        self.record(ActivationsResumed(reason), actor=actor, at=at)
 
 
 class FreezeFile(ChainedAggregate[str]):
     @staticmethod
     def evolve(state: str | None, event: ChainedEvent) -> str:
-        assert isinstance(event, FreezeFiled)
+        assert isinstance(event, FreezeFiled.Event)
         return str(event.payload["tenant_id"])
 
     @classmethod
     def open(cls, freeze_id: UUID, tenant_id: str, *, actor: str, at: datetime) -> FreezeFile:
-        filed: FreezeFile = cls.start(
-            FreezeFiled, id=freeze_id, payload=stored.FreezeFiled(tenant_id), actor=actor, at=at
-        )
+        filed: FreezeFile = cls.start(FreezeFiled(tenant_id), id=freeze_id, actor=actor, at=at)
         return filed
 
 
-named_in_log(
-    "dobby.engine.policy",
+chained(
     TenantPolicy,
+    "dobby.engine.policy",
     PolicyOpened,
     FreezeDeclared,
     FreezeLifted,
     ActivationsStopped,
     ActivationsResumed,
-    FreezeFile,
-    FreezeFiled,
 )
+chained(FreezeFile, "dobby.engine.policy", FreezeFiled)

@@ -2,234 +2,142 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from dobby.engine.kernel.canonical import content_hash
-from dobby.engine.kernel.clock import parse_rfc3339, rfc3339
+from dobby.engine.kernel.clock import rfc3339
 from dobby.engine.kernel.errors import InvalidStateError
 from dobby.engine.kernel.ports import Approval
-from dobby.engine.kernel.shapes import Hash, Risk, TargetRef, Timestamp, View
-from dobby.engine.model import payloads as stored
-from dobby.engine.model.chain import ChainedAggregate, ChainedCreated, ChainedEvent, named_in_log
+from dobby.engine.kernel.shapes import Hash, Identifier, RecordId, Risk, TargetRef, Timestamp
+from dobby.engine.model.approvals import Granted, WarpAnswer
+from dobby.engine.model.chain import ChainedAggregate, ChainedEvent, EventPayload, Payload, chained
+from dobby.engine.model.proposal_state import ProposalState as ProposalState  # noqa: PLC0414 (the stream's face)
+from dobby.engine.model.proposal_state import ProposalView as ProposalView  # noqa: PLC0414 (the stream's face)
 from dobby.engine.rules.approval import ApprovalJudgement
-from dobby.engine.rules.lifecycle import APPROVED, OPEN_STATES, next_state
+from dobby.engine.rules.judgement import MetricResult
+from dobby.engine.rules.lifecycle import APPROVED, next_state
+from dobby.engine.rules.summaries import Summary
+
+ApprovalOutcome = Literal[
+    "approved", "pending", "unavailable", "insufficient_approver", "rejected", "mismatched", "expired"
+]
+ExpiryReason = Literal["ttl", "revalidate_required"]
 
 
-class ApproverView(View, frozen=True):
-    id: str
-    kind: str
+class SkippedGuard(Payload, frozen=True):
+    guard: str
+    reason: str
 
 
-class ApprovalView(View, frozen=True):
-    id: str
-    approver: str
-    kind: str
-    approvers: list[ApproverView]
-    expires_at: Timestamp
+class Generated(EventPayload, frozen=True):
+    """A passed replay was admitted as a proposal."""
 
-
-class ProposalView(View, frozen=True):
-    """A proposal as it stands (SPEC §4.8)."""
-
-    proposal_id: str
-    tenant_id: str
+    tenant_id: Identifier
     target: TargetRef
     risk: Risk
-    state: str
-    replay_id: str
+    replay_id: RecordId
     candidate_hash: Hash
-    change_hash: Hash
-    """The hash of `change` (SPEC §3), judged or not."""
-    change_judged: bool | None
-    """Whether the replay judged this change; null for proposals generated before change_hash existed."""
     provenance_hash: Hash
     family_versions: dict[str, str]
     change: dict[str, Any]
     baseline: dict[str, Any]
     rationale: str | None
-    approval_requirement: str
-    approval: ApprovalView | None
+    approval_requirement: Literal["human", "any"]
     revalidate_required: bool
-    auto_rollback: bool
-    scheduled_for: Timestamp | None
-    created_at: Timestamp
-    updated_at: Timestamp
     expires_at: Timestamp
-    activated_at: Timestamp | None
-    version: int
-
-
-@dataclass(frozen=True)
-class ProposalState:
-    proposal_id: str
-    tenant_id: str
-    target: dict[str, str]
-    risk: str
-    state: str
-    replay_id: str
-    candidate_hash: str
-    provenance_hash: str
-    family_versions: dict[str, str]
-    change: dict[str, Any]
-    baseline: dict[str, Any]
-    rationale: str | None
-    approval_requirement: str
-    approval: dict[str, Any] | None
-    revalidate_required: bool
-    created_at: str
-    updated_at: str
-    expires_at: str
-    activated_at: str | None
-    version: int
-    request_hash: str
-    proposed_by: str = ""
-    """The actor of the Generated event: never counted among its approvers (SPEC §12)."""
-    auto_rollback: bool = True
-    """Whether an observed regression rolls the active proposal back by itself (SPEC §12)."""
-    scheduled_for: str | None = None
-    """When a scheduled activation fires (SPEC §12)."""
-    skipped_guards: tuple[str, ...] = ()
-    """The guards that held the scheduled activation back when it last tried."""
-    change_hash: str | None = None
-    """The hash of `change`; None only in a fold stored before change_hash existed (the view computes it)."""
+    request_hash: Hash
+    auto_rollback: bool = True  # absent from proposals generated before SPEC §12
+    change_hash: Hash | None = None
+    """The hash of `change` (SPEC §3); absent from proposals generated before custody by content hash."""
     change_judged: bool | None = None
-    """Whether the replay judged the change; None for proposals generated before change_hash existed."""
-
-    @property
-    def content_hash(self) -> str:
-        """The hash of the change this proposal would put live (SPEC §3)."""
-        return self.change_hash or content_hash(self.change)
-
-    @property
-    def binding_needs_change_hash(self) -> bool:
-        """An approval must name the change itself when the replay did not judge it (SPEC §4.5)."""
-        return self.change_judged is False
-
-    observed_n: dict[str, int] | None = None
-    """The n of each summary in the latest observation: the next one is cumulative, so never smaller (SPEC §14)."""
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
-
-    def is_past_ttl(self, now: datetime) -> bool:
-        return parse_rfc3339(self.expires_at) <= now
-
-    def approval_expired(self, now: datetime) -> bool:
-        return self.approval is None or parse_rfc3339(self.approval["expires_at"]) <= now
-
-    def view(self) -> ProposalView:
-        granted = self.approval
-        return ProposalView(
-            proposal_id=self.proposal_id,
-            tenant_id=self.tenant_id,
-            target=TargetRef(self.target["type"], self.target["id"]),
-            risk=self.risk,  # type: ignore[arg-type]
-            state=self.state,
-            replay_id=self.replay_id,
-            candidate_hash=self.candidate_hash,
-            change_hash=self.content_hash,
-            change_judged=self.change_judged,
-            provenance_hash=self.provenance_hash,
-            family_versions=self.family_versions,
-            change=self.change,
-            baseline=self.baseline,
-            rationale=self.rationale,
-            approval_requirement=self.approval_requirement,
-            approval=None if granted is None else _approval_view(granted),
-            revalidate_required=self.revalidate_required,
-            auto_rollback=self.auto_rollback,
-            scheduled_for=self.scheduled_for,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            expires_at=self.expires_at,
-            activated_at=self.activated_at,
-            version=self.version,
-        )
+    """Whether the replay judged this very change (SPEC §4.4); absent (null) before custody by content hash."""
 
 
-def _approval_view(granted: dict[str, Any]) -> ApprovalView:
-    """An approval as it was stored; one stored before quorums has its one approver as the list."""
-    approvers = granted.get("approvers") or [{"id": granted["approver"], "kind": granted["kind"]}]
-    return ApprovalView(
-        granted["id"],
-        granted["approver"],
-        granted["kind"],
-        [ApproverView(one["id"], one["kind"]) for one in approvers],
-        granted["expires_at"],
-    )
-
-
-class Generated(ChainedCreated):
-    """A passed replay was admitted as a proposal."""
-
-
-class ReplayValidated(ChainedEvent):
+class ReplayValidated(EventPayload, frozen=True):
     """approve-check re-verified the replay evidence the proposal is bound to."""
 
+    checks: list[str]
 
-class ApprovalChecked(ChainedEvent):
+
+class ApprovalChecked(EventPayload, frozen=True):
     """approve-check asked Warp and the answer changed nothing (pending, unavailable, insufficient approver)."""
 
+    outcome: ApprovalOutcome
+    reasons: list[str]
+    approval: WarpAnswer | None
 
-class Approved(ChainedEvent):
+
+class Approved(EventPayload, frozen=True):
     """Warp approved the proposal's exact binding in time, by a sufficient approver."""
 
+    outcome: Literal["approved"]
+    approval: Granted
 
-class Blocked(ChainedEvent):
+
+class Blocked(EventPayload, frozen=True):
     """The proposal can never go live: its evidence or its approval failed."""
 
+    reason: str
+    reasons: list[str]
+    from_state: Literal["generated", "replay_validated", "approved"]
+    approval: WarpAnswer | None
 
-class Activated(ChainedEvent):
+
+class Activated(EventPayload, frozen=True):
     """The proposal became the target's active change."""
 
+    approval_id: str | None
+    change_hash: Hash | None = None
+    """The hash of the content that went live; absent from activations stored before."""
 
-class RolledBack(ChainedEvent):
-    """The active proposal was withdrawn and the target's baseline restored."""
+
+class RolledBack(EventPayload, frozen=True):
+    """The active proposal was withdrawn and the target's baseline re"""
+
+    reason: str
+    restored_baseline: dict[str, Any]
 
 
-class Expired(ChainedEvent):
+class Expired(EventPayload, frozen=True):
     """An open proposal outlived its TTL or needed revalidation."""
 
+    reason: ExpiryReason
 
-class RevalidationRequired(ChainedEvent):
+
+class RevalidationRequired(EventPayload, frozen=True):
     """A replay or Fabric drift made the proposal's evidence stale; the proposal is flagged."""
 
+    reason: str
 
-class Observed(ChainedEvent):
+
+class Observed(EventPayload, frozen=True):
     """Live metrics of the active proposal, judged against its replay's baseline and contract (SPEC §12)."""
 
+    metrics: dict[str, float | Summary]
+    verdict: Literal["healthy", "regressed"]
+    metric_results: list[MetricResult]
 
-class ActivationScheduled(ChainedEvent):
+
+class ActivationScheduled(EventPayload, frozen=True):
     """The approved proposal is to be activated by the processor at `not_before` (SPEC §12)."""
 
+    not_before: Timestamp
 
-class ActivationUnscheduled(ChainedEvent):
+
+class ActivationUnscheduled(EventPayload, frozen=True):
     """The scheduled activation was cancelled."""
 
+    scheduled_for: Timestamp
 
-class ActivationSkipped(ChainedEvent):
+
+class ActivationSkipped(EventPayload, frozen=True):
     """At its time the scheduled activation was held back by these guards; it tries again each interval."""
 
-
-PROPOSAL_EVENTS: tuple[type[ChainedEvent], ...] = (
-    Generated,
-    ReplayValidated,
-    ApprovalChecked,
-    Approved,
-    Blocked,
-    Activated,
-    RolledBack,
-    Expired,
-    RevalidationRequired,
-    Observed,
-    ActivationScheduled,
-    ActivationUnscheduled,
-    ActivationSkipped,
-)
+    scheduled_for: Timestamp
+    failed: list[SkippedGuard]
 
 
 def _apply(state: ProposalState, event: ChainedEvent) -> ProposalState:
@@ -237,19 +145,19 @@ def _apply(state: ProposalState, event: ChainedEvent) -> ProposalState:
     moved = next_state(state.state, event.type_name)
     assert moved is not None, f"{event.type_name} from {state.state}"
     updated = replace(state, state=moved, updated_at=rfc3339(event.timestamp), version=event.originator_version)
-    if isinstance(event, Approved):
+    if isinstance(event, Approved.Event):
         return replace(updated, approval=payload["approval"])
-    if isinstance(event, ActivationScheduled):
+    if isinstance(event, ActivationScheduled.Event):
         return replace(updated, scheduled_for=payload["not_before"], skipped_guards=())
-    if isinstance(event, ActivationSkipped):
+    if isinstance(event, ActivationSkipped.Event):
         return replace(updated, skipped_guards=tuple(failed["guard"] for failed in payload["failed"]))
-    if moved != APPROVED or isinstance(event, ActivationUnscheduled):  # nothing is scheduled any more
+    if moved != APPROVED or isinstance(event, ActivationUnscheduled.Event):  # nothing is scheduled any more
         updated = replace(updated, scheduled_for=None, skipped_guards=())
-    if isinstance(event, Activated):
+    if isinstance(event, Activated.Event):
         return replace(updated, activated_at=rfc3339(event.timestamp))
-    if isinstance(event, RevalidationRequired):
+    if isinstance(event, RevalidationRequired.Event):
         return replace(updated, revalidate_required=True)
-    if isinstance(event, Observed):
+    if isinstance(event, Observed.Event):
         sizes = {name: value["n"] for name, value in payload["metrics"].items() if isinstance(value, dict)}
         return replace(updated, observed_n=sizes or state.observed_n)
     return updated
@@ -258,7 +166,7 @@ def _apply(state: ProposalState, event: ChainedEvent) -> ProposalState:
 class Proposal(ChainedAggregate[ProposalState]):
     @staticmethod
     def evolve(state: ProposalState | None, event: ChainedEvent) -> ProposalState:
-        if isinstance(event, Generated):
+        if isinstance(event, Generated.Event):
             at = rfc3339(event.timestamp)
             payload = event.payload
             if payload.get("change_hash") is None:  # generated before change_hash: the hash of its change
@@ -278,91 +186,80 @@ class Proposal(ChainedAggregate[ProposalState]):
         return _apply(state, event)
 
     @classmethod
-    def generate(cls, proposal_id: UUID, generated: stored.Generated, *, actor: str, at: datetime) -> Proposal:
-        proposal: Proposal = cls.start(Generated, id=proposal_id, payload=generated, actor=actor, at=at)
+    def generate(cls, proposal_id: UUID, generated: Generated, *, actor: str, at: datetime) -> Proposal:
+        proposal: Proposal = cls.start(generated, id=proposal_id, actor=actor, at=at)
         return proposal
 
-    def _move(self, event_class: type[ChainedEvent], payload: stored.Payload, actor: str, at: datetime) -> None:
-        if next_state(self.state.state, event_class.__name__) is None:
-            raise InvalidStateError(
-                f"proposal {self.id} is {self.state.state}; {event_class.__name__} is not allowed from there"
-            )
-        self.record(event_class, payload=payload, actor=actor, at=at)
+    def _move(self, payload: EventPayload, actor: str, at: datetime) -> None:
+        """Record `payload`'s event if the lifecycle allows it from the proposal's state (SPEC §1)."""
+        name = type(payload).__name__
+        if next_state(self.state.state, name) is None:
+            raise InvalidStateError(f"proposal {self.id} is {self.state.state}; {name} is not allowed from there")
+        self.record(payload, actor=actor, at=at)
 
     def validate_replay(self, checks: list[str], *, actor: str, at: datetime) -> None:
-        self._move(ReplayValidated, stored.ReplayValidated(checks), actor, at)
+        self._move(ReplayValidated(checks), actor, at)
 
     def block(
         self, reason: str, reasons: list[str], *, actor: str, at: datetime, approval: Approval | None = None
     ) -> None:
         from_state: Any = self.state.state
-        self._move(Blocked, stored.Blocked(reason, reasons, from_state, _warp(approval)), actor, at)
+        self._move(Blocked(reason, reasons, from_state, WarpAnswer.of(approval)), actor, at)
 
     def note_approval_check(
         self, judgement: ApprovalJudgement, approval: Approval | None, *, actor: str, at: datetime
     ) -> None:
-        payload = stored.ApprovalChecked(judgement.outcome, list(judgement.reasons), _warp(approval))
-        self._move(ApprovalChecked, payload, actor, at)
+        self._move(ApprovalChecked(judgement.outcome, list(judgement.reasons), WarpAnswer.of(approval)), actor, at)
 
     def approve(self, approval: Approval, *, actor: str, at: datetime) -> None:
-        granted = stored.Granted(
-            id=approval.approval_id,
-            approver=approval.approver_id,
-            kind=approval.approver_kind,
-            approvers=[stored.Approver(one.id, one.kind) for one in approval.all_approvers],
-            decided_at=rfc3339(approval.decided_at),
-            expires_at=rfc3339(approval.expires_at),
-            binding=_binding(approval),
-        )
-        self._move(Approved, stored.Approved("approved", granted), actor, at)
+        self._move(Approved("approved", Granted.of(approval)), actor, at)
 
     def activate(self, *, actor: str, at: datetime) -> None:
         assert self.state.state == APPROVED and not self.state.approval_expired(at)
-        self._move(Activated, stored.Activated(self.approval_id, self.state.content_hash), actor, at)
+        self._move(Activated(self.approval_id, self.state.content_hash), actor, at)
 
     def schedule(self, not_before: str, *, actor: str, at: datetime) -> None:
-        self._move(ActivationScheduled, stored.ActivationScheduled(not_before), actor, at)
+        self._move(ActivationScheduled(not_before), actor, at)
 
     def unschedule(self, *, actor: str, at: datetime) -> None:
         assert self.state.scheduled_for is not None
-        self._move(ActivationUnscheduled, stored.ActivationUnscheduled(self.state.scheduled_for), actor, at)
+        self._move(ActivationUnscheduled(self.state.scheduled_for), actor, at)
 
-    def skip_activation(self, failed: list[stored.SkippedGuard], *, actor: str, at: datetime) -> None:
+    def skip_activation(self, failed: list[SkippedGuard], *, actor: str, at: datetime) -> None:
         assert self.state.scheduled_for is not None
-        self._move(ActivationSkipped, stored.ActivationSkipped(self.state.scheduled_for, failed), actor, at)
+        self._move(ActivationSkipped(self.state.scheduled_for, failed), actor, at)
 
-    def observe(self, observed: stored.Observed, *, actor: str, at: datetime) -> None:
-        self._move(Observed, observed, actor, at)
+    def observe(self, observed: Observed, *, actor: str, at: datetime) -> None:
+        self._move(observed, actor, at)
 
     def roll_back(self, reason: str, *, actor: str, at: datetime) -> None:
-        self._move(RolledBack, stored.RolledBack(reason, self.state.baseline), actor, at)
+        self._move(RolledBack(reason, self.state.baseline), actor, at)
 
-    def expire(self, reason: stored.ExpiryReason, *, actor: str, at: datetime) -> None:
-        self._move(Expired, stored.Expired(reason), actor, at)
+    def expire(self, reason: ExpiryReason, *, actor: str, at: datetime) -> None:
+        self._move(Expired(reason), actor, at)
 
     def require_revalidation(self, reason: str, *, actor: str, at: datetime) -> None:
-        self._move(RevalidationRequired, stored.RevalidationRequired(reason), actor, at)
+        self._move(RevalidationRequired(reason), actor, at)
 
     @property
     def approval_id(self) -> str | None:
         return None if self.state.approval is None else str(self.state.approval["id"])
 
 
-def _warp(approval: Approval | None) -> stored.WarpAnswer | None:
-    if approval is None:
-        return None
-    return stored.WarpAnswer(
-        approval_id=approval.approval_id,
-        decision=approval.decision,
-        approver=stored.Approver(approval.approver_id, approval.approver_kind),
-        binding=_binding(approval),
-        decided_at=rfc3339(approval.decided_at),
-        expires_at=rfc3339(approval.expires_at),
-    )
-
-
-def _binding(approval: Approval) -> stored.Binding:
-    return stored.Binding(approval.candidate_hash, approval.provenance_hash, approval.change_hash)
-
-
-named_in_log("dobby.engine.proposal", Proposal, *PROPOSAL_EVENTS)
+PROPOSAL_EVENTS = chained(
+    Proposal,
+    "dobby.engine.proposal",
+    Generated,
+    ReplayValidated,
+    ApprovalChecked,
+    Approved,
+    Blocked,
+    Activated,
+    RolledBack,
+    Expired,
+    RevalidationRequired,
+    Observed,
+    ActivationScheduled,
+    ActivationUnscheduled,
+    ActivationSkipped,
+)

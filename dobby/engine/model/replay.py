@@ -4,15 +4,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
 
-from dobby.engine.kernel.shapes import Hash, TargetRef, Timestamp, View
-from dobby.engine.model import payloads as stored
-from dobby.engine.model.chain import ChainedAggregate, ChainedCreated, ChainedEvent, named_in_log
-from dobby.engine.rules.judgement import MetricResult, MetricRule, Verdict, flip_point
+from dobby.engine.kernel.shapes import Hash, Identifier, TargetRef, Timestamp, View
+from dobby.engine.model.chain import ChainedAggregate, ChainedEvent, EventPayload, chained
+from dobby.engine.rules.judgement import MetricResult, MetricRule, Metrics, ThresholdContract, Verdict, flip_point
+
+
+class ReplayEvaluated(EventPayload, frozen=True):
+    """A candidate was judged against its baseline."""
+
+    tenant_id: Identifier
+    target: TargetRef
+    family_versions: dict[str, str]
+    metrics: Metrics
+    threshold_contract: ThresholdContract
+    workload_similar: bool
+    run_ids: list[str]
+    verdict: Literal["passed", "rejected", "revalidate_required", "inconclusive"]
+    reasons: list[str]
+    metric_results: list[MetricResult]
+    candidate_hash: Hash
+    provenance_hash: Hash
+    request_hash: Hash
+    evaluated_at: Timestamp
+    change: dict[str, Any] | None = None
+    """The candidate configuration that was judged (SPEC §4.3); absent from replays stored before."""
+    change_hash: Hash | None = None
+    """Its hash, inside candidate_hash; null when the replay named no change."""
 
 
 class ReplayView(View, frozen=True):
@@ -85,20 +107,16 @@ class ReplayState:
         return msgspec.convert(result, MetricResult)
 
 
-class ReplayEvaluated(ChainedCreated):
-    """A candidate was judged against its baseline."""
-
-
 class Replay(ChainedAggregate[ReplayState]):
     @staticmethod
     def evolve(state: ReplayState | None, event: ChainedEvent) -> ReplayState:
-        assert isinstance(event, ReplayEvaluated)
+        assert isinstance(event, ReplayEvaluated.Event)
         return ReplayState(replay_id=str(event.originator_id), **event.payload)
 
     @classmethod
-    def evaluate(cls, replay_id: UUID, evaluated: stored.ReplayEvaluated, *, actor: str, at: datetime) -> Replay:
-        replay: Replay = cls.start(ReplayEvaluated, id=replay_id, payload=evaluated, actor=actor, at=at)
+    def evaluate(cls, replay_id: UUID, evaluated: ReplayEvaluated, *, actor: str, at: datetime) -> Replay:
+        replay: Replay = cls.start(evaluated, id=replay_id, actor=actor, at=at)
         return replay
 
 
-named_in_log("dobby.engine.replay", Replay, ReplayEvaluated)
+chained(Replay, "dobby.engine.replay", ReplayEvaluated)

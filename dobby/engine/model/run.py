@@ -9,9 +9,20 @@ from uuid import UUID
 
 from dobby.engine.kernel.clock import rfc3339
 from dobby.engine.kernel.shapes import GuardrailDecision, Hash, Outcome, ServedContent, TargetRef, Timestamp, View
-from dobby.engine.model import payloads as stored
-from dobby.engine.model.chain import ChainedAggregate, ChainedCreated, ChainedEvent, named_in_log
+from dobby.engine.model.chain import ChainedAggregate, ChainedCreated, ChainedEvent, EventPayload, chained
 from dobby.engine.rules.intake import IntakeSignal
+
+
+class RunRecorded(EventPayload, frozen=True):
+    """A trace passed intake and was stored."""
+
+    body: IntakeSignal
+    run_hash: Hash
+    provenance_hash: Hash
+    sampled: bool
+    learning_signal: bool
+    evidence_digest: str | None
+    recorded_at: Timestamp
 
 
 class RunView(View, frozen=True):
@@ -71,14 +82,10 @@ class RunState:
         )
 
 
-class RunRecorded(ChainedCreated):
-    """A trace passed intake and was stored."""
-
-
 class Run(ChainedAggregate[RunState]):
     @staticmethod
     def evolve(state: RunState | None, event: ChainedEvent) -> RunState:
-        assert isinstance(event, RunRecorded)
+        assert isinstance(event, RunRecorded.Event)
         return RunState(run_id=str(event.originator_id), **event.payload)
 
     @classmethod
@@ -100,9 +107,9 @@ class Run(ChainedAggregate[RunState]):
         evidence_digest: str | None,
         actor: str,
         at: datetime,
-    ) -> RunRecorded:
+    ) -> ChainedCreated:
         """The stream's one event; the intake path saves it without building the aggregate."""
-        payload = stored.RunRecorded(
+        payload = RunRecorded(
             body=body,
             run_hash=run_hash,
             provenance_hash=provenance_hash,
@@ -111,9 +118,7 @@ class Run(ChainedAggregate[RunState]):
             evidence_digest=evidence_digest,
             recorded_at=rfc3339(at),
         )
-        event = cls.first_event(RunRecorded, id=run_id, payload=payload, actor=actor, at=at)
-        assert isinstance(event, RunRecorded)
-        return event
+        return cls.first_event(payload, id=run_id, actor=actor, at=at)
 
 
-named_in_log("dobby.engine.run", Run, RunRecorded)
+chained(Run, "dobby.engine.run", RunRecorded)

@@ -14,9 +14,50 @@ from uuid import UUID
 from dobby.engine.kernel.canonical import content_hash
 from dobby.engine.kernel.clock import rfc3339
 from dobby.engine.kernel.errors import ConflictError
-from dobby.engine.kernel.shapes import Hash, TargetRef, View
-from dobby.engine.model import payloads as stored
-from dobby.engine.model.chain import ChainedAggregate, ChainedCreated, ChainedEvent, named_in_log
+from dobby.engine.kernel.shapes import Hash, RecordId, TargetRef, View
+from dobby.engine.model.chain import ChainedAggregate, ChainedEvent, EventPayload, chained
+
+
+class TargetOpened(EventPayload, frozen=True):
+    """A target got its first proposal or replay."""
+
+    tenant_id: str
+    target: TargetRef
+
+
+class ProposalAttached(EventPayload, frozen=True):
+    """A new proposal for this target is in play."""
+
+    proposal_id: RecordId
+
+
+class ProposalDetached(EventPayload, frozen=True):
+    """A proposal reached a terminal state and left play."""
+
+    proposal_id: RecordId
+
+
+class ProposalWentLive(EventPayload, frozen=True):
+    """A proposal became the target's one active change; its baseline is stored for rollback."""
+
+    proposal_id: RecordId
+    change: dict[str, Any]
+    baseline: dict[str, Any]
+    change_hash: Hash | None = None
+    """The hash of `change`; absent from events stored before."""
+
+
+class BaselineRestored(EventPayload, frozen=True):
+    """The active proposal was rolled back and the stored baseline is live again."""
+
+    proposal_id: RecordId
+    baseline: dict[str, Any]
+
+
+class RevalidationDemanded(EventPayload, frozen=True):
+    """A replay for this target was judged revalidate_required."""
+
+    replay_id: RecordId
 
 
 class TargetView(View, frozen=True):
@@ -67,40 +108,16 @@ class TargetState:
         )
 
 
-class TargetOpened(ChainedCreated):
-    """A target got its first proposal or replay."""
-
-
-class ProposalAttached(ChainedEvent):
-    """A new proposal for this target is in play."""
-
-
-class ProposalDetached(ChainedEvent):
-    """A proposal reached a terminal state and left play."""
-
-
-class ProposalWentLive(ChainedEvent):
-    """A proposal became the target's one active change; its baseline is stored for rollback."""
-
-
-class BaselineRestored(ChainedEvent):
-    """The active proposal was rolled back and the stored baseline is live again."""
-
-
-class RevalidationDemanded(ChainedEvent):
-    """A replay for this target was judged revalidate_required."""
-
-
 def _evolve(state: TargetState, event: ChainedEvent) -> TargetState:
     payload = event.payload
     proposal_id = str(payload.get("proposal_id"))
-    if isinstance(event, ProposalAttached):
+    if isinstance(event, ProposalAttached.Event):
         return replace(state, in_play=(*state.in_play, proposal_id))
-    if isinstance(event, ProposalDetached):
+    if isinstance(event, ProposalDetached.Event):
         return replace(state, in_play=tuple(p for p in state.in_play if p != proposal_id))
-    if isinstance(event, ProposalWentLive):
+    if isinstance(event, ProposalWentLive.Event):
         return replace(state, active_proposal_id=proposal_id, live_config=payload["change"], restored_baseline=None)
-    if isinstance(event, BaselineRestored):
+    if isinstance(event, BaselineRestored.Event):
         return replace(
             state,
             active_proposal_id=None,
@@ -108,14 +125,14 @@ def _evolve(state: TargetState, event: ChainedEvent) -> TargetState:
             restored_baseline=payload["baseline"],
             in_play=tuple(p for p in state.in_play if p != proposal_id),
         )
-    assert isinstance(event, RevalidationDemanded)
+    assert isinstance(event, RevalidationDemanded.Event)
     return replace(state, revalidation_demanded_at=rfc3339(event.timestamp))
 
 
 class Target(ChainedAggregate[TargetState]):
     @staticmethod
     def evolve(state: TargetState | None, event: ChainedEvent) -> TargetState:
-        if isinstance(event, TargetOpened):
+        if isinstance(event, TargetOpened.Event):
             return TargetState(
                 tenant_id=event.payload["tenant_id"],
                 target=event.payload["target"],
@@ -131,20 +148,16 @@ class Target(ChainedAggregate[TargetState]):
     @classmethod
     def open(cls, target_id: UUID, tenant_id: str, target: dict[str, str], *, actor: str, at: datetime) -> Target:
         opened: Target = cls.start(
-            TargetOpened,
-            id=target_id,
-            payload=stored.TargetOpened(tenant_id, TargetRef(target["type"], target["id"])),
-            actor=actor,
-            at=at,
+            TargetOpened(tenant_id, TargetRef(target["type"], target["id"])), id=target_id, actor=actor, at=at
         )
         return opened
 
     def attach(self, proposal_id: str, *, actor: str, at: datetime) -> None:
-        self.record(ProposalAttached, payload=stored.ProposalAttached(proposal_id), actor=actor, at=at)
+        self.record(ProposalAttached(proposal_id), actor=actor, at=at)
 
     def detach(self, proposal_id: str, *, actor: str, at: datetime) -> None:
         if proposal_id in self.state.in_play:
-            self.record(ProposalDetached, payload=stored.ProposalDetached(proposal_id), actor=actor, at=at)
+            self.record(ProposalDetached(proposal_id), actor=actor, at=at)
 
     def go_live(
         self, proposal_id: str, change: dict[str, Any], baseline: dict[str, Any], *, actor: str, at: datetime
@@ -152,20 +165,19 @@ class Target(ChainedAggregate[TargetState]):
         active = self.state.active_proposal_id
         if active is not None:
             raise ConflictError(f"proposal {active} is already active on this target")
-        payload = stored.ProposalWentLive(proposal_id, change, baseline, content_hash(change))
-        self.record(ProposalWentLive, payload=payload, actor=actor, at=at)
+        self.record(ProposalWentLive(proposal_id, change, baseline, content_hash(change)), actor=actor, at=at)
 
     def restore_baseline(self, proposal_id: str, baseline: dict[str, Any], *, actor: str, at: datetime) -> None:
         assert self.state.active_proposal_id == proposal_id
-        self.record(BaselineRestored, payload=stored.BaselineRestored(proposal_id, baseline), actor=actor, at=at)
+        self.record(BaselineRestored(proposal_id, baseline), actor=actor, at=at)
 
     def demand_revalidation(self, replay_id: str, *, actor: str, at: datetime) -> None:
-        self.record(RevalidationDemanded, payload=stored.RevalidationDemanded(replay_id), actor=actor, at=at)
+        self.record(RevalidationDemanded(replay_id), actor=actor, at=at)
 
 
-named_in_log(
-    "dobby.engine.target",
+chained(
     Target,
+    "dobby.engine.target",
     TargetOpened,
     ProposalAttached,
     ProposalDetached,
