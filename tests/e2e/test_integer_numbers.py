@@ -53,24 +53,26 @@ def intake_text(world: SystemWorld, count: str) -> str:
 
 
 @pytest.mark.backends(["sqlite", "postgres"])
-def test_an_intake_written_with_2_0_then_with_2_is_a_duplicate(app: tuple[SystemWorld, AppClient]) -> None:
+def test_a_number_outside_an_integer_field_is_held_and_hashed_as_written(app: tuple[SystemWorld, AppClient]) -> None:
+    """SPEC §3: `1` is not `1.0`, and bodies are hashed as given: only an integer field reads `2.0` as 2."""
     world, client = app
-    first_status, first = send(client, "signals/intake", intake_text(world, "2.0"))
-    second_status, second = send(client, "signals/intake", intake_text(world, "2"))
-    assert (first_status, first["duplicate"]) == (201, False), first
-    assert (second_status, second["duplicate"]) == (200, True), second
-    assert (first["run_id"], first["run_hash"]) == (second["run_id"], second["run_hash"])
-    assert first["run_hash"] == INTEGER_INTAKE_RUN_HASH  # what the body written with `2` got before this change
+    status, with_digits = send(client, "signals/intake", intake_text(world, "2"))
+    assert status == 201 and with_digits["run_hash"] == INTEGER_INTAKE_RUN_HASH, with_digits  # as before this change
+    status, with_fraction = send(client, "signals/intake", intake_text(world, "2.0"))
+    assert (status, with_fraction["duplicate"]) == (201, False), with_fraction
+    assert with_fraction["run_hash"] != with_digits["run_hash"]
 
 
 @pytest.mark.backends(["sqlite", "postgres"])
-@pytest.mark.parametrize("written", ["1e0", "10e-1", "-0.0", "4105.0"])
-def test_every_way_of_writing_an_integer_finds_the_same_run(app: tuple[SystemWorld, AppClient], written: str) -> None:
+@pytest.mark.parametrize("written", ["4e2", "400.0", "4.00e2", "40000e-2"])
+def test_every_way_of_writing_an_integer_field_finds_the_same_replay(
+    app: tuple[SystemWorld, AppClient], written: str
+) -> None:
     world, client = app
-    as_digits = str(int(float(written)))
-    _, first = send(client, "signals/intake", intake_text(world, as_digits))
-    status, again = send(client, "signals/intake", intake_text(world, written))
-    assert (status, again["duplicate"], again["run_id"]) == (200, True, first["run_id"]), again
+    text = json.dumps(replay_body(world.families, metrics=SUMMARIES, threshold_contract=CONTRACT))
+    _, first = send(client, "replay/evaluate", text)
+    status, again = send(client, "replay/evaluate", text.replace('"n": 400', f'"n": {written}'))
+    assert (status, again["duplicate"], again["replay_id"]) == (200, True, first["replay_id"]), again
 
 
 @pytest.mark.backends(["sqlite", "postgres"])

@@ -2,16 +2,16 @@
 
 One pass of msgspec decodes and validates against the command's type (which refuses lone surrogates, non-finite
 numbers, wrong types, unknown fields); dobby's own I-JSON rules close what a type cannot say: duplicate member
-names, U+0000 anywhere, integers beyond ±2^53, nesting deeper than 32 levels. A number whose fractional part is
-zero (`2.0`, `1e3`) is the integer it equals, as JSON Schema reads it: an integer field takes it, and it is held
-and hashed as that integer wherever it stands (docs/DECISIONS.md, "Integers written with a fraction").
+names, U+0000 anywhere, integers beyond ±2^53, nesting deeper than 32 levels. A field typed as an integer takes a
+number whose fractional part is zero (`2.0`, `1e3`) as that integer, as JSON Schema reads it; everywhere else a
+number is held as it was written, so `1.0` stays a double (SPEC §3: `1` is not `1.0`; docs/DECISIONS.md, "Integers
+written with a fraction").
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 import types
 import typing
 from collections.abc import Hashable, Iterator
@@ -19,17 +19,16 @@ from functools import cache
 from typing import Any, TypeVar, cast
 
 import msgspec
+import msgspec.inspect as types_of
 
 from dobby.engine.kernel.errors import InvalidInputError, MalformedInputError, Violation
-from dobby.engine.kernel.shapes import MAX_DEPTH, MAX_SAFE_INTEGER, integer_of
+from dobby.engine.kernel.shapes import MAX_DEPTH, MAX_SAFE_INTEGER
 
 T = TypeVar("T")
 
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _FIELD = re.compile(r"field `(?P<name>[^`]+)`")
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?')
-"""A string or a number of JSON text: numbers are rewritten only outside strings."""
 
 
 class _RefusalError(Exception):
@@ -46,15 +45,19 @@ def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
 def decode(raw: bytes, kind: type[T]) -> T:
     """`raw` as a `kind`: MalformedInputError (400) for what is not I-JSON, InvalidInputError (422) naming the
     first offending field for what does not fit the type or the hygiene rules."""
-    _integral.found = False
     generic = _strict_json(raw)
-    typed = _integers_written_as_integers(raw) if _integral.found else raw
-    return _typed(raw, typed, generic, kind)
+    try:
+        return _typed(raw, raw, generic, kind)
+    except InvalidInputError:
+        integral = _integers_where_typed(generic, _type_info(cast(Hashable, kind)))
+        if integral is generic:
+            raise
+        return _typed(raw, msgspec.json.encode(integral), generic, kind)
 
 
 def convert(value: Any, kind: type[T]) -> T:
     """A Python value (a test's dict, a stored payload) as a `kind`, through the same rules as the wire, its
-    numbers kept as they are (a stored `2.0` is not read back as `2`)."""
+    numbers kept as they are (a stored payload is read as it was stored)."""
     try:
         raw = msgspec.json.encode(value)
     except (TypeError, OverflowError, ValueError) as error:
@@ -110,35 +113,50 @@ def _safe_integer(text: str) -> int:
     return value
 
 
-class _Integral(threading.local):
-    found = False
-    """Whether the body being decoded on this thread wrote an integer with a fraction or an exponent."""
+@cache
+def _type_info(kind: Any) -> types_of.Type:
+    return types_of.type_info(kind)
 
 
-_integral = _Integral()
-
-
-def _number(text: str) -> int | float:
-    """A JSON number with a fraction or an exponent: the integer it equals when that is one within ±2^53."""
-    value = integer_of(text)
-    if value is None or abs(value) > MAX_SAFE_INTEGER:
-        return float(text)
-    _integral.found = True
+def _integers_where_typed(value: Any, shape: types_of.Type) -> Any:
+    """`value` (a decoded body) with each double whose fraction is zero, within ±2^53, standing where `shape` wants
+    an integer, turned into that integer; `value` itself when there was none (JSON Schema: `2.0` is an integer)."""
+    while isinstance(shape, types_of.Metadata):
+        shape = shape.type
+    if isinstance(value, float):
+        wants_integer = isinstance(shape, types_of.IntType) or (
+            isinstance(shape, types_of.UnionType)
+            and any(isinstance(arm, types_of.IntType) for arm in shape.types)
+            and not any(isinstance(arm, types_of.FloatType) for arm in shape.types)
+        )
+        if wants_integer and value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
+            return int(value)
+        return value
+    if isinstance(shape, types_of.UnionType):
+        for arm in shape.types:
+            changed = _integers_where_typed(value, arm)
+            if changed is not value:
+                return changed
+        return value
+    if isinstance(value, dict):
+        if isinstance(shape, types_of.StructType):
+            kinds = {field.encode_name: field.type for field in shape.fields}
+            return _changed(
+                value, {key: _integers_where_typed(item, kinds[key]) for key, item in value.items() if key in kinds}
+            )
+        if isinstance(shape, types_of.DictType):
+            return _changed(value, {key: _integers_where_typed(item, shape.value_type) for key, item in value.items()})
+    if isinstance(value, list) and isinstance(shape, types_of.ListType | types_of.SetType | types_of.VarTupleType):
+        items = [_integers_where_typed(item, shape.item_type) for item in value]
+        return items if any(new is not old for new, old in zip(items, value, strict=True)) else value
     return value
 
 
-def _integers_written_as_integers(raw: bytes) -> bytes:
-    """`raw` with each number that equals an integer within ±2^53 written as that integer's digits; strings,
-    other numbers and every other byte as they were, so every later check reads what the client sent."""
-    return _TOKEN.sub(_as_integer, raw.decode("utf-8")).encode("utf-8")
-
-
-def _as_integer(match: re.Match[str]) -> str:
-    token = match[0]
-    if token[0] == '"':
-        return token
-    value = _number(token) if any(mark in token for mark in ".eE") else None
-    return str(value) if isinstance(value, int) else token
+def _changed(value: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
+    """`value` with `items` in place of its members, or `value` itself when none of them changed."""
+    if all(items[key] is value[key] for key in items):
+        return value
+    return {**value, **items}
 
 
 class _Beyond:
@@ -192,9 +210,7 @@ def _nul_paths(value: Any, path: str = "") -> Iterator[str]:
             yield from _nul_paths(item, f"{path}[{index}]")
 
 
-_STRICT = json.JSONDecoder(
-    object_pairs_hook=_unique_members, parse_int=_safe_integer, parse_float=_number, parse_constant=_constant
-)
+_STRICT = json.JSONDecoder(object_pairs_hook=_unique_members, parse_int=_safe_integer, parse_constant=_constant)
 _MARKING = json.JSONDecoder(object_pairs_hook=_unique_members, parse_int=_marked_integer, parse_constant=_constant)
 
 
