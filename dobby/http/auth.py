@@ -12,6 +12,7 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Bas
 from starlette.requests import HTTPConnection
 
 from dobby.adapters.tokens_file import ROLES, TokensFileError, read_entries
+from dobby.engine.commands.context import require_tenant
 from dobby.http.errors import HttpError
 from dobby.http.sessions import SESSION_COOKIE, SessionCodec
 
@@ -36,9 +37,9 @@ class Principal(BaseUser):
         return self.tenants is None or tenant in self.tenants
 
     def require_tenant(self, tenant: Any) -> None:
-        if not isinstance(tenant, str) or self.may_see(tenant):
-            return
-        raise HttpError(403, "forbidden", f"token {self.name!r} may not act for tenant {tenant!r}")
+        """A read naming a tenant outside the token's is 403, by the engine's one rule (commands.context)."""
+        if isinstance(tenant, str):
+            require_tenant(self.tenants, tenant)
 
 
 ANONYMOUS_ROLES = ROLES

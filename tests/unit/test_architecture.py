@@ -48,15 +48,27 @@ def room_of(module: str) -> str:
 
 
 def imports(path: Path) -> list[str]:
-    """The dobby modules a file imports (`from dobby.x import y` names y when y is a module)."""
+    """The dobby modules a file imports (`from dobby.x import y` names y when y is a module), relative imports read
+    as the absolute ones they are; TYPE_CHECKING and function-level imports count like any other."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append(node.module)
-            found += [f"{node.module}.{alias.name}" for alias in node.names if f"{node.module}.{alias.name}" in MODULES]
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(path, node.module, node.level)
+            found.append(module)
+            found += [f"{module}.{alias.name}" for alias in node.names if f"{module}.{alias.name}" in MODULES]
     return found
+
+
+def _absolute(path: Path, module: str | None, level: int) -> str:
+    if level == 0:
+        return module or ""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    base = package[: len(package) - (level - 1)]
+    return ".".join([*base, module] if module else base)
 
 
 MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}

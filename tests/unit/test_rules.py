@@ -16,7 +16,7 @@ from dobby.engine.model.proposal import ProposalState
 from dobby.engine.rules.admission import check_admission, check_target
 from dobby.engine.rules.approval import ApprovalJudgement, approval_requirement, approvers_needed, judge_approval
 from dobby.engine.rules.guards import activation_guards
-from dobby.engine.rules.lifecycle import OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, next_state
+from dobby.engine.rules.lifecycle import OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, actions_in, next_state
 from dobby.engine.rules.modes import Manifest, Mode, align, effective_mode
 from dobby.engine.rules.windows import allowance
 
@@ -339,3 +339,16 @@ class TestFreezesAndTheStop:
         failed = [g for g in guards if not g.passed]
         assert [(g.name, g.code) for g in failed] == [("not_frozen", "frozen")]
         assert "f1" in failed[0].reason and "holiday" in failed[0].reason
+
+
+def test_the_operator_actions_a_state_offers_come_from_the_transition_table() -> None:
+    offered = {state: actions_in(state) for state in STATES}
+    assert offered == {
+        "generated": ("approve-check",),
+        "replay_validated": ("approve-check",),
+        "approved": ("activate",),
+        "active": ("rollback",),
+        "rolled_back": (),
+        "blocked": (),
+        "expired": (),
+    }

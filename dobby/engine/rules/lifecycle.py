@@ -43,6 +43,21 @@ NON_TRANSITIONS: Final[dict[str, frozenset[str]]] = {
 }
 
 
+OPERATOR_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "approve-check": ("ReplayValidated", "Approved"),
+    "activate": ("Activated",),
+    "rollback": ("RolledBack",),
+}
+"""What an operator may ask of a proposal (SPEC §4.5–§4.7), by the transitions each can make."""
+
+
+def actions_in(state: str) -> tuple[str, ...]:
+    """The operator actions a proposal in `state` can take: those whose transitions start there."""
+    return tuple(
+        action for action, events in OPERATOR_ACTIONS.items() if any((state, event) in TRANSITIONS for event in events)
+    )
+
+
 def next_state(state: str | None, event_type: str) -> str | None:
     """The state after `event_type` from `state`, or None when the lifecycle does not allow it."""
     if event_type in NON_TRANSITIONS:

@@ -16,7 +16,7 @@ from dobby.engine.commands.what_if import WhatIf
 from dobby.engine.kernel.errors import DobbyError, NotFoundError
 from dobby.engine.kernel.shapes import UNSET
 from dobby.engine.rules.judgement import ThresholdContract
-from dobby.http.auth import principal_for
+from dobby.http.auth import Principal, principal_for
 from dobby.http.console.read_pages import ReadPages, require_visible
 from dobby.http.console.web import Message, RefusedError, csrf_refusal, form_of, refusal_of
 from dobby.http.errors import status_of
@@ -39,28 +39,29 @@ class ActionPages:
         refusal = csrf_refusal(request, form)
         if refusal is not None:
             raise RefusedError(403, f"Refused: {refusal}. Nothing was changed.")
-        view = await call(self.services.engine.audit.get_proposal, proposal_id)
-        require_visible(principal, view.tenant_id, "proposal", proposal_id)
         try:
-            message = await self._command(action, proposal_id, form.get("reason", "").strip(), principal.name)
+            message = await self._command(action, proposal_id, form.get("reason", "").strip(), principal)
             status = 200
+        except NotFoundError:
+            raise  # unknown, or another tenant's: the same 404 page (SPEC §8)
         except DobbyError as error:
             message, status = refusal_of(error), status_of(error)
         return await self.pages.proposal_page(request, principal, proposal_id, message, status)
 
-    async def _command(self, action: str, proposal_id: str, reason: str, actor: str) -> Message:
-        engine = self.services.engine
+    async def _command(self, action: str, proposal_id: str, reason: str, principal: Principal) -> Message:
+        engine, actor, tenants = self.services.engine, principal.name, principal.tenants
+        ref = ProposalRef(proposal_id)
         if action == "approve-check":
-            checked = await call(engine.promotions.approve_check, ProposalRef(proposal_id), actor=actor)
+            checked = await call(engine.promotions.approve_check, ref, actor=actor, tenants=tenants)
             reasons = tuple(checked.reasons)
             return Message(True, f"Approve-check: outcome {checked.approval_outcome}; state {checked.state}.", reasons)
         if action == "activate":
-            active = await call(engine.activations.activate, ProposalRef(proposal_id), actor=actor)
+            active = await call(engine.activations.activate, ref, actor=actor, tenants=tenants)
             return Message(True, f"Activated: the proposal is {active.state}.")
         if not reason:
             return Message(False, "Refused: a reason is required to roll back. Nothing was changed.")
         body = decode(msgspec.json.encode({"proposal_id": proposal_id, "reason": reason}), Rollback)
-        rolled = await call(engine.activations.rollback, body, actor=actor)
+        rolled = await call(engine.activations.rollback, body, actor=actor, tenants=tenants)
         return Message(True, f"Rolled back: the proposal is {rolled.state}; the baseline is live again.")
 
     async def what_if(self, request: Request) -> Response:

@@ -114,16 +114,16 @@ class PolicyPages:
                 policy.lift_freeze, form.get("freeze_id", ""), reason, tenants=principal.tenants, actor=actor
             )
             return f"Lifted freeze {lifted.freeze_id}."
-        tenant = form.get("tenant_id", "").strip()
-        principal.require_tenant(tenant)
+        tenant, tenants = form.get("tenant_id", "").strip(), principal.tenants
         if action == "freeze":
             body: dict[str, Any] = {"tenant_id": tenant, "ends_at": _utc(form.get("ends_at", "")), "reason": reason}
             if form.get("targets", "").strip():
                 body["targets"] = form["targets"].strip()
             if form.get("starts_at", "").strip():
                 body["starts_at"] = _utc(form["starts_at"])
-            declared, _ = await call(policy.declare_freeze, convert(body, DeclareFreeze), actor=actor)
+            declared, _ = await call(policy.declare_freeze, convert(body, DeclareFreeze), actor=actor, tenants=tenants)
             return f"Declared freeze {declared.freeze_id} over {declared.targets} until {declared.ends_at}."
         command = policy.stop if action == "stop" else policy.resume
-        answered = await call(command, convert({"tenant_id": tenant, "reason": reason}, TenantAction), actor=actor)
+        action_body = convert({"tenant_id": tenant, "reason": reason}, TenantAction)
+        answered = await call(command, action_body, actor=actor, tenants=tenants)
         return f"Activations of {tenant} are {'stopped' if answered.stopped else 'running'}."

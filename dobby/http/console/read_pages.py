@@ -105,6 +105,7 @@ class ReadPages:
             code,
             principal,
             proposal=view,
+            actions=lifecycle.actions_in(view["state"]),
             explanation=explanation,
             history=history,
             replay=replay,
