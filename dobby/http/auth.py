@@ -12,7 +12,7 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Bas
 from starlette.requests import HTTPConnection
 
 from dobby.adapters.tokens_file import ROLES, TokensFileError, read_entries
-from dobby.engine.commands.context import require_tenant
+from dobby.engine.commands.context import may_see, require_tenant
 from dobby.http.errors import HttpError
 from dobby.http.sessions import SESSION_COOKIE, SessionCodec
 
@@ -34,7 +34,7 @@ class Principal(BaseUser):
         return self.name
 
     def may_see(self, tenant: str) -> bool:
-        return self.tenants is None or tenant in self.tenants
+        return may_see(self.tenants, tenant)
 
     def require_tenant(self, tenant: Any) -> None:
         """A read naming a tenant outside the token's is 403, by the engine's one rule (commands.context)."""

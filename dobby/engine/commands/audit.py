@@ -8,7 +8,7 @@ from uuid import UUID
 
 from dobby.engine.audit.history import History, proposal_history
 from dobby.engine.audit.log_reading import stream_positions
-from dobby.engine.commands.context import Context, Scope
+from dobby.engine.commands.context import Context, Scope, may_see
 from dobby.engine.commands.loading import (
     guard_inputs,
     load_proposal,
@@ -87,7 +87,7 @@ class AuditQueries:
         if (
             not events
             or not isinstance(events[0], Generated.Event)
-            or not _visible(events[0].payload["tenant_id"], tenants)
+            or not may_see(tenants, events[0].payload["tenant_id"])
         ):
             raise not_found("proposal", proposal_id)
         positions = stream_positions(self.context.uow.log, pid)
@@ -113,7 +113,3 @@ class AuditQueries:
 
     def verify_stream(self, stream_id: UUID) -> bool:
         return self.context.uow.verify_stream(stream_id)
-
-
-def _visible(tenant_id: str, tenants: Scope) -> bool:
-    return tenants is None or tenant_id in tenants

@@ -20,9 +20,14 @@ Scope = frozenset[str] | None
 """The tenants a caller may act for and see (SPEC §8); None: every tenant. Records of the others answer as unknown."""
 
 
+def may_see(tenants: Scope, tenant_id: str) -> bool:
+    """Whether a caller of `tenants` may see and act for `tenant_id` (SPEC §8): the one rule, in one place."""
+    return tenants is None or tenant_id in tenants
+
+
 def require_tenant(tenants: Scope, tenant_id: str) -> None:
     """A command naming a tenant the caller may not act for is refused (403) before anything is read (SPEC §8)."""
-    if tenants is not None and tenant_id not in tenants:
+    if not may_see(tenants, tenant_id):
         raise ForbiddenError(f"the caller may not act for tenant {tenant_id!r}")
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from msgspec import structs
 
-from dobby.engine.commands.context import Context, Scope
+from dobby.engine.commands.context import Context, Scope, may_see
 from dobby.engine.kernel.canonical import policy_id_for, target_id_for, velocity_ledger_id_for
 from dobby.engine.kernel.errors import not_found
 from dobby.engine.kernel.shapes import UNSET, UnsetType
@@ -45,7 +45,7 @@ def proposal_uuid(proposal_id: str) -> UUID:
 def load_proposal(context: Context, pid: UUID, tenants: Scope = None) -> Proposal:
     """The proposal, when it exists and its tenant is in `tenants`; else not_found, the same for both (SPEC §8)."""
     proposal = context.uow.get(Proposal, pid)
-    if proposal is None or (tenants is not None and proposal.state.tenant_id not in tenants):
+    if proposal is None or not may_see(tenants, proposal.state.tenant_id):
         raise not_found("proposal", str(pid))
     return proposal
 

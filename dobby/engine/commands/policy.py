@@ -13,7 +13,7 @@ from uuid import UUID
 
 from msgspec import Meta, structs
 
-from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
+from dobby.engine.commands.context import Context, Scope, may_see, require_tenant, transaction
 from dobby.engine.kernel.canonical import freeze_id_for, policy_id_for
 from dobby.engine.kernel.clock import parse_moment, rfc3339
 from dobby.engine.kernel.errors import InvalidInputError, InvalidStateError, Violation, not_found
@@ -158,7 +158,7 @@ class PolicyCommands:
     def tenant_of_freeze(self, freeze_id: str, tenants: frozenset[str] | None) -> str:
         """The tenant a freeze belongs to; a freeze of a tenant the caller may not act for is not found."""
         filed = self.context.uow.get(FreezeFile, parse_uuid(freeze_id))
-        if filed is None or (tenants is not None and filed.state not in tenants):
+        if filed is None or not may_see(tenants, filed.state):
             raise not_found("freeze", freeze_id)
         return filed.state
 

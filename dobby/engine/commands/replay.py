@@ -9,7 +9,7 @@ from uuid import UUID
 
 from msgspec import Meta
 
-from dobby.engine.commands.context import Context, Scope, require_tenant, transaction
+from dobby.engine.commands.context import Context, Scope, may_see, require_tenant, transaction
 from dobby.engine.commands.what_if import WhatIf, WhatIfAnswer, judge_what_if
 from dobby.engine.kernel.canonical import content_hash, replay_budget_id_for, replay_id_for, target_id_for
 from dobby.engine.kernel.clock import rfc3339
@@ -246,7 +246,7 @@ class ReplayCommands:
         context = self.context
         context.require_mode("what_if")
         replay = context.uow.get(Replay, parse_uuid(replay_id))
-        if replay is None or (tenants is not None and replay.state.tenant_id not in tenants):
+        if replay is None or not may_see(tenants, replay.state.tenant_id):
             raise not_found("replay", replay_id)
         return judge_what_if(replay.state, body, context.fabric().families, context.limits.confidence)
 
