@@ -25,10 +25,11 @@ import uvloop
 from bench.ceiling import app as ceiling_app
 from bench.common import fresh_postgres
 from dobby.adapters.settings import Settings
-from dobby.bootstrap import System, build_system
+from dobby.bootstrap import build_system
 from dobby.engine.rules.modes import Mode
 from dobby.http.app import create_app
 from dobby.resources import read_manifest
+from dobby.runtime.system import System
 
 PATH = "/api/v1/learning/signals/intake"
 

@@ -15,10 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import fresh_postgres, fresh_sqlite, record
 from dobby.adapters.settings import Settings
-from dobby.bootstrap import System, build_system
+from dobby.bootstrap import build_system
 from dobby.engine.kernel.clock import system_clock
 from dobby.projections.batches import catch_up, read_batch
 from dobby.projections.rebuild import rebuild
+from dobby.runtime.system import System
 from tests.support import record_runs
 
 SAVE_CHUNK = 500

@@ -168,4 +168,5 @@ def targets_table(metadata: MetaData, name: str = "dobby_targets") -> Table:
         Column("updated_at", String(40), nullable=False),
         Column("position", BigInteger, nullable=False),
         Index(f"ix_{name}_active_{token}", "active_proposal_id"),
+        Index(f"ix_{name}_tenant_{token}", "tenant_id", "target_type", "target_id"),
     )

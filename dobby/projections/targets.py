@@ -19,7 +19,8 @@ class TargetsProjection(Projection):
     or the active proposal was flagged revalidate_required. `position` and `updated_at` are that change's."""
 
     name = "targets"
-    version = 1
+    version = 2
+    """2: indexed by tenant, type and id, so OFREP's bulk evaluation reads one tenant's targets, not all (SPEC §15)."""
 
     def tables(self, metadata: MetaData, suffix: str = "") -> dict[str, Table]:
         return {"targets": targets_table(metadata, "dobby_targets" + suffix)}

@@ -132,14 +132,22 @@ class Scenario:
 
     # proposals
 
+    async def judges_changes(self) -> bool:
+        """Whether the release's replays name the change they judge (SPEC §4.3, from issue 22 on): then they must,
+        for the change to be proposed (DOBBY_REQUIRE_JUDGED_CHANGE)."""
+        schemas = (await self.call("GET", "/openapi.json"))["components"]["schemas"]
+        return "change" in schemas["EvaluateReplay"]["properties"]
+
     async def propose(self, key: str, tenant: str, target: str, risk: str = "low", **extra: Any) -> dict[str, Any]:
-        replay = await self.replay(tenant, target)
+        change = {"template": f"Hello from {key}"}
+        named = {"change": change} if await self.judges_changes() else {}
+        replay = await self.replay(tenant, target, **named)
         body = {
             "tenant_id": tenant,
             "replay_id": replay["replay_id"],
             "target": {"type": "prompt_template", "id": target},
             "risk": risk,
-            "change": {"template": f"Hello from {key}"},
+            "change": change,
             "baseline": {"template": "Hi"},
             "rationale": f"golden {key}",
             "ttl_seconds": 31_536_000,
@@ -303,6 +311,7 @@ class Scenario:
                 "ends_at": until,
                 "reason": "since the year 900",
             },
+            expect=(200, 201, 422),  # releases from issue 21 on refuse it at the door
         )
 
     async def statistics(self) -> None:
@@ -327,6 +336,8 @@ class Scenario:
             },
             "workload_similar": True,
         }
+        if await self.judges_changes():
+            body["change"] = {"template": "Hello from sampled"}
         answer = await self.call("POST", f"{LEARNING}/replay/evaluate", body, expect=(201, 422))
         if "replay_id" not in answer:
             return

@@ -344,6 +344,8 @@ def test_a_freeze_stored_with_a_year_before_1970_is_read_as_written_and_never_a_
     if not upgraded.has("ancient_frozen"):
         pytest.skip("this release had no freezes")
     assert eventually(lambda: caught_up(upgraded), timeout=30)
+    if not upgraded.get(f"{LEARNING}/freezes", tenant_id="ancient")["items"]:
+        pytest.skip("this release refused the year 900 at the door (issue 21 on): nothing odd was stored")
     proposal_id = upgraded.proposal("ancient_frozen")
     explained = upgraded.get(f"{LEARNING}/proposals/{proposal_id}/explain")
     guard = next(g for g in explained["guards"] if g["name"] == "not_frozen")
@@ -364,7 +366,8 @@ def test_old_proposals_show_their_change_hash_and_old_promotions_have_receipts(u
     view = up.get(f"{LEARNING}/proposals/{up.proposal('active')}")
     encoded = json.dumps(view["change"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert view["change_hash"] == "sha256:" + hashlib.sha256(encoded).hexdigest()
-    assert view["change_judged"] is None
+    served = up.old["proposals"][up.proposal("active")]
+    assert view["change_judged"] == served.get("change_judged")  # null before custody; as judged from issue 22 on
     items = up.get(f"{AUDIT}/receipts/{up.proposal('active')}")["items"]
     statements = [json.loads(base64.b64decode(item["payload"])) for item in items]
     actions = [s["predicate"]["action"] for s in statements]

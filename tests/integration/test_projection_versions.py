@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, Table, inspect, text
 
 from dobby.adapters.settings import Settings
 from dobby.bootstrap import build_system
@@ -279,3 +279,25 @@ def test_projections_status_shows_a_rebuild_that_is_due(database_url: str) -> No
     rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
     assert rows["proposals"][3:6] == [f"0->{ProposalsProjection.version}", "0%", "rebuilt"], done.stdout
     assert rows["runs"][3:5] == [str(RunsProjection.version), "-"], done.stdout
+
+
+@pytest.mark.backends(["sqlite", "postgres"])
+def test_a_targets_table_of_version_one_gains_the_tenant_index_at_start(database_url: str, tmp_path: Path) -> None:
+    """Version 2 of the targets projection is its tenant index (OFREP bulk reads one tenant's targets): a table
+    left by version 1, without it, is rebuilt with it at start, and reads the same."""
+    proposals = seed(database_url)
+    with make_system(database_url) as world:
+        world.activate(proposals[0]["proposal_id"], actor="operator")
+        catch_up(world.system)
+        indexes = inspect(world.system.store.engine).get_indexes("dobby_targets")
+        tenant_index = next(index["name"] for index in indexes if "tenant_id" in index["column_names"])
+        before = world.system.queries.live_targets("acme")
+        with world.system.store.engine.begin() as connection:
+            connection.execute(text(f'DROP INDEX "{tenant_index}"'))
+            connection.execute(text("UPDATE dobby_projection_versions SET version = 1 WHERE name = 'targets'"))
+    system = build_system(settings(database_url, tmp_path))
+    with started(system):
+        assert eventually(lambda: stored(system)["targets"] == TargetsProjection.version == 2)
+        indexed = {tuple(index["column_names"]) for index in inspect(system.store.engine).get_indexes("dobby_targets")}
+        assert ("tenant_id", "target_type", "target_id") in indexed
+        assert system.queries.live_targets("acme") == before and before
