@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,7 +44,7 @@ def cpu_seconds(pattern: str) -> float:
     return total / TICKS
 
 
-def measured(url: str, seconds: int, connections: int, tag: str, dobby_pattern: str) -> dict[str, float]:
+def measured(url: str, seconds: int, connections: int, tag: str, dobby_pattern: str) -> dict[str, Any]:
     before = cpu_seconds("^postgres"), cpu_seconds(dobby_pattern)
     result = wrk(url, seconds, connections, f"{tag}-{time.time_ns()}")
     after = cpu_seconds("^postgres"), cpu_seconds(dobby_pattern)
@@ -62,7 +63,7 @@ def layout(
     *,
     processor: bool = False,
     python_loop: bool = False,
-) -> tuple[dict[str, float], str]:
+) -> tuple[dict[str, Any], str]:
     port = free_port()
     env = dobby_env(database_url, port, "on")
     helper = None
@@ -112,11 +113,11 @@ def python_generator(url: str, seconds: int, connections: int) -> dict[str, floa
     return figures
 
 
-def ceiling(seconds: int, connections: int, python_loop: bool = False) -> dict[str, float]:
+def ceiling(seconds: int, connections: int, python_loop: bool = False) -> dict[str, Any]:
     port = free_port()
     with server([sys.executable, str(ROOT / "bench/ceiling.py"), str(port)], {}, port) as url:
         before = cpu_seconds("bench/ceiling.py")
-        result = wrk(url, seconds, connections, "ceiling")
+        result: dict[str, Any] = dict(wrk(url, seconds, connections, "ceiling"))
         result["server_cpu"] = (cpu_seconds("bench/ceiling.py") - before) / (result["requests"] / 1000)
         if python_loop:
             result["python"] = python_generator(url, seconds, connections)
@@ -149,7 +150,7 @@ def main() -> int:
         return 2
     seconds, connections = args.seconds, args.connections
     first = ceiling(seconds, connections, python_loop=True)
-    runs: list[tuple[str, dict[str, float], str]] = []
+    runs: list[tuple[str, dict[str, Any], str]] = []
     for index, (label, command, processor) in enumerate(LAYOUTS):
         with fresh_postgres() as url:
             figures = layout(url, command, seconds, connections, "pg", processor=processor, python_loop=index == 0)

@@ -15,6 +15,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +98,8 @@ async def drive(app: Any, payloads: list[bytes]) -> tuple[float, float, dict[int
 
 async def run(system: System, count: int, outcome: str) -> None:
     app = create_app(system, background=False)
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
     await inbox.put({"type": "lifespan.startup"})
     lifespan = asyncio.create_task(
         app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)

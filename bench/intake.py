@@ -136,13 +136,13 @@ def _accepted(database_url: str) -> int:
 
 def intake_rows(backend: str, database_url: str, seconds: int, connections: int) -> list[str]:
     rows = []
-    figures = {}
+    figures: dict[str, dict[str, float]] = {}
     for group_commit in ("on", "off"):
         port = free_port()
         with server([DOBBY, "serve", "--no-background"], dobby_env(database_url, port, group_commit), port) as url:
             result = wrk(url, seconds, connections, f"{backend}-{group_commit}-{time.time_ns()}")
         figures[group_commit] = result
-        checked = check_after(database_url, sum(f["created"] for f in figures.values()), 2 * connections)
+        checked = check_after(database_url, int(sum(f["created"] for f in figures.values())), 2 * connections)
         rows.append((group_commit, result, checked))
     ratio = figures["on"]["rps"] / figures["off"]["rps"]
     lines = []

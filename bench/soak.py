@@ -132,7 +132,7 @@ class Round:
         tenant, target = f"tenant-{index % self.tenants}", {"type": "prompt_template", "id": f"target-{index % 50}"}
         change = {"template": f"Hello {self.number}-{index}"}
         accuracy = 0.81 + (self.number * 7 + index) % 100 / 1000
-        replay_body = {
+        replay_body: dict[str, Any] = {
             "tenant_id": tenant,
             "target": target,
             "family_versions": FAMILIES,
