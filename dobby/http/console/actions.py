@@ -3,7 +3,7 @@ commands as the API; each answers with the page it was posted from, showing the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import msgspec
 from starlette.requests import Request
@@ -15,8 +15,8 @@ from dobby.engine.commands.promotion import ProposalRef
 from dobby.engine.commands.what_if import WhatIf
 from dobby.engine.kernel.errors import DobbyError, NotFoundError
 from dobby.engine.kernel.shapes import UNSET
-from dobby.engine.rules.judgement import ThresholdContract
 from dobby.http.auth import Principal, principal_for
+from dobby.http.console import contract_form
 from dobby.http.console.read_pages import ReadPages, require_visible
 from dobby.http.console.web import Message, RefusedError, csrf_refusal, form_of, refusal_of
 from dobby.http.errors import status_of
@@ -65,31 +65,30 @@ class ActionPages:
         return Message(True, f"Rolled back: the proposal is {rolled.state}; the baseline is live again.")
 
     async def what_if(self, request: Request) -> Response:
+        """Re-judge a stored replay under the contract of the form's fields, or of its JSON when that was edited."""
         principal = principal_for(request, ("submitter", "operator", "auditor"))
         replay_id = request.path_params["replay_id"]
-        form = await form_of(request)
+        form = await form_of(request, contract_form.MAX_FIELDS)
         refusal = csrf_refusal(request, form)
         if refusal is not None:
             raise RefusedError(403, f"Refused: {refusal}.")
-        stored = await call(self.services.engine.audit.get_replay, replay_id)
+        audit = self.services.engine.audit
+        stored = await call(audit.get_replay, replay_id)
         require_visible(principal, stored.tenant_id, "replay", replay_id)
-        text, similar = form.get("threshold_contract", ""), form.get("workload_similar", "stored")
+        inputs = await call(audit.get_replay_inputs, replay_id)
+        posted = contract_form.posted_form(form, contract_form.stored_form(inputs.threshold_contract, inputs.metrics))
+        similar = form.get("workload_similar", "stored")
         try:
-            contract = decode(text.encode("utf-8"), ThresholdContract)
+            contract = contract_form.judged_contract(posted)
             workload = UNSET if similar not in ("true", "false") else similar == "true"
             answer = await call(
                 self.services.engine.replays.what_if, replay_id, WhatIf(contract, workload), tenants=principal.tenants
             )
         except DobbyError as error:
             return await self.pages.replay_page(
-                request,
-                principal,
-                replay_id,
-                message=refusal_of(error),
-                contract_text=text,
-                similar=similar,
-                code=422,
+                request, principal, replay_id, message=refusal_of(error), form=posted, similar=similar, code=422
             )
+        shown = posted if posted.json_open else replace(posted, text=contract_form.contract_text(contract))
         return await self.pages.replay_page(
-            request, principal, replay_id, outcome=msgspec.to_builtins(answer), contract_text=text, similar=similar
+            request, principal, replay_id, outcome=msgspec.to_builtins(answer), form=shown, similar=similar
         )

@@ -15,6 +15,7 @@ from dobby.engine.kernel.errors import not_found
 from dobby.engine.kernel.shapes import Outcome, is_identifier
 from dobby.engine.rules import lifecycle
 from dobby.http.auth import READERS, Principal, principal_for
+from dobby.http.console.contract_form import DIRECTIONS, MODES, RENDERED, ContractForm, stored_form
 from dobby.http.console.policy_pages import PolicyPages
 from dobby.http.console.web import CONSOLE, Message, RefusedError, Renderer
 from dobby.http.learning import call
@@ -129,14 +130,16 @@ class ReadPages:
         *,
         outcome: dict[str, Any] | None = None,
         message: Message | None = None,
-        contract_text: str | None = None,
+        form: ContractForm | None = None,
         similar: str = "stored",
         code: int = 200,
     ) -> Response:
+        """The replay and its what-if form: as stored, or as last posted (`form`) beside the outcome."""
         audit = self.services.engine.audit
         view = msgspec.to_builtins(await call(audit.get_replay, replay_id))
         require_visible(principal, view["tenant_id"], "replay", replay_id)
         inputs = await call(audit.get_replay_inputs, replay_id)
+        shown = form or stored_form(inputs.threshold_contract, inputs.metrics)
         return self.renderer.page(
             request,
             "replay.html",
@@ -144,7 +147,11 @@ class ReadPages:
             principal,
             replay=view,
             inputs=msgspec.to_builtins(inputs),
-            contract_text=contract_text or msgspec.json.format(msgspec.json.encode(inputs.threshold_contract)).decode(),
+            contract=shown,
+            modes=MODES,
+            directions=DIRECTIONS,
+            rendered_field=RENDERED,
+            default_confidence=self.services.engine.context.limits.confidence,
             similar=similar,
             outcome=outcome,
             message=message,

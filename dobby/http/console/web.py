@@ -145,13 +145,17 @@ def redirect(location: str) -> Response:
     return secured(RedirectResponse(location, status_code=303))
 
 
-async def form_of(request: Request) -> dict[str, str]:
-    """A posted form (application/x-www-form-urlencoded, what the console's forms send); anything else is empty."""
+async def form_of(request: Request, max_fields: int = 20) -> dict[str, str]:
+    """A posted form (application/x-www-form-urlencoded, what the console's forms send); anything else is empty.
+    More than `max_fields` fields is refused."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
         return {}
     text = (await request.body()).decode("utf-8", errors="replace")
-    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=20))
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields))
+    except ValueError:
+        raise RefusedError(422, f"Refused: the form has more than {max_fields} fields. Nothing was changed.") from None
 
 
 def csrf_refusal(request: Request, form: dict[str, str]) -> str | None:
