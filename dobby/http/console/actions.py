@@ -88,7 +88,7 @@ class ActionPages:
             return await self.pages.replay_page(
                 request, principal, replay_id, message=refusal_of(error), form=posted, similar=similar, code=422
             )
-        shown = posted if posted.json_open else replace(posted, text=contract_form.contract_text(contract))
+        shown = posted if posted.from_json else replace(posted, text=contract_form.contract_text(contract))
         return await self.pages.replay_page(
             request, principal, replay_id, outcome=msgspec.to_builtins(answer), form=shown, similar=similar
         )

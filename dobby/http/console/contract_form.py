@@ -19,6 +19,7 @@ from dobby.engine.commands.boundary import convert, decode
 from dobby.engine.kernel.errors import InvalidInputError, Violation
 from dobby.engine.kernel.shapes import UNSET
 from dobby.engine.rules.judgement import MetricRule, ThresholdContract
+from dobby.http.sessions import CSRF_FIELD
 
 MODES: tuple[str, ...] = get_args(get_type_hints(ThresholdContract)["mode"])
 DIRECTIONS: tuple[str, ...] = get_args(get_type_hints(MetricRule)["direction"])
@@ -27,7 +28,7 @@ NUMBERS = ("min_improvement", "max_regression", "confidence")
 RENDERED = "contract_rendered"
 """The hidden field holding the digest of the JSON text the page rendered."""
 _PER_METRIC = ("direction", *NUMBERS, "relative", "veto")
-_FIXED = ("csrf_token", "workload_similar", "mode", "threshold_contract", RENDERED)
+_FIXED = (CSRF_FIELD, "workload_similar", "mode", "threshold_contract", RENDERED)
 _LONGEST = 400
 """Longer text is not taken for a number (Python refuses to read integers of thousands of digits)."""
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -81,8 +82,8 @@ class ContractForm:
     mode: str
     metrics: tuple[MetricFields, ...]
     text: str
-    json_open: bool = False
-    """Whether the page opens the JSON (it was what the last post judged)."""
+    from_json: bool = False
+    """The JSON was edited, so it is judged (and the page opens it again); else the fields are."""
 
     @property
     def digest(self) -> str:
@@ -128,7 +129,7 @@ def posted_form(form: dict[str, str], stored: ContractForm) -> ContractForm:
 
     text = form.get("threshold_contract", "")
     metrics = tuple(posted(metric) for metric in stored.metrics)
-    return ContractForm(form.get("mode", ""), metrics, text, json_open=json_edited(form))
+    return ContractForm(form.get("mode", ""), metrics, text, from_json=json_edited(form))
 
 
 def json_edited(form: dict[str, str]) -> bool:
@@ -138,7 +139,7 @@ def json_edited(form: dict[str, str]) -> bool:
 
 def judged_contract(posted: ContractForm) -> ThresholdContract:
     """The contract a what-if post asks for, through the engine's own decoding (its refusals are the messages)."""
-    if posted.json_open:
+    if posted.from_json:
         return decode(posted.text.encode("utf-8"), ThresholdContract)
     return convert(posted.contract(), ThresholdContract)
 
