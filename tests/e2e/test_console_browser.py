@@ -13,6 +13,9 @@ from playwright.sync_api import Page, expect
 from tests.e2e.console_support import Console
 from tests.support import FAMILIES, intake_body, replay_body
 
+# make test runs three workers on two cores beside a browser: a page may take longer than Playwright's 5 s default
+expect.set_options(timeout=20_000)
+
 LENIENT = {"mode": "non_regression", "metrics": {"accuracy": {"direction": "increase", "min_improvement": 0.5}}}
 
 

@@ -86,7 +86,13 @@ class ActionPages:
             )
         except DobbyError as error:
             return await self.pages.replay_page(
-                request, principal, replay_id, message=refusal_of(error), form=posted, similar=similar, code=422
+                request,
+                principal,
+                replay_id,
+                message=refusal_of(error),
+                form=posted,
+                similar=similar,
+                code=status_of(error),  # 422 for the contract, 503 when the mode refuses what-if, as the API answers
             )
         shown = posted if posted.from_json else replace(posted, text=contract_form.contract_text(contract))
         return await self.pages.replay_page(
