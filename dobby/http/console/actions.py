@@ -15,6 +15,7 @@ from dobby.engine.commands.promotion import ProposalRef
 from dobby.engine.commands.what_if import WhatIf
 from dobby.engine.kernel.errors import DobbyError, NotFoundError
 from dobby.engine.kernel.shapes import UNSET
+from dobby.engine.rules import lifecycle
 from dobby.http.auth import Principal, principal_for
 from dobby.http.console import contract_form
 from dobby.http.console.read_pages import ReadPages, require_visible
@@ -33,7 +34,7 @@ class ActionPages:
         """approve-check, activate or rollback, as the operator posting the form; the page shows the outcome."""
         principal = principal_for(request, "operator")
         proposal_id, action = request.path_params["proposal_id"], request.path_params["action"]
-        if action not in ("approve-check", "activate", "rollback"):
+        if action not in lifecycle.OPERATOR_ACTIONS:
             raise NotFoundError(f"no action {action[:40]!r}")
         form = await form_of(request)
         refusal = csrf_refusal(request, form)
